@@ -1,0 +1,122 @@
+package artifacts
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"mkube/pkg/mirror"
+)
+
+// components are the binaries built outside k8s.io/kubernetes, by image name.
+type components struct {
+	etcd, coredns, pause, provisioner string // binary paths
+	etcdRef, corednsRef, pauseRef     string // the references kubeadm asked for
+}
+
+// imageTag splits what kubeadm lists into repository and tag.
+func imageTag(ref string) (repo, tag string, err error) {
+	return mirror.RepoPath(ref)
+}
+
+// components builds etcd, CoreDNS and pause at the versions kubeadm asked for, and mkube's own
+// storage provisioner from this repository.
+func (b *builder) components(ctx context.Context, wanted []string) (components, error) {
+	var c components
+	for _, ref := range wanted {
+		repo, tag, err := imageTag(ref)
+		if err != nil {
+			return c, err
+		}
+		switch repo {
+		case "etcd":
+			// etcd's images are tagged 3.6.5-0: the suffix counts image rebuilds of one release.
+			ver := "v" + strings.SplitN(tag, "-", 2)[0]
+			if c.etcd, err = b.goModuleBinary(ctx, "etcd", "go.etcd.io/etcd/server/v3", ver, "go.etcd.io/etcd/server/v3"); err != nil {
+				return c, err
+			}
+			c.etcdRef = ref
+		case "coredns/coredns":
+			if c.coredns, err = b.goModuleBinary(ctx, "coredns", "github.com/coredns/coredns", tag, "github.com/coredns/coredns"); err != nil {
+				return c, err
+			}
+			c.corednsRef = ref
+		case "pause":
+			if c.pause, err = b.pauseBinary(ctx, tag); err != nil {
+				return c, err
+			}
+			c.pauseRef = ref
+		case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy":
+			// built with Kubernetes itself
+		default:
+			return c, fmt.Errorf("kubeadm %s wants image %s, and the mirror has no recipe for it", b.opts.Version, ref)
+		}
+	}
+	if c.etcd == "" || c.coredns == "" || c.pause == "" {
+		return c, fmt.Errorf("kubeadm %s did not list etcd, coredns and pause images: %v", b.opts.Version, wanted)
+	}
+	var err error
+	c.provisioner, err = b.provisionerBinary(ctx)
+	return c, err
+}
+
+// goModuleBinary builds one main package of a module at a version, through a wrapper module.
+func (b *builder) goModuleBinary(ctx context.Context, name, module, version, pkg string) (string, error) {
+	dir := filepath.Join(b.opts.Work, name+"-"+version)
+	out := filepath.Join(dir, "bin", name)
+	gov, err := b.goVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	key := recipeKey(name, module, version, pkg, gov)
+	if fresh(dir, key, out) {
+		return out, nil
+	}
+	b.logf("building %s %s from source", name, version)
+	if _, err := b.prepareWrapper(ctx, dir, module, version, func(string) string { return version }); err != nil {
+		return "", fmt.Errorf("%s %s: %w", name, version, err)
+	}
+	if err := b.run(ctx, dir, goEnv, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg); err != nil {
+		return "", err
+	}
+	return out, markFresh(dir, key)
+}
+
+// pauseBinary compiles the pause container's program from the C source shipped in k8s.io/kubernetes,
+// statically, as the upstream image does.
+func (b *builder) pauseBinary(ctx context.Context, tag string) (string, error) {
+	mi, err := b.downloadModule(ctx, "k8s.io/kubernetes", b.opts.Version.String())
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(mi.Dir, "build/pause/linux/pause.c")
+	code, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(b.opts.Work, "pause-"+tag)
+	out := filepath.Join(dir, "pause")
+	key := recipeKey("pause", tag, string(code))
+	if fresh(dir, key, out) {
+		return out, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	b.logf("building pause %s from source", tag)
+	if err := b.run(ctx, dir, nil, "gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION="+tag, "-o", out, src); err != nil {
+		return "", err
+	}
+	return out, markFresh(dir, key)
+}
+
+// provisionerBinary builds mkube's own hostPath storage provisioner. Go's build cache makes an
+// unchanged rebuild take a second or two, so it is always built and its image keyed by its content.
+func (b *builder) provisionerBinary(ctx context.Context) (string, error) {
+	out := filepath.Join(b.opts.Work, "mkube", "storage-provisioner")
+	env := []string{"CGO_ENABLED=0", "GOTOOLCHAIN=local"}
+	err := b.run(ctx, b.opts.Source, env, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/storage-provisioner")
+	return out, err
+}

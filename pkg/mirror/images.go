@@ -1,0 +1,362 @@
+package mirror
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Annotations on the OCI layout's index entries.
+const (
+	// AnnotationRefName carries the image's full canonical reference, as crane writes it.
+	AnnotationRefName = "org.opencontainers.image.ref.name"
+	// AnnotationRecipe is a digest of everything the image was built from: equal means up to date.
+	AnnotationRecipe = "dev.mkube.recipe"
+)
+
+// File is one entry of a layer built from scratch.
+type File struct {
+	Path     string      // path inside the image, absolute
+	Mode     fs.FileMode // permission bits plus fs.ModeDir / fs.ModeSymlink
+	Data     []byte      // content of a regular file, unless Src is set
+	Src      string      // host file to copy, for large binaries
+	Linkname string      // target of a symlink
+	UID, GID int
+}
+
+// FilesLayer builds a reproducible layer (fixed timestamps, sorted entries) from files.
+func FilesLayer(files []File) (v1.Layer, error) {
+	sorted := append([]File(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	for _, f := range sorted {
+		if !strings.HasPrefix(f.Path, "/") {
+			return nil, fmt.Errorf("layer path %q is not absolute", f.Path)
+		}
+		if f.Src != "" {
+			if _, err := os.Stat(f.Src); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return layerFrom(func(tw *tar.Writer) error {
+		for _, f := range sorted {
+			if err := writeFileEntry(tw, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func writeFileEntry(tw *tar.Writer, f File) error {
+	hdr := &tar.Header{
+		Name:    strings.TrimPrefix(f.Path, "/"),
+		Mode:    int64(f.Mode.Perm()),
+		Uid:     f.UID,
+		Gid:     f.GID,
+		ModTime: time.Unix(0, 0),
+		Format:  tar.FormatPAX,
+	}
+	switch {
+	case f.Mode&fs.ModeDir != 0:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+		return tw.WriteHeader(hdr)
+	case f.Mode&fs.ModeSymlink != 0:
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = f.Linkname
+		return tw.WriteHeader(hdr)
+	}
+	hdr.Typeflag = tar.TypeReg
+	var r io.Reader = bytes.NewReader(f.Data)
+	hdr.Size = int64(len(f.Data))
+	if f.Src != "" {
+		src, err := os.Open(f.Src)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		st, err := src.Stat()
+		if err != nil {
+			return err
+		}
+		hdr.Size, r = st.Size(), src
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err := io.Copy(tw, r)
+	return err
+}
+
+// DirLayer builds a reproducible layer from a root file system on disk. Device nodes, sockets and
+// fifos are left out (a container runtime provides /dev); hard links stay hard links; owners are kept.
+func DirLayer(root string) (v1.Layer, error) {
+	if _, err := os.Stat(root); err != nil {
+		return nil, err
+	}
+	return layerFrom(func(tw *tar.Writer) error {
+		links := map[uint64]string{}
+		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			if rel == "." {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			m := info.Mode()
+			if m&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeSocket|fs.ModeNamedPipe) != 0 {
+				return nil
+			}
+			link := ""
+			if m&fs.ModeSymlink != 0 {
+				if link, err = os.Readlink(p); err != nil {
+					return err
+				}
+			}
+			hdr, err := tar.FileInfoHeader(info, link)
+			if err != nil {
+				return err
+			}
+			hdr.Name = filepath.ToSlash(rel)
+			if m.IsDir() {
+				hdr.Name += "/"
+			}
+			hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = time.Unix(0, 0), time.Time{}, time.Time{}
+			hdr.Uname, hdr.Gname = "", ""
+			hdr.Format = tar.FormatPAX
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+				if m.IsRegular() && st.Nlink > 1 {
+					if first, seen := links[st.Ino]; seen {
+						hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+						return tw.WriteHeader(hdr)
+					}
+					links[st.Ino] = hdr.Name
+				}
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			if !m.IsRegular() {
+				return nil
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		})
+	})
+}
+
+// layerFrom makes a gzip layer whose uncompressed tar stream is produced by fill. The stream is
+// regenerated on each open, so nothing large is held in memory.
+func layerFrom(fill func(*tar.Writer) error) (v1.Layer, error) {
+	opener := func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			tw := tar.NewWriter(pw)
+			err := fill(tw)
+			if err == nil {
+				err = tw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
+	// BestSpeed: layers are built once and unpacked on every node start; both favour fast gzip.
+	return tarball.LayerFromOpener(opener, tarball.WithCompressionLevel(gzip.BestSpeed),
+		tarball.WithMediaType(types.OCILayer))
+}
+
+// ImageSpec says how to assemble one image.
+type ImageSpec struct {
+	Ref        string // canonical reference, e.g. registry.k8s.io/kube-apiserver:v1.34.4
+	Layers     []v1.Layer
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	User       string
+	WorkingDir string
+	Ports      []string // "8080/tcp"
+	Labels     map[string]string
+}
+
+// Assemble builds a linux/amd64 OCI image from the spec.
+func Assemble(spec ImageSpec) (v1.Image, error) {
+	if _, err := name.ParseReference(spec.Ref, name.StrictValidation); err != nil {
+		return nil, fmt.Errorf("image reference %q: %w", spec.Ref, err)
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(img, spec.Layers...)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()}
+	cf.Config.Entrypoint = spec.Entrypoint
+	cf.Config.Cmd = spec.Cmd
+	cf.Config.Env = spec.Env
+	cf.Config.User = spec.User
+	cf.Config.WorkingDir = spec.WorkingDir
+	cf.Config.Labels = spec.Labels
+	if len(spec.Ports) > 0 {
+		cf.Config.ExposedPorts = map[string]struct{}{}
+		for _, p := range spec.Ports {
+			cf.Config.ExposedPorts[p] = struct{}{}
+		}
+	}
+	return mutate.ConfigFile(img, cf)
+}
+
+// ImageStore is the OCI image layout of a mirror.
+type ImageStore struct{ path layout.Path }
+
+// OpenImageStore opens the layout at dir, creating an empty one if there is none.
+func OpenImageStore(dir string) (*ImageStore, error) {
+	if p, err := layout.FromPath(dir); err == nil {
+		return &ImageStore{path: p}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return nil, err
+	}
+	return &ImageStore{path: p}, nil
+}
+
+// Entry is one tagged image in the store.
+type Entry struct {
+	Ref    string
+	Recipe string
+	Desc   v1.Descriptor
+}
+
+// Entries lists the tagged images in the store.
+func (s *ImageStore) Entries() ([]Entry, error) {
+	idx, err := s.path.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, d := range im.Manifests {
+		if ref := d.Annotations[AnnotationRefName]; ref != "" {
+			out = append(out, Entry{Ref: ref, Recipe: d.Annotations[AnnotationRecipe], Desc: d})
+		}
+	}
+	return out, nil
+}
+
+// Recipe returns the recipe digest the store holds for ref, or "" when it has no such image.
+func (s *ImageStore) Recipe(ref string) (string, error) {
+	es, err := s.Entries()
+	if err != nil {
+		return "", err
+	}
+	for _, e := range es {
+		if e.Ref == ref {
+			return e.Recipe, nil
+		}
+	}
+	return "", nil
+}
+
+// Put stores img under ref, replacing whatever the ref pointed at before.
+func (s *ImageStore) Put(ref, recipe string, img v1.Image) error {
+	return s.path.ReplaceImage(img, match.Annotation(AnnotationRefName, ref),
+		layout.WithAnnotations(map[string]string{AnnotationRefName: ref, AnnotationRecipe: recipe}))
+}
+
+// Image returns the image stored under ref.
+func (s *ImageStore) Image(ref string) (v1.Image, error) {
+	es, err := s.Entries()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		if e.Ref == ref {
+			return s.path.Image(e.Desc.Digest)
+		}
+	}
+	return nil, fmt.Errorf("no image %s in %s", ref, s.path)
+}
+
+// GC deletes blobs that no tagged image references any more (left behind when an image is rebuilt).
+func (s *ImageStore) GC() (removed int, err error) {
+	es, err := s.Entries()
+	if err != nil {
+		return 0, err
+	}
+	keep := map[string]bool{}
+	for _, e := range es {
+		img, err := s.path.Image(e.Desc.Digest)
+		if err != nil {
+			return 0, err
+		}
+		keep[e.Desc.Digest.Hex] = true
+		cn, err := img.ConfigName()
+		if err != nil {
+			return 0, err
+		}
+		keep[cn.Hex] = true
+		m, err := img.Manifest()
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range m.Layers {
+			keep[l.Digest.Hex] = true
+		}
+	}
+	dir := filepath.Join(string(s.path), "blobs", "sha256")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		if !keep[e.Name()] {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}

@@ -1,0 +1,102 @@
+// Package mirror lays out and serves an offline copy of what a cluster start downloads:
+// Kubernetes binaries in dl.k8s.io's release layout and container images as an OCI image layout,
+// served over the OCI distribution API.
+package mirror
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Layout is a mirror directory on disk.
+//
+//	<root>/release/<version>/bin/<os>/<arch>/<name>[.sha256]   (dl.k8s.io/release layout)
+//	<root>/images/                                              (OCI image layout)
+type Layout struct{ Root string }
+
+// BinaryPath is where a release binary lives, e.g. release/v1.34.4/bin/linux/amd64/kubeadm.
+func (l Layout) BinaryPath(version, goos, goarch, name string) string {
+	return filepath.Join(l.Root, "release", version, "bin", goos, goarch, name)
+}
+
+// ImagesDir holds the OCI image layout.
+func (l Layout) ImagesDir() string { return filepath.Join(l.Root, "images") }
+
+// PublishBinary copies src into the release layout with a .sha256 file beside it, the way
+// dl.k8s.io serves them: the file holds only the hex digest. Both land atomically, the binary first,
+// so a reader never sees a checksum for a binary that is not there yet.
+func (l Layout) PublishBinary(src, version, goos, goarch, name string) error {
+	dst := l.BinaryPath(version, goos, goarch, name)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h := sha256.New()
+	if err := writeAtomic(dst, 0o755, io.TeeReader(in, h)); err != nil {
+		return err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	return writeAtomic(dst+".sha256", 0o644, strings.NewReader(sum))
+}
+
+// VerifyBinary checks a published binary against its .sha256 file.
+func (l Layout) VerifyBinary(version, goos, goarch, name string) error {
+	p := l.BinaryPath(version, goos, goarch, name)
+	want, err := os.ReadFile(p + ".sha256")
+	if err != nil {
+		return err
+	}
+	got, err := FileSHA256(p)
+	if err != nil {
+		return err
+	}
+	if w := strings.Fields(string(want)); len(w) == 0 || w[0] != got {
+		return fmt.Errorf("%s: sha256 %s does not match %s.sha256", p, got, filepath.Base(p))
+	}
+	return nil
+}
+
+// FileSHA256 is the hex sha256 of a file's content.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeAtomic writes through a temp file in the same directory and renames it into place, so a
+// crash or Ctrl-C never leaves a half-written file under the final name.
+func writeAtomic(dst string, mode os.FileMode, r io.Reader) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
