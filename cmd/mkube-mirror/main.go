@@ -51,7 +51,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuild(), newServe())
+	root.AddCommand(newBuild(), newServe(), newNodeImage())
 	return root
 }
 
@@ -79,6 +79,25 @@ func newBuild() *cobra.Command {
 	f.StringVar(&o.Source, "source", ".", "the mkube source tree, for mkube's own components")
 	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror for base file systems (default: this host's apt source)")
 	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite for base file systems (default: this host's)")
+	return cmd
+}
+
+func newNodeImage() *cobra.Command {
+	var o artifacts.NodeOptions
+	cmd := &cobra.Command{
+		Use:   "node-image",
+		Short: "Build the docker driver's node image into the local Docker engine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Log = cmd.OutOrStdout()
+			return artifacts.BuildNodeImage(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Tag, "tag", artifacts.NodeImage, "image name to build")
+	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
+	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror (default: this host's apt source)")
+	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite (default: this host's)")
 	return cmd
 }
 

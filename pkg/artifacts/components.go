@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"mkube/pkg/mirror"
@@ -64,24 +65,44 @@ func (b *builder) components(ctx context.Context, wanted []string) (components, 
 
 // goModuleBinary builds one main package of a module at a version, through a wrapper module.
 func (b *builder) goModuleBinary(ctx context.Context, name, module, version, pkg string) (string, error) {
+	dir, err := b.goModule(ctx, name, module, version, map[string]string{name: pkg})
+	return filepath.Join(dir, name), err
+}
+
+// goModule builds main packages of module@version into a bin directory it returns; bins maps each
+// binary's name to its package.
+func (b *builder) goModule(ctx context.Context, name, module, version string, bins map[string]string) (string, error) {
 	dir := filepath.Join(b.opts.Work, name+"-"+version)
-	out := filepath.Join(dir, "bin", name)
+	binDir := filepath.Join(dir, "bin")
 	gov, err := b.goVersion(ctx)
 	if err != nil {
 		return "", err
 	}
-	key := recipeKey(name, module, version, pkg, gov)
-	if fresh(dir, key, out) {
-		return out, nil
+	names := make([]string, 0, len(bins))
+	for n := range bins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := []string{name, module, version, gov}
+	var outs []string
+	for _, n := range names {
+		parts = append(parts, n, bins[n])
+		outs = append(outs, filepath.Join(binDir, n))
+	}
+	key := recipeKey(parts...)
+	if fresh(dir, key, outs...) {
+		return binDir, nil
 	}
 	b.logf("building %s %s from source", name, version)
 	if _, err := b.prepareWrapper(ctx, dir, module, version, func(string) string { return version }); err != nil {
 		return "", fmt.Errorf("%s %s: %w", name, version, err)
 	}
-	if err := b.run(ctx, dir, goEnv, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg); err != nil {
-		return "", err
+	for _, n := range names {
+		if err := b.run(ctx, dir, goEnv, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(binDir, n), bins[n]); err != nil {
+			return "", err
+		}
 	}
-	return out, markFresh(dir, key)
+	return binDir, markFresh(dir, key)
 }
 
 // pauseBinary compiles the pause container's program from the C source shipped in k8s.io/kubernetes,

@@ -13,6 +13,7 @@ import (
 type rootfsRecipe struct {
 	name     string
 	packages []string
+	extraKey string                 // digest of whatever post adds
 	post     func(dir string) error // adjustments after packages are installed
 }
 
@@ -46,7 +47,7 @@ func (b *builder) rootfs(ctx context.Context, r rootfsRecipe) (string, error) {
 	// work/rootfs/<name>/fs is the file system; work/rootfs/<name>/.recipe its key.
 	parent := filepath.Join(b.opts.Work, "rootfs", r.name)
 	dir := filepath.Join(parent, "fs")
-	key := recipeKey("rootfs", r.name, suite, strings.Join(r.packages, ","))
+	key := recipeKey("rootfs", r.name, suite, strings.Join(r.packages, ","), r.extraKey)
 	if fresh(parent, key, dir) {
 		return dir, nil
 	}

@@ -107,71 +107,74 @@ func writeFileEntry(tw *tar.Writer, f File) error {
 	return err
 }
 
-// DirLayer builds a reproducible layer from a root file system on disk. Device nodes, sockets and
-// fifos are left out (a container runtime provides /dev); hard links stay hard links; owners are kept.
+// DirLayer builds a reproducible layer from a root file system on disk (see WriteDirTar).
 func DirLayer(root string) (v1.Layer, error) {
 	if _, err := os.Stat(root); err != nil {
 		return nil, err
 	}
-	return layerFrom(func(tw *tar.Writer) error {
-		links := map[uint64]string{}
-		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			if rel == "." {
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			m := info.Mode()
-			if m&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeSocket|fs.ModeNamedPipe) != 0 {
-				return nil
-			}
-			link := ""
-			if m&fs.ModeSymlink != 0 {
-				if link, err = os.Readlink(p); err != nil {
-					return err
-				}
-			}
-			hdr, err := tar.FileInfoHeader(info, link)
-			if err != nil {
-				return err
-			}
-			hdr.Name = filepath.ToSlash(rel)
-			if m.IsDir() {
-				hdr.Name += "/"
-			}
-			hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = time.Unix(0, 0), time.Time{}, time.Time{}
-			hdr.Uname, hdr.Gname = "", ""
-			hdr.Format = tar.FormatPAX
-			if st, ok := info.Sys().(*syscall.Stat_t); ok {
-				hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-				if m.IsRegular() && st.Nlink > 1 {
-					if first, seen := links[st.Ino]; seen {
-						hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-						return tw.WriteHeader(hdr)
-					}
-					links[st.Ino] = hdr.Name
-				}
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			if !m.IsRegular() {
-				return nil
-			}
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
+	return layerFrom(func(tw *tar.Writer) error { return WriteDirTar(tw, root) })
+}
+
+// WriteDirTar writes a root file system as reproducible tar entries: fixed timestamps, owners kept,
+// hard links as links. Device nodes, sockets and fifos are left out: a container runtime provides /dev.
+func WriteDirTar(tw *tar.Writer, root string) error {
+	links := map[uint64]string{}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
 			return err
-		})
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		m := info.Mode()
+		if m&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeSocket|fs.ModeNamedPipe) != 0 {
+			return nil
+		}
+		link := ""
+		if m&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if m.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = time.Unix(0, 0), time.Time{}, time.Time{}
+		hdr.Uname, hdr.Gname = "", ""
+		hdr.Format = tar.FormatPAX
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+			if m.IsRegular() && st.Nlink > 1 {
+				if first, seen := links[st.Ino]; seen {
+					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+					return tw.WriteHeader(hdr)
+				}
+				links[st.Ino] = hdr.Name
+			}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !m.IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
 	})
 }
 

@@ -1,0 +1,42 @@
+# mkube — build, test and the offline artifacts every test and offline start uses.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+GO ?= go
+OUT ?= out
+KUBERNETES_VERSION ?= stable
+MIRROR_ADDR ?= 127.0.0.1:5080
+MIRROR_DIR ?= $(OUT)/mirror
+BUILD_DIR ?= $(OUT)/build
+
+.PHONY: help build mirror-tool artifacts mirror-serve node-image test integration lint clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: mirror-tool ## build the binaries into out/
+	$(GO) build -o $(OUT)/ ./cmd/...
+
+mirror-tool:
+	$(GO) build -o $(OUT)/mkube-mirror ./cmd/mkube-mirror
+
+artifacts: mirror-tool ## build the offline mirror for KUBERNETES_VERSION from source into out/mirror
+	$(OUT)/mkube-mirror build --kubernetes-version $(KUBERNETES_VERSION) --mirror $(MIRROR_DIR) --work $(BUILD_DIR)
+
+mirror-serve: mirror-tool ## serve out/mirror on MIRROR_ADDR (default 127.0.0.1:5080) in the foreground
+	$(OUT)/mkube-mirror serve --dir $(MIRROR_DIR) --addr $(MIRROR_ADDR)
+
+node-image: mirror-tool ## build the docker driver's node image into the local Docker engine
+	hack/docker-up.sh
+	$(OUT)/mkube-mirror node-image --work $(BUILD_DIR)
+
+test: ## unit tests (fast; no Docker, no network)
+	$(GO) vet ./...
+	$(GO) test ./...
+
+integration: artifacts node-image ## end-to-end tests against a real Docker engine and the offline mirror
+	$(GO) test -tags integration -count=1 -timeout 60m -v ./test/integration/...
+
+clean: ## remove build outputs (keeps out/build, the incremental build cache, unless CLEAN_ALL=1)
+	rm -rf $(OUT)/mkube $(OUT)/mkube-mirror $(OUT)/storage-provisioner
+	if [ "$(CLEAN_ALL)" = 1 ]; then rm -rf $(OUT); fi

@@ -1,0 +1,298 @@
+package artifacts
+
+import (
+	"archive/tar"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"mkube/pkg/mirror"
+)
+
+// NodeImage is the docker driver's default node image, built locally by `make node-image`. It has
+// no upstream registry: like minikube's kicbase it is the project's own, and a release would publish it.
+const NodeImage = "mkube.local/node:v0.1.0"
+
+// containerdVersion runs every supported Kubernetes release: containerd 2.4 supports Kubernetes
+// 1.37 (1.x stops at 1.35) and still supports hosts on cgroup v1.
+const containerdVersion = "v2.4.2"
+
+// nodePackages is what a Kubernetes node needs from Debian: systemd as init, the tools kubeadm's
+// preflight and the kubelet exec, kube-proxy's and the CNI plugins' networking tools, an SSH server.
+var nodePackages = []string{
+	"systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "ca-certificates",
+	"iptables", "ipset", "nftables", "ebtables", "conntrack", "socat", "ethtool", "iproute2", "kmod",
+	"util-linux", "mount", "procps", "runc", "containernetworking-plugins", "libseccomp2",
+	"curl", "less", "nano",
+}
+
+//go:embed all:nodefs
+var nodeFS embed.FS
+
+// NodeOptions say how to build the node image.
+type NodeOptions struct {
+	Work   string
+	Tag    string
+	Debian string
+	Suite  string
+	Log    io.Writer
+}
+
+// BuildNodeImage builds the node image into the local Docker engine: a Debian root file system
+// with systemd, containerd built from source, and node configuration. No Kubernetes binaries: mkube
+// copies those of the version a user asks for at start. Unchanged recipes are not rebuilt.
+func BuildNodeImage(ctx context.Context, o NodeOptions) error {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Tag == "" {
+		o.Tag = NodeImage
+	}
+	work, err := filepath.Abs(o.Work)
+	if err != nil {
+		return err
+	}
+	o.Work = work
+	if err := os.MkdirAll(o.Work, 0o755); err != nil {
+		return err
+	}
+	b := &builder{opts: Options{Work: o.Work, Debian: o.Debian, Suite: o.Suite, Log: o.Log}}
+	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer docker.Close()
+	if _, err := docker.Ping(ctx); err != nil {
+		return fmt.Errorf("the Docker engine does not answer (%v): start it, e.g. with hack/docker-up.sh", err)
+	}
+
+	ctrd, err := b.goModule(ctx, "containerd", "github.com/containerd/containerd/v2", containerdVersion, map[string]string{
+		"containerd":              "github.com/containerd/containerd/v2/cmd/containerd",
+		"containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+		"ctr":                     "github.com/containerd/containerd/v2/cmd/ctr",
+	})
+	if err != nil {
+		return err
+	}
+	overlay, err := nodeFSKey()
+	if err != nil {
+		return err
+	}
+	recipe := rootfsRecipe{
+		name:     "node",
+		packages: nodePackages,
+		extraKey: recipeKey(overlay, fileKey(filepath.Join(ctrd, "containerd")), fileKey(filepath.Join(ctrd, "containerd-shim-runc-v2")), fileKey(filepath.Join(ctrd, "ctr"))),
+		post:     func(dir string) error { return nodePost(dir, ctrd) },
+	}
+	root, err := b.rootfs(ctx, recipe)
+	if err != nil {
+		return err
+	}
+	key := rootfsKey(root)
+	if have, err := docker.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[mirror.AnnotationRecipe] == strings.TrimSpace(key) {
+		b.logf("node image %s is up to date", o.Tag)
+		return nil
+	}
+	b.logf("importing node image %s into Docker", o.Tag)
+	start := time.Now()
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := mirror.WriteDirTar(tw, root)
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	rc, err := docker.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, o.Tag, image.ImportOptions{
+		Changes: []string{
+			// Docker's import takes no STOPSIGNAL: the driver sets SIGRTMIN+3 (systemd's halt) per container.
+			`ENTRYPOINT ["/sbin/init"]`,
+			"ENV container=docker",
+			"LABEL " + mirror.AnnotationRecipe + "=" + strings.TrimSpace(key),
+		},
+		Platform: "linux/amd64",
+	})
+	if err != nil {
+		pr.CloseWithError(err)
+		return err
+	}
+	defer rc.Close()
+	if err := jsonStreamError(rc); err != nil {
+		return fmt.Errorf("docker import: %w", err)
+	}
+	b.logf("node image %s imported in %s", o.Tag, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// jsonStreamError reads a Docker progress stream to its end and returns the error it reports, if any.
+func jsonStreamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("%s", msg.Error)
+		}
+	}
+}
+
+// nodeFSKey digests the embedded node configuration files.
+func nodeFSKey() (string, error) {
+	var parts []string
+	err := fs.WalkDir(nodeFS, "nodefs", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := nodeFS.ReadFile(p)
+		parts = append(parts, p, string(data))
+		return err
+	})
+	return recipeKey(parts...), err
+}
+
+// nodeUnitsEnabled start at boot; nodeUnitsMasked make no sense in a container or VM node.
+var (
+	nodeUnitsEnabled = []string{"containerd.service", "kubelet.service"}
+	nodeUnitsMasked  = []string{"getty@tty1.service", "console-getty.service", "serial-getty@.service",
+		"systemd-firstboot.service", "systemd-remount-fs.service", "apt-daily.timer", "apt-daily-upgrade.timer",
+		"e2scrub_all.timer", "fstrim.timer"}
+)
+
+// nodePost turns a Debian root file system into a node: configuration, containerd, the ssh user.
+func nodePost(dir, containerdBin string) error {
+	err := fs.WalkDir(nodeFS, "nodefs", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, strings.TrimPrefix(p, "nodefs"))
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		data, err := nodeFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o644)
+		if strings.Contains(p, "sudoers.d") {
+			mode = 0o440
+		}
+		return os.WriteFile(dst, data, mode)
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
+		if err := copyFile(filepath.Join(containerdBin, n), filepath.Join(dir, "usr/local/bin", n), 0o755); err != nil {
+			return err
+		}
+	}
+	wants := filepath.Join(dir, "etc/systemd/system/multi-user.target.wants")
+	if err := os.MkdirAll(wants, 0o755); err != nil {
+		return err
+	}
+	for _, u := range nodeUnitsEnabled {
+		if err := relink("/etc/systemd/system/"+u, filepath.Join(wants, u)); err != nil {
+			return err
+		}
+	}
+	for _, u := range nodeUnitsMasked {
+		if err := relink("/dev/null", filepath.Join(dir, "etc/systemd/system", u)); err != nil {
+			return err
+		}
+	}
+	// Every node gets its own machine ID and SSH host keys at first boot.
+	if err := os.WriteFile(filepath.Join(dir, "etc/machine-id"), nil, 0o444); err != nil {
+		return err
+	}
+	keys, _ := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
+	for _, k := range keys {
+		os.Remove(k)
+	}
+	files := map[string]string{
+		"etc/ssh/sshd_config.d/mkube.conf": "PasswordAuthentication no\nUseDNS no\n",
+		// The kernel log belongs to the host; reading it from a container node only duplicates it.
+		"etc/systemd/journald.conf.d/mkube.conf": "[Journal]\nReadKMsg=no\nSystemMaxUse=100M\n",
+	}
+	for p, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return addUser(dir, "docker", 1000)
+}
+
+// addUser adds the login user the drivers give SSH access to (minikube's is "docker" too).
+func addUser(dir, name string, id int) error {
+	add := map[string]string{
+		"etc/passwd": fmt.Sprintf("%s:x:%d:%d::/home/%s:/bin/bash\n", name, id, id, name),
+		"etc/shadow": name + ":*:19000:0:99999:7:::\n",
+		"etc/group":  fmt.Sprintf("%s:x:%d:\n", name, id),
+	}
+	for f, line := range add {
+		raw, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(raw), "\n"+name+":") || strings.HasPrefix(string(raw), name+":") {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), append(raw, line...), 0o644); err != nil {
+			return err
+		}
+	}
+	ssh := filepath.Join(dir, "home", name, ".ssh")
+	if err := os.MkdirAll(ssh, 0o700); err != nil {
+		return err
+	}
+	for _, p := range []string{filepath.Dir(ssh), ssh} {
+		if err := os.Chown(p, id, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func relink(target, link string) error {
+	os.Remove(link)
+	return os.Symlink(target, link)
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
