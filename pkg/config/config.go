@@ -1,0 +1,178 @@
+// Package config is mkube's state on disk: where it lives ($MKUBE_HOME) and each profile's
+// configuration (profiles/NAME/config.json).
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// DefaultProfile is the profile used without -p.
+const DefaultProfile = "mkube"
+
+// Home is the root of mkube's state.
+type Home string
+
+// DefaultHome is $MKUBE_HOME, or ~/.mkube.
+func DefaultHome() (Home, error) {
+	if h := os.Getenv("MKUBE_HOME"); h != "" {
+		abs, err := filepath.Abs(h)
+		return Home(abs), err
+	}
+	u, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find your home directory: set MKUBE_HOME")
+	}
+	return Home(filepath.Join(u, ".mkube")), nil
+}
+
+func (h Home) path(parts ...string) string {
+	return filepath.Join(append([]string{string(h)}, parts...)...)
+}
+
+// ProfileDir holds a profile's config.json and client credentials.
+func (h Home) ProfileDir(name string) string { return h.path("profiles", name) }
+
+// MachineDir holds a machine's keys and disks.
+func (h Home) MachineDir(name string) string { return h.path("machines", name) }
+
+// CertsDir holds the CAs shared by all profiles (kept across delete/recreate).
+func (h Home) CertsDir() string { return h.path("certs") }
+
+// CacheDir holds downloads: binaries, images, preloads, ISOs.
+func (h Home) CacheDir(parts ...string) string { return h.path(append([]string{"cache"}, parts...)...) }
+
+// Profile is one cluster's configuration, as `mkube start` was asked for it.
+type Profile struct {
+	Name              string            `json:"name"`
+	Driver            string            `json:"driver"`
+	KubernetesVersion string            `json:"kubernetesVersion"`
+	CPUs              int               `json:"cpus"`
+	MemoryMB          int               `json:"memoryMB"`
+	DiskMB            int               `json:"diskMB"`
+	BinaryMirror      string            `json:"binaryMirror,omitempty"`
+	ImageRepository   string            `json:"imageRepository,omitempty"`
+	BaseImage         string            `json:"baseImage,omitempty"`
+	APIServerPort     int               `json:"apiServerPort"`
+	APIServerNames    []string          `json:"apiServerNames,omitempty"`
+	APIServerIPs      []string          `json:"apiServerIPs,omitempty"`
+	ExtraConfig       []string          `json:"extraConfig,omitempty"`
+	ServiceCIDR       string            `json:"serviceCIDR"`
+	PodCIDR           string            `json:"podCIDR"`
+	DNSDomain         string            `json:"dnsDomain"`
+	EmbedCerts        bool              `json:"embedCerts,omitempty"`
+	Addons            map[string]bool   `json:"addons,omitempty"`
+	Created           time.Time         `json:"created"`
+	Node              NodeState         `json:"node"`
+	Extra             map[string]string `json:"extra,omitempty"`
+}
+
+// NodeState is what mkube learned about the machine when it last started it.
+type NodeState struct {
+	IP            string `json:"ip,omitempty"`
+	Provisioned   bool   `json:"provisioned"` // kubeadm init completed once
+	ContainerName string `json:"containerName,omitempty"`
+}
+
+var profileName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidateProfileName keeps names usable as container, network, volume and kubeconfig names.
+func ValidateProfileName(name string) error {
+	if !profileName.MatchString(name) {
+		return fmt.Errorf("profile name %q is invalid: use lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+// ErrNoProfile is returned for a profile that does not exist.
+var ErrNoProfile = errors.New("profile not found")
+
+// Load reads a profile.
+func (h Home) Load(name string) (*Profile, error) {
+	raw, err := os.ReadFile(filepath.Join(h.ProfileDir(name), "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("profile %q: %w", name, ErrNoProfile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p Profile
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("profile %q has a corrupt config.json (%v): run `mkube delete -p %s`", name, err, name)
+	}
+	return &p, nil
+}
+
+// Save writes a profile atomically: a crash never leaves a half-written config.json.
+func (h Home) Save(p *Profile) error {
+	dir := h.ProfileDir(p.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "config.json"), append(raw, '\n'), 0o644)
+}
+
+// List returns the names of all profiles, sorted.
+func (h Home) List() ([]string, error) {
+	ents, err := os.ReadDir(h.path("profiles"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(h.ProfileDir(e.Name()), "config.json")); err == nil {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Remove deletes a profile's and its machine's state (not the shared certs or the cache).
+func (h Home) Remove(name string) error {
+	if err := os.RemoveAll(h.MachineDir(name)); err != nil {
+		return err
+	}
+	return os.RemoveAll(h.ProfileDir(name))
+}
+
+// WriteFileAtomic writes through a temporary file and a rename.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
