@@ -1,0 +1,156 @@
+// Package download fetches files into mkube's cache with a progress bar, verifying each against
+// its published sha256 before it takes its final name, so the cache never holds a partial or
+// corrupt file and an interrupted download simply starts again.
+package download
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cheggaaa/pb/v3"
+)
+
+// Downloader fetches URLs (http, https, file).
+type Downloader struct {
+	Client   *http.Client
+	Progress io.Writer // where progress bars go; nil for none
+}
+
+// open returns the content at u and its size (-1 if unknown).
+func (d *Downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch parsed.Scheme {
+	case "file":
+		f, err := os.Open(parsed.Path)
+		if err != nil {
+			return nil, 0, err
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		return f, st.Size(), nil
+	case "http", "https":
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		c := d.Client
+		if c == nil {
+			c = http.DefaultClient
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, 0, fmt.Errorf("GET %s: %s", u, resp.Status)
+		}
+		return resp.Body, resp.ContentLength, nil
+	default:
+		return nil, 0, fmt.Errorf("unsupported URL %q: use http, https or file", u)
+	}
+}
+
+// Checksum reads a .sha256 file's digest (the first field, as dl.k8s.io and sha256sum write it).
+func (d *Downloader) Checksum(ctx context.Context, u string) (string, error) {
+	rc, _, err := d.open(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return "", err
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 || len(f[0]) != 64 {
+		return "", fmt.Errorf("%s holds no sha256 digest", u)
+	}
+	return strings.ToLower(f[0]), nil
+}
+
+// File downloads u to dst and checks it against the sha256 published at checksumURL. A dst that
+// is already there and verified (its digest recorded beside it) is kept without any network access.
+func (d *Downloader) File(ctx context.Context, u, checksumURL, dst, label string) error {
+	if Cached(dst) {
+		return nil
+	}
+	want, err := d.Checksum(ctx, checksumURL)
+	if err != nil {
+		return err
+	}
+	rc, size, err := d.open(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".download-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	var r io.Reader = rc
+	if d.Progress != nil {
+		bar := pb.New64(size).Set(pb.Bytes, true).SetWriter(d.Progress).
+			SetTemplateString(`    > {{string . "label"}}: {{counters . }} {{bar . "[" "-" ">" " " "]"}} {{percent . }} {{speed . "%s/s" }}`).
+			Set("label", label)
+		bar.Start()
+		defer bar.Finish()
+		r = bar.NewProxyReader(rc)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
+		tmp.Close()
+		return fmt.Errorf("downloading %s: %w", u, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%s: checksum mismatch: got sha256 %s, the mirror publishes %s", u, got, want)
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	return os.WriteFile(dst+".sha256", []byte(want+"\n"), 0o644)
+}
+
+// Cached reports whether dst holds a verified download: the digest recorded at download time
+// matches the file. A file renamed into place always has its record written right after, so a
+// crash in between costs one download, never a corrupt file used as good.
+func Cached(dst string) bool {
+	want, err := os.ReadFile(dst + ".sha256")
+	if err != nil {
+		return false
+	}
+	f, err := os.Open(dst)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == strings.TrimSpace(string(want))
+}

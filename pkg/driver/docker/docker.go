@@ -1,0 +1,434 @@
+// Package docker is the docker driver: the node is a container from mkube's node image, on a
+// dedicated Docker network with a stable IP, with /var on a volume so a stopped cluster keeps its
+// state, and the API server and SSH ports published on 127.0.0.1 only.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
+
+	"mkube/pkg/driver"
+)
+
+// Name of the driver.
+const Name = "docker"
+
+// Labels mark what mkube created, so delete removes exactly that.
+const (
+	labelCreatedBy = "created_by.mkube"
+	labelProfile   = "name.mkube"
+)
+
+// SSHUser is the node image's login user.
+const SSHUser = "docker"
+
+// Driver runs one profile's node container.
+type Driver struct {
+	profile string
+	cli     *client.Client
+}
+
+// New connects to the Docker engine in the environment (DOCKER_HOST or the default socket).
+func New(profile string, _ driver.Options) (driver.Driver, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{profile: profile, cli: cli}, nil
+}
+
+// Entry registers the driver.
+func Entry(goos string) driver.Entry {
+	return driver.Entry{Name: Name, Priority: 100, Supported: true, Health: Health, New: New}
+}
+
+func (d *Driver) Name() string { return Name }
+
+// Health checks that Docker is installed, its daemon answers, and we may talk to it.
+func Health(ctx context.Context) driver.Health {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return driver.Health{Problem: err.Error(), Fix: "check DOCKER_HOST"}
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = cli.Ping(ctx)
+	if err == nil {
+		return driver.Health{Installed: true, Running: true, Healthy: true}
+	}
+	_, lookErr := lookPath("dockerd", "docker")
+	installed := lookErr == nil
+	switch {
+	case strings.Contains(err.Error(), "permission denied"):
+		return driver.Health{Installed: true, Running: true, Problem: "Docker is running but you may not use it: " + firstLine(err),
+			Fix: "add yourself to the docker group: sudo usermod -aG docker $USER && newgrp docker"}
+	case !installed:
+		return driver.Health{Problem: "Docker is not installed",
+			Fix: "install Docker (Debian/Ubuntu: sudo apt-get install docker.io), or pick another --driver"}
+	default:
+		return driver.Health{Installed: true, Problem: "Docker is installed but the daemon is not running",
+			Fix: "start it: sudo systemctl start docker (without systemd: sudo dockerd &)"}
+	}
+}
+
+func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }
+
+func lookPath(names ...string) (string, error) {
+	for _, dir := range strings.Split(os.Getenv("PATH"), string(os.PathListSeparator)) {
+		for _, n := range names {
+			p := dir + "/" + n
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				return p, nil
+			}
+		}
+	}
+	return "", errors.New("not found")
+}
+
+// container, network and volume names all follow the profile, as minikube's do.
+func (d *Driver) container() string { return d.profile }
+func (d *Driver) network() string   { return d.profile }
+func (d *Driver) volume() string    { return d.profile }
+
+func (d *Driver) labels() map[string]string {
+	return map[string]string{labelCreatedBy: "true", labelProfile: d.profile}
+}
+
+// Create makes the network, the volume and the container, each only if missing, then starts it.
+func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
+	ip, err := d.ensureNetwork(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.ensureVolume(ctx); err != nil {
+		return err
+	}
+	if _, err := d.cli.ContainerInspect(ctx, d.container()); err == nil {
+		return d.Start(ctx)
+	} else if !client.IsErrNotFound(err) {
+		return err
+	}
+	if _, err := d.cli.ImageInspect(ctx, spec.Image); err != nil {
+		if client.IsErrNotFound(err) {
+			return fmt.Errorf("node image %s is not in the local Docker engine: build it with `make node-image`, or pass --base-image", spec.Image)
+		}
+		return err
+	}
+	cgroupV2, err := d.cgroupV2(ctx)
+	if err != nil {
+		return err
+	}
+	// Real users' machines accept --privileged. Where a host's bounding set lacks a capability
+	// (seen: CAP_SYS_RESOURCE), runc refuses it: retry with every capability the host can grant.
+	for _, privileged := range []bool{true, false} {
+		if err := d.createContainer(ctx, spec, ip, privileged, cgroupV2); err != nil {
+			return err
+		}
+		err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{})
+		if err == nil {
+			return d.waitBooted(ctx)
+		}
+		if !privileged || !strings.Contains(err.Error(), "apply caps") {
+			return fmt.Errorf("starting the node container: %w", err)
+		}
+		if err := d.cli.ContainerRemove(ctx, d.container(), container.RemoveOptions{Force: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Driver) cgroupV2(ctx context.Context) (bool, error) {
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return info.CgroupVersion == "2", nil
+}
+
+func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip string, privileged, cgroupV2 bool) error {
+	apiPort := nat.Port(strconv.Itoa(spec.APIServerPort) + "/tcp")
+	ports := nat.PortMap{
+		"22/tcp": {{HostIP: "127.0.0.1"}},
+		apiPort:  {{HostIP: "127.0.0.1"}},
+	}
+	cfg := &container.Config{
+		Image:        spec.Image,
+		Hostname:     d.profile,
+		Labels:       d.labels(),
+		Env:          []string{"container=docker"},
+		ExposedPorts: nat.PortSet{"22/tcp": {}, apiPort: {}},
+		StopSignal:   "SIGRTMIN+3", // systemd's clean halt
+	}
+	hc := &container.HostConfig{
+		PortBindings: ports,
+		Privileged:   privileged,
+		SecurityOpt:  []string{"seccomp=unconfined", "apparmor=unconfined", "label=disable"},
+		Tmpfs:        map[string]string{"/run": "rw,nosuid,nodev", "/tmp": "rw,nosuid,nodev"},
+		Mounts: []mount.Mount{
+			{Type: mount.TypeVolume, Source: d.volume(), Target: "/var"},
+			{Type: mount.TypeBind, Source: "/lib/modules", Target: "/lib/modules", ReadOnly: true},
+		},
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Resources: container.Resources{
+			NanoCPUs: int64(spec.CPUs) * 1e9,
+			Memory:   int64(spec.MemoryMB) << 20,
+		},
+	}
+	if _, err := os.Stat("/lib/modules"); err != nil {
+		hc.Mounts = hc.Mounts[:1] // macOS/Windows hosts: the Docker VM's modules are not ours to mount
+	}
+	if cgroupV2 {
+		hc.CgroupnsMode = container.CgroupnsModePrivate
+	} else {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"})
+	}
+	if !privileged {
+		hc.CapAdd = []string{"ALL"}
+		hc.CapDrop = []string{"SYS_RESOURCE"}
+		hc.SecurityOpt = append(hc.SecurityOpt, "systempaths=unconfined")
+		hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm"}}
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		d.network(): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
+	}}
+	_, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, d.container())
+	if err != nil {
+		return fmt.Errorf("creating the node container: %w", err)
+	}
+	return nil
+}
+
+// waitBooted waits until systemd in the node has finished booting: a readiness check, not a sleep.
+func (d *Driver) waitBooted(ctx context.Context) error {
+	r, _ := d.Runner(ctx)
+	var out strings.Builder
+	err := r.Run(ctx, driver.Cmd{Args: []string{"systemctl", "is-system-running", "--wait"}, Stdout: &out})
+	// "degraded" (a non-essential unit failed) still means booted.
+	if err != nil && !strings.Contains(out.String(), "degraded") {
+		st, _ := d.cli.ContainerInspect(ctx, d.container())
+		if st.State != nil && !st.State.Running {
+			return fmt.Errorf("the node container exited during boot (exit code %d): see `docker logs %s`", st.State.ExitCode, d.container())
+		}
+		return fmt.Errorf("the node did not finish booting (%s): %w", strings.TrimSpace(out.String()), err)
+	}
+	return nil
+}
+
+// Start starts a stopped node container.
+func (d *Driver) Start(ctx context.Context) error {
+	st, err := d.cli.ContainerInspect(ctx, d.container())
+	if err != nil {
+		return err
+	}
+	if !st.State.Running {
+		if err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{}); err != nil {
+			return fmt.Errorf("starting the node container: %w", err)
+		}
+	}
+	return d.waitBooted(ctx)
+}
+
+// Stop halts the node cleanly: systemd stops the kubelet and containerd, then the container ends.
+func (d *Driver) Stop(ctx context.Context) error {
+	timeout := 30
+	err := d.cli.ContainerStop(ctx, d.container(), container.StopOptions{Timeout: &timeout})
+	if client.IsErrNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Delete removes the container, its volume, and the network when nothing else uses it.
+func (d *Driver) Delete(ctx context.Context) error {
+	if err := d.cli.ContainerRemove(ctx, d.container(), container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		return err
+	}
+	if err := d.removeOwned(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *Driver) removeOwned(ctx context.Context) error {
+	vs, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelProfile+"="+d.profile))})
+	if err != nil {
+		return err
+	}
+	for _, v := range vs.Volumes {
+		if err := d.cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+			return err
+		}
+	}
+	ns, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelProfile+"="+d.profile))})
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+			return fmt.Errorf("removing network %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// State maps the container's state.
+func (d *Driver) State(ctx context.Context) (driver.State, error) {
+	st, err := d.cli.ContainerInspect(ctx, d.container())
+	if client.IsErrNotFound(err) {
+		return driver.Nonexistent, nil
+	}
+	if err != nil {
+		return driver.Error, err
+	}
+	switch {
+	case st.State.Paused:
+		return driver.Paused, nil
+	case st.State.Running:
+		return driver.Running, nil
+	default:
+		return driver.Stopped, nil
+	}
+}
+
+// Endpoint reads the node IP and the host ports Docker published.
+func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
+	st, err := d.cli.ContainerInspect(ctx, d.container())
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	ep := driver.Endpoint{SSHHost: "127.0.0.1", SSHUser: SSHUser, APIServerHost: "127.0.0.1"}
+	if n, ok := st.NetworkSettings.Networks[d.network()]; ok {
+		ep.IP = n.IPAddress
+	}
+	for port, bindings := range st.NetworkSettings.Ports {
+		if len(bindings) == 0 {
+			continue
+		}
+		hp, _ := strconv.Atoi(bindings[0].HostPort)
+		if port.Port() == "22" {
+			ep.SSHPort = hp
+		} else {
+			ep.APIServerPort = hp
+		}
+	}
+	if ep.IP == "" || ep.APIServerPort == 0 {
+		return ep, fmt.Errorf("the node container is not running")
+	}
+	return ep, nil
+}
+
+// Runner runs commands in the container with docker exec.
+func (d *Driver) Runner(context.Context) (driver.Runner, error) {
+	return &execRunner{cli: d.cli, container: d.container()}, nil
+}
+
+func (d *Driver) ensureVolume(ctx context.Context) error {
+	_, err := d.cli.VolumeInspect(ctx, d.volume())
+	if err == nil {
+		return nil
+	}
+	if !client.IsErrNotFound(err) {
+		return err
+	}
+	_, err = d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.volume(), Labels: d.labels()})
+	return err
+}
+
+// ensureNetwork creates the profile's network on a free private /24 and returns the node's
+// address in it (.2), or finds the existing one.
+func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
+	existing, err := d.cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var taken []*net.IPNet
+	for _, n := range existing {
+		for _, c := range n.IPAM.Config {
+			if _, sn, err := net.ParseCIDR(c.Subnet); err == nil {
+				if n.Name == d.network() {
+					return nodeIP(sn), nil
+				}
+				taken = append(taken, sn)
+			}
+		}
+	}
+	taken = append(taken, hostSubnets()...)
+	for _, sn := range candidateSubnets() {
+		if overlaps(sn, taken) {
+			continue
+		}
+		gw := gateway(sn)
+		_, err := d.cli.NetworkCreate(ctx, d.network(), network.CreateOptions{
+			Driver: "bridge",
+			Labels: d.labels(),
+			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: sn.String(), Gateway: gw}}},
+			Options: map[string]string{
+				"com.docker.network.driver.mtu": "1500",
+			},
+		})
+		if err != nil {
+			// Another process may have taken it in the meantime: try the next one.
+			if strings.Contains(err.Error(), "overlap") {
+				continue
+			}
+			return "", fmt.Errorf("creating Docker network %s: %w", d.network(), err)
+		}
+		return nodeIP(sn), nil
+	}
+	return "", fmt.Errorf("no free private subnet for the Docker network %s", d.network())
+}
+
+// candidateSubnets are 192.168.49.0/24, 192.168.58.0/24, … (minikube's sequence).
+func candidateSubnets() []*net.IPNet {
+	var out []*net.IPNet
+	for third := 49; third <= 254; third += 9 {
+		_, sn, _ := net.ParseCIDR(fmt.Sprintf("192.168.%d.0/24", third))
+		out = append(out, sn)
+	}
+	return out
+}
+
+// hostSubnets are the networks of this host's own interfaces, read locally.
+func hostSubnets() []*net.IPNet {
+	addrs, _ := net.InterfaceAddrs()
+	var out []*net.IPNet
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func overlaps(sn *net.IPNet, taken []*net.IPNet) bool {
+	for _, t := range taken {
+		if t.Contains(sn.IP) || sn.Contains(t.IP) {
+			return true
+		}
+	}
+	return false
+}
+
+func gateway(sn *net.IPNet) string { return offset(sn, 1) }
+func nodeIP(sn *net.IPNet) string  { return offset(sn, 2) }
+
+func offset(sn *net.IPNet, n byte) string {
+	ip := sn.IP.To4()
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+n).String()
+}

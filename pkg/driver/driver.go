@@ -1,0 +1,89 @@
+// Package driver is the seam between mkube and the hypervisors that boot a node: a Driver creates,
+// starts, stops and deletes one machine, tells its state and addresses, and gives a Runner that
+// runs commands in it. A Registry knows every driver, ranks them and explains unhealthy ones.
+package driver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// State of a machine, as `mkube status` shows it (minikube's words).
+type State string
+
+const (
+	Running     State = "Running"
+	Stopped     State = "Stopped"
+	Paused      State = "Paused"
+	Starting    State = "Starting"
+	Nonexistent State = "Nonexistent"
+	Error       State = "Error"
+)
+
+// Spec is what a machine is created with.
+type Spec struct {
+	Name     string // profile name: machine, network and volume names derive from it
+	CPUs     int
+	MemoryMB int
+	DiskMB   int
+	Image    string // node image (docker) or ISO path (VM drivers)
+	// Ports the node serves that the host must reach on 127.0.0.1 (the API server, SSH).
+	APIServerPort int
+	SSHPublicKey  string // authorized for the node's login user
+}
+
+// Endpoint is how the host reaches a running machine.
+type Endpoint struct {
+	IP            string // the node's address (what `mkube ip` prints)
+	SSHHost       string
+	SSHPort       int
+	SSHUser       string
+	APIServerHost string // where the host reaches the API server
+	APIServerPort int
+}
+
+// Driver manages one machine. Every method that can block takes a context. Create is idempotent:
+// it finishes whatever an interrupted Create left half done.
+type Driver interface {
+	Name() string
+	Create(ctx context.Context, spec Spec) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Delete(ctx context.Context) error
+	State(ctx context.Context) (State, error)
+	Endpoint(ctx context.Context) (Endpoint, error)
+	Runner(ctx context.Context) (Runner, error)
+}
+
+// Cmd is a command to run in a machine.
+type Cmd struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Runner runs commands and writes files in a machine: docker exec for containers, SSH for VMs.
+type Runner interface {
+	// Run runs a command and waits for it; a non-zero exit is an error carrying its stderr.
+	Run(ctx context.Context, cmd Cmd) error
+	// WriteFile writes r to path in the machine with mode, creating parent directories.
+	WriteFile(ctx context.Context, path string, mode int64, size int64, r io.Reader) error
+}
+
+// ExitError is a command that ran in the machine and exited non-zero.
+type ExitError struct {
+	Args   []string
+	Code   int
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if lines := strings.Split(msg, "\n"); len(lines) > 15 {
+		msg = strings.Join(lines[len(lines)-15:], "\n")
+	}
+	return fmt.Sprintf("%s: exit status %d\n%s", strings.Join(e.Args, " "), e.Code, msg)
+}

@@ -1,0 +1,96 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Health is what a driver's pre-check found on this host.
+type Health struct {
+	Installed bool
+	Running   bool   // the hypervisor's service answers
+	Healthy   bool   // usable as is
+	Problem   string // what is wrong, when not healthy
+	Fix       string // what the user should do about it
+	Doc       string // where to read more
+}
+
+// Entry is a driver the registry knows.
+type Entry struct {
+	Name     string
+	Priority int // higher wins auto-selection
+	// Supported reports whether the driver exists on this OS/arch at all.
+	Supported bool
+	Health    func(ctx context.Context) Health
+	New       func(profile string, opts Options) (Driver, error)
+}
+
+// Options carry host-wide settings a driver may need.
+type Options struct {
+	MachineDir string // $MKUBE_HOME/machines/<profile>
+	Extra      map[string]string
+}
+
+// Registry holds the drivers for this build.
+type Registry struct{ entries map[string]Entry }
+
+// NewRegistry builds a registry.
+func NewRegistry(entries ...Entry) *Registry {
+	r := &Registry{entries: map[string]Entry{}}
+	for _, e := range entries {
+		r.entries[e.Name] = e
+	}
+	return r
+}
+
+// Lookup finds a driver by name.
+func (r *Registry) Lookup(name string) (Entry, bool) {
+	e, ok := r.entries[name]
+	return e, ok
+}
+
+// Names lists supported drivers, best first.
+func (r *Registry) Names() []string {
+	var es []Entry
+	for _, e := range r.entries {
+		if e.Supported {
+			es = append(es, e)
+		}
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].Priority > es[j].Priority })
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+// Choice is the result of auto-selection.
+type Choice struct {
+	Entry    Entry
+	Why      string
+	Rejected map[string]Health // drivers passed over, with why
+}
+
+// Choose picks the healthy driver with the highest priority.
+func (r *Registry) Choose(ctx context.Context) (Choice, error) {
+	c := Choice{Rejected: map[string]Health{}}
+	for _, n := range r.Names() {
+		e := r.entries[n]
+		h := e.Health(ctx)
+		if h.Healthy {
+			c.Entry = e
+			c.Why = "automatically selected: the healthiest installed driver"
+			return c, nil
+		}
+		c.Rejected[n] = h
+	}
+	var lines []string
+	for _, n := range r.Names() {
+		h := c.Rejected[n]
+		lines = append(lines, fmt.Sprintf("%s: %s", n, h.Problem))
+	}
+	return c, fmt.Errorf("no usable driver found (%s)", strings.Join(lines, "; "))
+}

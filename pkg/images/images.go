@@ -1,0 +1,160 @@
+// Package images keeps the container images a cluster needs in mkube's cache (an OCI image layout
+// under $MKUBE_HOME/cache/images), pulled with go-containerregistry from the image repository, and
+// streams them into a node's containerd as one archive, so a start makes no per-image pulls and a
+// filled cache needs no network at all.
+package images
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/cheggaaa/pb/v3"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sync/errgroup"
+
+	"mkube/pkg/mirror"
+)
+
+// Cache is the image cache.
+type Cache struct {
+	store *mirror.ImageStore
+	mu    sync.Mutex // the layout's index.json is rewritten on each Put
+}
+
+// Open opens (or creates) the cache at dir.
+func Open(dir string) (*Cache, error) {
+	s, err := mirror.OpenImageStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{store: s}, nil
+}
+
+// Source is where a canonical reference is pulled from: the reference itself, or, with an image
+// repository set, the same path under that repository (registry.k8s.io/coredns/coredns:v1.12.1 →
+// REPO/coredns/coredns:v1.12.1), which is how a mirror of registry.k8s.io is laid out.
+func Source(ref, repository string) (name.Reference, error) {
+	if repository == "" {
+		return name.ParseReference(ref)
+	}
+	repo, tag, err := mirror.RepoPath(ref)
+	if err != nil {
+		return nil, err
+	}
+	src := strings.TrimSuffix(repository, "/") + "/" + repo + ":" + tag
+	var opts []name.Option
+	if loopback(repository) {
+		opts = append(opts, name.Insecure) // a local mirror speaks plain HTTP
+	}
+	return name.ParseReference(src, opts...)
+}
+
+func loopback(repository string) bool {
+	host := strings.SplitN(repository, "/", 2)[0]
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Missing lists the refs the cache does not hold.
+func (c *Cache) Missing(refs []string) ([]string, error) {
+	var out []string
+	for _, r := range refs {
+		have, err := c.store.Recipe(r)
+		if err != nil {
+			return nil, err
+		}
+		if have == "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Ensure pulls every ref the cache lacks, three at a time, with a progress bar on progress.
+func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, progress io.Writer) error {
+	missing, err := c.Missing(refs)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	var bar *pb.ProgressBar
+	if progress != nil {
+		bar = pb.New(len(missing)).SetWriter(progress).
+			SetTemplateString(`    > {{string . "label"}}: {{counters . }} {{bar . "[" "-" ">" " " "]"}} {{percent . }}`).
+			Set("label", "images")
+		bar.Start()
+		defer bar.Finish()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(3)
+	for _, ref := range missing {
+		g.Go(func() error {
+			src, err := Source(ref, repository)
+			if err != nil {
+				return err
+			}
+			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+			if err != nil {
+				return fmt.Errorf("pulling %s: %w", src, err)
+			}
+			d, err := img.Digest()
+			if err != nil {
+				return err
+			}
+			// Layers download while the layout writes them; the index update is serialised.
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err := c.store.Put(ref, d.String(), img); err != nil {
+				return fmt.Errorf("caching %s: %w", ref, err)
+			}
+			if bar != nil {
+				bar.Increment()
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// WriteArchive writes the given cached images as one docker-archive tarball (what
+// `ctr images import` and `docker load` read), tagged with their canonical references.
+func (c *Cache) WriteArchive(refs []string, w io.Writer) error {
+	m := map[name.Reference]v1.Image{}
+	for _, r := range refs {
+		img, err := c.store.Image(r)
+		if err != nil {
+			return err
+		}
+		tag, err := name.NewTag(r)
+		if err != nil {
+			return err
+		}
+		m[tag] = img
+	}
+	return tarball.MultiRefWrite(m, w)
+}
+
+// Digests returns "ref@digest" lines for refs: a fingerprint of exactly what a preload holds.
+func (c *Cache) Digests(refs []string) (string, error) {
+	var b strings.Builder
+	for _, r := range refs {
+		d, err := c.store.Recipe(r)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s@%s\n", r, d)
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,96 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"mkube/pkg/mirror"
+)
+
+func TestSource(t *testing.T) {
+	tests := []struct{ ref, repo, want string }{
+		{"registry.k8s.io/pause:3.10.1", "", "registry.k8s.io/pause:3.10.1"},
+		{"registry.k8s.io/coredns/coredns:v1.12.1", "127.0.0.1:5080", "127.0.0.1:5080/coredns/coredns:v1.12.1"},
+		{"registry.k8s.io/kube-apiserver:v1.34.4", "mirror.corp:5000/k8s/", "mirror.corp:5000/k8s/kube-apiserver:v1.34.4"},
+		{"mkube.local/storage-provisioner:v0.1.0", "localhost:5080", "localhost:5080/storage-provisioner:v0.1.0"},
+	}
+	for _, tt := range tests {
+		got, err := Source(tt.ref, tt.repo)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("Source(%q, %q) = %v, %v; want %s", tt.ref, tt.repo, got, err, tt.want)
+		}
+	}
+	if !loopback("127.0.0.1:5080") || !loopback("localhost:1") || loopback("mirror.corp:5000") {
+		t.Error("loopback detection")
+	}
+}
+
+func TestEnsureAndArchive(t *testing.T) {
+	// A registry on loopback: the project's own mirror server over a small layout.
+	l := mirror.Layout{Root: t.TempDir()}
+	store, _ := mirror.OpenImageStore(l.ImagesDir())
+	refs := []string{"registry.k8s.io/pause:3.10.1", "registry.k8s.io/coredns/coredns:v1.12.1"}
+	for _, r := range refs {
+		layer, _ := mirror.FilesLayer([]mirror.File{{Path: "/x", Mode: 0o644, Data: []byte(r)}})
+		img, _ := mirror.Assemble(mirror.ImageSpec{Ref: r, Layers: []v1.Layer{layer}, Entrypoint: []string{"/x"}})
+		if err := store.Put(r, "k", img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := mirror.NewServer(l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	repo := strings.TrimPrefix(srv.URL, "http://")
+
+	c, err := Open(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	if err := c.Ensure(context.Background(), refs, repo, &progress); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := c.Missing(refs); len(m) != 0 {
+		t.Errorf("still missing %v", m)
+	}
+	// Filled: no network needed any more.
+	srv.Close()
+	if err := c.Ensure(context.Background(), refs, repo, nil); err != nil {
+		t.Errorf("a filled cache went to the network: %v", err)
+	}
+	if err := c.Ensure(context.Background(), []string{"registry.k8s.io/etcd:3.6.5-0"}, repo, nil); err == nil {
+		t.Error("pulled an image from a closed registry")
+	}
+	arch := filepath.Join(t.TempDir(), "preload.tar")
+	f, _ := os.Create(arch)
+	if err := c.WriteArchive(refs, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, r := range refs {
+		tag, _ := name.NewTag(r)
+		img, err := tarball.ImageFromPath(arch, &tag)
+		if err != nil {
+			t.Fatalf("%s not in archive: %v", r, err)
+		}
+		if cf, _ := img.ConfigFile(); cf.Config.Entrypoint[0] != "/x" {
+			t.Errorf("%s: config lost", r)
+		}
+	}
+	d, _ := c.Digests(refs)
+	if strings.Count(d, "@sha256:") != 2 {
+		t.Errorf("digests = %q", d)
+	}
+}
