@@ -9,12 +9,13 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"mkube/pkg/addons"
 	"mkube/pkg/mirror"
 )
 
 // ProvisionerImage is mkube's own hostPath storage provisioner. It has no upstream registry: it is
 // built into every mirror and cache, and served at <mirror>/storage-provisioner.
-const ProvisionerImage = "mkube.local/storage-provisioner:v0.1.0"
+const ProvisionerImage = addons.ProvisionerImage
 
 // AgnhostRepo is the standard Kubernetes e2e test image; its tag is agnhost's VERSION file.
 const AgnhostRepo = "registry.k8s.io/e2e-test-images/agnhost"

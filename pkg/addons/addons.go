@@ -1,0 +1,95 @@
+// Package addons knows mkube's addons: their manifests (embedded from deploy/addons), the images
+// they run (cached and preloaded like the core images), and which are on by default.
+package addons
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"text/template"
+
+	deploy "mkube/deploy/addons"
+)
+
+// Addon describes one addon.
+type Addon struct {
+	Name       string
+	Default    bool // enabled unless the user says otherwise
+	Maintainer string
+	Images     []string // canonical references of the images it runs
+}
+
+// ProvisionerImage is mkube's hostPath storage provisioner (built into the offline mirror).
+const ProvisionerImage = "mkube.local/storage-provisioner:v0.1.0"
+
+// All lists the addons, by name.
+var All = []Addon{
+	{Name: "default-storageclass", Default: true, Maintainer: "mkube"},
+	{Name: "storage-provisioner", Default: true, Maintainer: "mkube", Images: []string{ProvisionerImage}},
+}
+
+// Find returns the addon called name.
+func Find(name string) (Addon, error) {
+	for _, a := range All {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	var names []string
+	for _, a := range All {
+		names = append(names, a.Name)
+	}
+	sort.Strings(names)
+	return Addon{}, fmt.Errorf("addon %q does not exist (addons: %v)", name, names)
+}
+
+// Enabled resolves which addons are on: the defaults, overridden by the profile's choices.
+func Enabled(choices map[string]bool) []Addon {
+	var out []Addon
+	for _, a := range All {
+		on, set := choices[a.Name]
+		if (set && on) || (!set && a.Default) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Render returns the addon's manifests as one multi-document YAML.
+func Render(a Addon) ([]byte, error) {
+	files, err := fs.Glob(deploy.FS, a.Name+"/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("addon %s has no manifests", a.Name)
+	}
+	sort.Strings(files)
+	var out bytes.Buffer
+	for _, f := range files {
+		raw, err := fs.ReadFile(deploy.FS, f)
+		if err != nil {
+			return nil, err
+		}
+		t, err := template.New(path.Base(f)).Option("missingkey=error").Parse(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		if out.Len() > 0 {
+			out.WriteString("\n---\n")
+		}
+		if err := t.Execute(&out, values{}); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return out.Bytes(), nil
+}
+
+// values is what addon templates see.
+type values struct{}
+
+// Image names the image to run: images are preloaded under their canonical references whatever
+// repository they were pulled from, so the canonical reference is always right.
+func (values) Image(ref string) string { return ref }

@@ -1,0 +1,155 @@
+// Package kubeadm is the kubeadm bootstrapper: it turns a machine into a single-node control plane
+// with mkube's certificates, preloaded images and a bridge CNI, and waits until it serves.
+package kubeadm
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"text/template"
+
+	"mkube/pkg/k8sversion"
+)
+
+//go:embed kubeadm.yaml.tmpl
+var configTemplate string
+
+// templates maps each supported minor release to its kubeadm configuration template. All of them
+// speak kubeadm.k8s.io/v1beta4 (v1.31+); a release that changes the API gets its own entry here.
+var templates = map[string]*template.Template{}
+
+func init() {
+	t := template.Must(template.New("kubeadm").Parse(configTemplate))
+	for _, v := range k8sversion.Known() {
+		templates[v.MinorString()] = t
+	}
+}
+
+// ControlPlaneHost is the name the node and the kubeconfigs inside it use for the API server.
+const ControlPlaneHost = "control-plane.mkube.internal"
+
+// Params describe one cluster's kubeadm configuration.
+type Params struct {
+	Version       k8sversion.Version
+	ClusterName   string
+	NodeName      string
+	NodeIP        string
+	APIServerPort int
+	PodCIDR       string
+	ServiceCIDR   string
+	DNSDomain     string
+	CgroupV1      bool     // the node runs on a cgroup v1 host
+	ExtraConfig   []string // component.key=value, as minikube's --extra-config
+	ExtraNames    []string // --apiserver-names
+	ExtraIPs      []string // --apiserver-ips
+}
+
+// Arg is one command-line flag for a component.
+type Arg struct{ Name, Value string }
+
+// Components --extra-config accepts, as minikube names them.
+var Components = []string{"apiserver", "controller-manager", "scheduler", "etcd", "kubelet", "kubeadm"}
+
+// ParseExtraConfig splits component.key=value settings by component.
+func ParseExtraConfig(settings []string) (map[string][]Arg, error) {
+	out := map[string][]Arg{}
+	for _, s := range settings {
+		kv, value, ok := strings.Cut(s, "=")
+		comp, key, ok2 := strings.Cut(kv, ".")
+		if !ok || !ok2 || key == "" {
+			return nil, fmt.Errorf("--extra-config %q: use component.key=value, e.g. kubelet.max-pods=200", s)
+		}
+		if !slices.Contains(Components, comp) {
+			return nil, fmt.Errorf("--extra-config %q: unknown component %q (known: %s)", s, comp, strings.Join(Components, ", "))
+		}
+		out[comp] = append(out[comp], Arg{Name: key, Value: value})
+	}
+	return out, nil
+}
+
+// SANs are the names and addresses the API server certificate must carry: everything kubeadm
+// requires (it refuses a provided certificate lacking any) plus what reaches it from the host.
+func SANs(p Params) (dns []string, ips []net.IP, err error) {
+	dns = []string{p.NodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc." + p.DNSDomain, ControlPlaneHost, "localhost"}
+	dns = append(dns, p.ExtraNames...)
+	svc, err := firstServiceIP(p.ServiceCIDR)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range append([]string{p.NodeIP, "127.0.0.1", svc.String(), "10.0.0.1"}, p.ExtraIPs...) {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, nil, fmt.Errorf("%q is not an IP address", s)
+		}
+		if !slices.ContainsFunc(ips, ip.Equal) {
+			ips = append(ips, ip)
+		}
+	}
+	return dns, ips, nil
+}
+
+// firstServiceIP is the kubernetes Service's ClusterIP: the first address of the service range.
+func firstServiceIP(cidr string) (net.IP, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("service CIDR %q: %w", cidr, err)
+	}
+	ip := slices.Clone(n.IP.To4())
+	if ip == nil {
+		return nil, fmt.Errorf("service CIDR %q is not IPv4", cidr)
+	}
+	ip[3]++
+	return ip, nil
+}
+
+// GenerateConfig renders the kubeadm configuration for p.
+func GenerateConfig(p Params) ([]byte, error) {
+	t, ok := templates[p.Version.MinorString()]
+	if !ok {
+		return nil, fmt.Errorf("no kubeadm configuration template for Kubernetes %s", p.Version)
+	}
+	extra, err := ParseExtraConfig(p.ExtraConfig)
+	if err != nil {
+		return nil, err
+	}
+	dns, ips, err := SANs(p)
+	if err != nil {
+		return nil, err
+	}
+	sans := slices.Clone(dns)
+	for _, ip := range ips {
+		sans = append(sans, ip.String())
+	}
+	data := struct {
+		Params
+		ControlPlaneHost                                                           string
+		CertSANs                                                                   []string
+		KubeletArgs, APIServerArgs, ControllerManagerArgs, SchedulerArgs, EtcdArgs []Arg
+	}{
+		Params: p, ControlPlaneHost: ControlPlaneHost, CertSANs: sans,
+		KubeletArgs: extra["kubelet"], APIServerArgs: extra["apiserver"], ControllerManagerArgs: extra["controller-manager"],
+		SchedulerArgs: extra["scheduler"], EtcdArgs: extra["etcd"],
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// KubeadmFlags are --extra-config kubeadm.key=value settings, passed to `kubeadm init`.
+func KubeadmFlags(settings []string) ([]string, error) {
+	extra, err := ParseExtraConfig(settings)
+	if err != nil {
+		return nil, err
+	}
+	var flags []string
+	for _, a := range extra["kubeadm"] {
+		flags = append(flags, "--"+a.Name+"="+a.Value)
+	}
+	return flags, nil
+}

@@ -1,0 +1,273 @@
+package kubeadm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"mkube/pkg/driver"
+	"mkube/pkg/out"
+)
+
+// Paths inside the node.
+const (
+	stateDir   = "/var/lib/mkube" // on the node's persistent /var
+	configPath = stateDir + "/kubeadm.yaml"
+	doneMarker = stateDir + "/kubeadm-init-done"
+	cniConf    = "/etc/cni/net.d/10-mkube-bridge.conflist"
+	adminConf  = "/etc/kubernetes/admin.conf"
+)
+
+// Cluster is everything Provision needs from the host.
+type Cluster struct {
+	Params   Params
+	Binaries map[string]string // kubeadm, kubelet, kubectl → host paths
+	// PKI maps file names under /etc/kubernetes/pki to host files (ca.crt, ca.key, apiserver.crt, …).
+	PKI map[string]string
+	// Images writes the preload archive; ImagesDigest fingerprints it, so a node that already holds
+	// exactly these images skips the import.
+	Images       func(w io.Writer) error
+	ImagesDigest string
+	PauseImage   string
+	// Addons are manifests to apply once the API server answers, by name.
+	Addons map[string][]byte
+}
+
+// Bootstrapper provisions with kubeadm.
+type Bootstrapper struct {
+	Out *out.Printer
+}
+
+// Provision brings the control plane up. Every step checks what is already in place, so running it
+// again — after a stop, a crash or Ctrl-C — finishes the job instead of failing.
+func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster) error {
+	steps := []struct {
+		name string
+		fn   func(context.Context, driver.Runner, Cluster) error
+	}{
+		{"hosts", b.hosts},
+		{"binaries", b.binaries},
+		{"certificates", b.pki},
+		{"container runtime", b.runtime},
+		{"images", b.preload},
+		{"cni", b.cni},
+		{"control plane", b.controlPlane},
+		{"addons", b.addons},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		if err := s.fn(ctx, r, c); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		b.Out.V(1, "step %s took %s", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func run(ctx context.Context, r driver.Runner, args ...string) (string, error) {
+	var stdout bytes.Buffer
+	err := r.Run(ctx, driver.Cmd{Args: args, Stdout: &stdout})
+	return stdout.String(), err
+}
+
+func sh(ctx context.Context, r driver.Runner, script string) (string, error) {
+	return run(ctx, r, "/bin/sh", "-c", script)
+}
+
+func writeBytes(ctx context.Context, r driver.Runner, path string, mode int64, data []byte) error {
+	return r.WriteFile(ctx, path, mode, int64(len(data)), bytes.NewReader(data))
+}
+
+func writeHostFile(ctx context.Context, r driver.Runner, path string, mode int64, src string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return r.WriteFile(ctx, path, mode, st.Size(), f)
+}
+
+// hosts points the control-plane name at the node. Docker rewrites /etc/hosts at each container
+// start, so this runs every time.
+func (b *Bootstrapper) hosts(ctx context.Context, r driver.Runner, c Cluster) error {
+	line := c.Params.NodeIP + "\t" + ControlPlaneHost
+	_, err := sh(ctx, r, fmt.Sprintf(`grep -v '[[:space:]]%s$' /etc/hosts > /etc/hosts.mkube; echo '%s' >> /etc/hosts.mkube; cat /etc/hosts.mkube > /etc/hosts; rm -f /etc/hosts.mkube`,
+		ControlPlaneHost, line))
+	return err
+}
+
+// binaries copies kubeadm, kubelet and kubectl of the cluster's version, unless already there.
+func (b *Bootstrapper) binaries(ctx context.Context, r driver.Runner, c Cluster) error {
+	want := c.Params.Version.String()
+	for _, n := range []string{"kubeadm", "kubelet", "kubectl"} {
+		sum, err := fileSum(c.Binaries[n])
+		if err != nil {
+			return err
+		}
+		want += " " + n + "=" + sum
+	}
+	have, _ := run(ctx, r, "cat", "/usr/local/bin/.mkube-binaries")
+	if strings.TrimSpace(have) == want {
+		return nil
+	}
+	for _, n := range []string{"kubeadm", "kubelet", "kubectl"} {
+		if err := writeHostFile(ctx, r, "/usr/local/bin/"+n, 0o755, c.Binaries[n]); err != nil {
+			return err
+		}
+	}
+	return writeBytes(ctx, r, "/usr/local/bin/.mkube-binaries", 0o644, []byte(want+"\n"))
+}
+
+func fileSum(path string) (string, error) {
+	// The download cache records each verified binary's digest beside it.
+	if raw, err := os.ReadFile(path + ".sha256"); err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// pki installs the host-made certificates where kubeadm looks for them.
+func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) error {
+	for name, src := range c.PKI {
+		mode := int64(0o644)
+		if strings.HasSuffix(name, ".key") {
+			mode = 0o600
+		}
+		if err := writeHostFile(ctx, r, "/etc/kubernetes/pki/"+name, mode, src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runtime points containerd's sandbox image at this version's pause image, restarting it only when
+// that changed, and waits until containerd answers.
+func (b *Bootstrapper) runtime(ctx context.Context, r driver.Runner, c Cluster) error {
+	script := fmt.Sprintf(`set -e
+f=/etc/containerd/config.toml
+if ! grep -q "sandbox = '%[1]s'" $f; then
+  sed -i "s|^\( *sandbox = \).*|\1'%[1]s'|" $f
+  systemctl restart containerd
+fi
+for i in $(seq 1 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done
+echo "containerd does not answer" >&2; exit 1`, c.PauseImage)
+	_, err := sh(ctx, r, script)
+	return err
+}
+
+// preload streams the image archive into containerd, unless the node already has exactly it.
+func (b *Bootstrapper) preload(ctx context.Context, r driver.Runner, c Cluster) error {
+	marker := stateDir + "/preload.digest"
+	have, _ := run(ctx, r, "cat", marker)
+	if strings.TrimSpace(have) == c.ImagesDigest {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(c.Images(pw)) }()
+	var stderr bytes.Buffer
+	err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "import", "-"}, Stdin: pr, Stderr: &stderr})
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("loading images into containerd: %w", err)
+	}
+	if _, err := run(ctx, r, "mkdir", "-p", stateDir); err != nil {
+		return err
+	}
+	return writeBytes(ctx, r, marker, 0o644, []byte(c.ImagesDigest+"\n"))
+}
+
+// cni configures the bridge plugin: one node needs no overlay network.
+func (b *Bootstrapper) cni(ctx context.Context, r driver.Runner, c Cluster) error {
+	conf := fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "mkube",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+`, c.Params.PodCIDR)
+	return writeBytes(ctx, r, cniConf, 0o644, []byte(conf))
+}
+
+// controlPlane runs kubeadm init the first time; after that the kubelet, enabled in the node,
+// brings the static pods back by itself, and this only makes sure it runs.
+func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Cluster) error {
+	if _, err := run(ctx, r, "test", "-f", doneMarker); err == nil {
+		_, err := run(ctx, r, "systemctl", "start", "kubelet")
+		return err
+	}
+	cfg, err := GenerateConfig(c.Params)
+	if err != nil {
+		return err
+	}
+	if err := writeBytes(ctx, r, configPath, 0o644, cfg); err != nil {
+		return err
+	}
+	flags, err := KubeadmFlags(c.Params.ExtraConfig)
+	if err != nil {
+		return err
+	}
+	// An init interrupted half way leaves manifests and etcd data behind: start from scratch.
+	if _, err := sh(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err == nil {
+		if _, err := run(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock"); err != nil {
+			return err
+		}
+	}
+	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
+	if _, err := run(ctx, r, args...); err != nil {
+		return err
+	}
+	_, err = run(ctx, r, "touch", doneMarker)
+	return err
+}
+
+// addons applies each enabled addon's manifests with the node's kubectl, when they changed.
+func (b *Bootstrapper) addons(ctx context.Context, r driver.Runner, c Cluster) error {
+	for name, manifest := range c.Addons {
+		sum := sha256.Sum256(manifest)
+		marker := stateDir + "/addon-" + name
+		if have, _ := run(ctx, r, "cat", marker); strings.TrimSpace(have) == hex.EncodeToString(sum[:]) {
+			continue
+		}
+		// After a restart the API server may still be coming up: retry until the context ends.
+		var err error
+		for delay := 200 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+			err = r.Run(ctx, driver.Cmd{Args: []string{"kubectl", "--kubeconfig", adminConf, "apply", "-f", "-"}, Stdin: bytes.NewReader(manifest)})
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("addon %s: %w", name, err)
+		}
+		if err := writeBytes(ctx, r, marker, 0o644, []byte(hex.EncodeToString(sum[:])+"\n")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
