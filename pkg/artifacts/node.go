@@ -16,12 +16,13 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"mkube/pkg/driver/docker"
 	"mkube/pkg/mirror"
 )
 
 // NodeImage is the docker driver's default node image, built locally by `make node-image`. It has
 // no upstream registry: like minikube's kicbase it is the project's own, and a release would publish it.
-const NodeImage = "mkube.local/node:v0.1.0"
+const NodeImage = docker.DefaultImage
 
 // containerdVersion runs every supported Kubernetes release: containerd 2.4 supports Kubernetes
 // 1.37 (1.x stops at 1.35) and still supports hosts on cgroup v1.
@@ -169,7 +170,7 @@ func nodeFSKey() (string, error) {
 
 // nodeUnitsEnabled start at boot; nodeUnitsMasked make no sense in a container or VM node.
 var (
-	nodeUnitsEnabled = []string{"containerd.service", "kubelet.service"}
+	nodeUnitsEnabled = []string{"containerd.service", "kubelet.service", "mkube-docker-dns.service"}
 	nodeUnitsMasked  = []string{"getty@tty1.service", "console-getty.service", "serial-getty@.service",
 		"systemd-firstboot.service", "systemd-remount-fs.service", "apt-daily.timer", "apt-daily-upgrade.timer",
 		"e2scrub_all.timer", "fstrim.timer"}
@@ -190,8 +191,11 @@ func nodePost(dir, containerdBin string) error {
 			return err
 		}
 		mode := fs.FileMode(0o644)
-		if strings.Contains(p, "sudoers.d") {
+		switch {
+		case strings.Contains(p, "sudoers.d"):
 			mode = 0o440
+		case strings.Contains(p, "/bin/"):
+			mode = 0o755
 		}
 		return os.WriteFile(dst, data, mode)
 	})

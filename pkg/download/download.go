@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cheggaaa/pb/v3"
+	"mkube/pkg/out"
 )
 
 // Downloader fetches URLs (http, https, file).
@@ -108,10 +108,7 @@ func (d *Downloader) File(ctx context.Context, u, checksumURL, dst, label string
 	defer os.Remove(tmp.Name())
 	var r io.Reader = rc
 	if d.Progress != nil {
-		bar := pb.New64(size).Set(pb.Bytes, true).SetWriter(d.Progress).
-			SetTemplateString(`    > {{string . "label"}}: {{counters . }} {{bar . "[" "-" ">" " " "]"}} {{percent . }} {{speed . "%s/s" }}`).
-			Set("label", label)
-		bar.Start()
+		bar := out.Bar(d.Progress, label, size, true)
 		defer bar.Finish()
 		r = bar.NewProxyReader(rc)
 	}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mkube/pkg/mirror"
+	"mkube/pkg/out"
 )
 
 // Cache is the image cache.
@@ -91,10 +92,7 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 	}
 	var bar *pb.ProgressBar
 	if progress != nil {
-		bar = pb.New(len(missing)).SetWriter(progress).
-			SetTemplateString(`    > {{string . "label"}}: {{counters . }} {{bar . "[" "-" ">" " " "]"}} {{percent . }}`).
-			Set("label", "images")
-		bar.Start()
+		bar = out.Bar(progress, "images", int64(len(missing)), false)
 		defer bar.Finish()
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -157,4 +155,25 @@ func (c *Cache) Digests(refs []string) (string, error) {
 		fmt.Fprintf(&b, "%s@%s\n", r, d)
 	}
 	return b.String(), nil
+}
+
+// Canonical is the name containerd and the kubelet use for an image reference: fully qualified,
+// Docker Hub as docker.io/library/..., ":latest" when no tag is given.
+func Canonical(ref string) (string, error) {
+	t, err := name.NewTag(ref)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an image reference: %w", ref, err)
+	}
+	reg := t.RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	return reg + "/" + t.RepositoryStr() + ":" + t.TagStr(), nil
+}
+
+// Remove drops refs from the cache (their blobs go at the next garbage collection).
+func (c *Cache) Remove(refs []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.store.Remove(refs)
 }

@@ -363,3 +363,14 @@ func (s *ImageStore) GC() (removed int, err error) {
 	}
 	return removed, nil
 }
+
+// Remove drops the named images from the index and deletes blobs nothing references any more.
+func (s *ImageStore) Remove(refs []string) error {
+	for _, ref := range refs {
+		if err := s.path.RemoveDescriptors(match.Annotation(AnnotationRefName, ref)); err != nil {
+			return err
+		}
+	}
+	_, err := s.GC()
+	return err
+}

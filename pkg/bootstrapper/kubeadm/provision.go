@@ -181,18 +181,25 @@ func (b *Bootstrapper) preload(ctx context.Context, r driver.Runner, c Cluster) 
 	if strings.TrimSpace(have) == c.ImagesDigest {
 		return nil
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(c.Images(pw)) }()
-	var stderr bytes.Buffer
-	err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "import", "-"}, Stdin: pr, Stderr: &stderr})
-	pr.Close()
-	if err != nil {
-		return fmt.Errorf("loading images into containerd: %w", err)
+	if err := LoadImages(ctx, r, c.Images); err != nil {
+		return err
 	}
 	if _, err := run(ctx, r, "mkdir", "-p", stateDir); err != nil {
 		return err
 	}
 	return writeBytes(ctx, r, marker, 0o644, []byte(c.ImagesDigest+"\n"))
+}
+
+// LoadImages streams an image archive, as write produces it, into the node's containerd.
+func LoadImages(ctx context.Context, r driver.Runner, write func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "import", "-"}, Stdin: pr})
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("loading images into containerd: %w", err)
+	}
+	return nil
 }
 
 // cni configures the bridge plugin: one node needs no overlay network.

@@ -33,6 +33,10 @@ const (
 	labelProfile   = "name.mkube"
 )
 
+// DefaultImage is the node image `make node-image` builds (pkg/artifacts). It has no upstream
+// registry: like minikube's kicbase it is the project's own, and a release would publish it.
+const DefaultImage = "mkube.local/node:v0.1.0"
+
 // SSHUser is the node image's login user.
 const SSHUser = "docker"
 
@@ -201,7 +205,8 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 	if !privileged {
 		hc.CapAdd = []string{"ALL"}
 		hc.CapDrop = []string{"SYS_RESOURCE"}
-		hc.SecurityOpt = append(hc.SecurityOpt, "systempaths=unconfined")
+		// docker run's --security-opt systempaths=unconfined: a writable /proc/sys for the kubelet.
+		hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
 		hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm"}}
 	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
@@ -215,19 +220,32 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 }
 
 // waitBooted waits until systemd in the node has finished booting: a readiness check, not a sleep.
+// Right after the container starts, systemd may not listen on its bus yet; that is retried.
 func (d *Driver) waitBooted(ctx context.Context) error {
 	r, _ := d.Runner(ctx)
-	var out strings.Builder
-	err := r.Run(ctx, driver.Cmd{Args: []string{"systemctl", "is-system-running", "--wait"}, Stdout: &out})
-	// "degraded" (a non-essential unit failed) still means booted.
-	if err != nil && !strings.Contains(out.String(), "degraded") {
-		st, _ := d.cli.ContainerInspect(ctx, d.container())
-		if st.State != nil && !st.State.Running {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		var out strings.Builder
+		err := r.Run(ctx, driver.Cmd{Args: []string{"systemctl", "is-system-running", "--wait"}, Stdout: &out})
+		state := strings.TrimSpace(out.String())
+		// "degraded" (a non-essential unit failed) still means booted.
+		if err == nil || state == "degraded" {
+			return nil
+		}
+		st, ierr := d.cli.ContainerInspect(ctx, d.container())
+		if ierr == nil && st.State != nil && !st.State.Running {
 			return fmt.Errorf("the node container exited during boot (exit code %d): see `docker logs %s`", st.State.ExitCode, d.container())
 		}
-		return fmt.Errorf("the node did not finish booting (%s): %w", strings.TrimSpace(out.String()), err)
+		if state != "" && state != "starting" && state != "initializing" {
+			return fmt.Errorf("the node did not boot: systemd is %q (see `docker exec %s systemctl --failed`)", state, d.container())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node did not finish booting: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // Start starts a stopped node container.

@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mkube/pkg/cluster"
+	"mkube/pkg/driver/docker"
+	"mkube/pkg/k8sversion"
+	"mkube/pkg/reason"
+)
+
+func newStart(a *app) *cobra.Command {
+	var o cluster.StartOptions
+	host := hostResources()
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Starts a local Kubernetes cluster (creates it, or resumes a stopped or half-created one)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			o.Profile = a.profile
+			o.Set = func(name string) bool { return cmd.Flags().Changed(name) }
+			return m.Start(cmd.Context(), o, host)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Driver, "driver", "", "driver to use: docker (default: the best healthy one)")
+	f.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "Kubernetes version: vX.Y.Z, X.Y.Z, stable or latest (default "+k8sversion.DefaultString+")")
+	f.IntVar(&o.CPUs, "cpus", 2, "number of CPUs for the node")
+	f.StringVar(&o.Memory, "memory", defaultMemory(host), "memory for the node, e.g. 4096, 4096mb or 4g")
+	f.StringVar(&o.DiskSize, "disk-size", "20000mb", "disk size for VM drivers, e.g. 20g")
+	f.StringVar(&o.BinaryMirror, "binary-mirror", "", "where to download Kubernetes binaries, in dl.k8s.io's release layout (default "+cluster.DefaultBinaryMirror+")")
+	f.StringVar(&o.ImageRepository, "image-repository", "", "registry mirroring registry.k8s.io's paths to pull images from (default: each image's own registry)")
+	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage, "node image for the docker driver")
+	f.StringSliceVar(&o.APIServerNames, "apiserver-names", nil, "extra names for the API server certificate")
+	f.StringSliceVar(&o.APIServerIPs, "apiserver-ips", nil, "extra IP addresses for the API server certificate")
+	f.StringArrayVar(&o.ExtraConfig, "extra-config", nil, "component.key=value settings for apiserver, controller-manager, scheduler, etcd, kubelet, kubeadm")
+	f.StringSliceVar(&o.Addons, "addons", nil, "addons to enable")
+	f.BoolVar(&o.KeepContext, "keep-context", false, "keep the current kubeconfig context instead of switching to this cluster")
+	f.BoolVar(&o.EmbedCerts, "embed-certs", false, "embed certificates in the kubeconfig instead of referring to files")
+	f.BoolVar(&o.DownloadOnly, "download-only", false, "only fill the cache with what a start needs, then stop")
+	f.StringVar(&o.Wait, "wait", "apiserver,system_pods,default_sa,node_ready", "components to wait for: all, none, or a list of apiserver,system_pods,default_sa,apps_running,node_ready,kubelet")
+	f.DurationVar(&o.WaitTimeout, "wait-timeout", 6*time.Minute, "how long to wait for the components in --wait")
+	return cmd
+}
+
+func newStop(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stops a running cluster, keeping its state",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			return m.Stop(cmd.Context(), a.profile)
+		},
+	}
+}
+
+func newDelete(a *app) *cobra.Command {
+	var all, purge bool
+	cmd := &cobra.Command{
+		Use:   "delete",
+		Short: "Deletes a cluster: its node, kubeconfig entries and state (the download cache stays)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			if all {
+				return m.DeleteAll(cmd.Context(), purge)
+			}
+			return m.Delete(cmd.Context(), a.profile, purge)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "delete every profile")
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the mkube directory ($MKUBE_HOME), cache included")
+	return cmd
+}
+
+func newStatus(a *app) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Shows a cluster's status; the exit code has bits 1 (host), 2 (kubelet), 4 (apiserver) for what is not running",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			s, err := m.GetStatus(cmd.Context(), a.profile)
+			if err != nil {
+				return err
+			}
+			if err := cluster.PrintStatus(a.stdout, s, format); err != nil {
+				return err
+			}
+			a.code = s.ExitCode()
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func newIP(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ip",
+		Short: "Prints the node's IP address",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			ip, err := m.IP(cmd.Context(), a.profile)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, ip)
+			return nil
+		},
+	}
+}
+
+func newSSH(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ssh [-- COMMAND...]",
+		Short: "Logs into the node with SSH, or runs a command there",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			code, err := m.SSH(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
+			a.code = code
+			return err
+		},
+	}
+}
+
+func newKubectl(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:                "kubectl -- [ARGS...]",
+		Short:              "Runs the cluster's version of kubectl against it",
+		DisableFlagParsing: false,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			code, err := m.Kubectl(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
+			a.code = code
+			return err
+		},
+	}
+}
+
+func newProfile(a *app) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{Use: "profile", Short: "Lists profiles"}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Lists all profiles",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			rows, err := m.Profiles(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if len(rows) == 0 && format != "json" {
+				a.out.Step("🤹", "No profiles found. To start a cluster, run: mkube start")
+				return nil
+			}
+			return cluster.PrintProfiles(a.stdout, rows, format)
+		},
+	}
+	list.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
+	list.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return reason.New(reason.Usage, err, "") })
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func newLogs(a *app) *cobra.Command {
+	var lines int
+	var file string
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "Shows kubelet, containerd and control-plane logs for bug reports",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			w := a.stdout
+			if file != "" {
+				f, err := os.Create(file)
+				if err != nil {
+					return reason.New(reason.Usage, err, "")
+				}
+				defer f.Close()
+				w = f
+			}
+			return m.Logs(cmd.Context(), a.profile, lines, w)
+		},
+	}
+	cmd.Flags().IntVarP(&lines, "length", "n", 60, "lines of each log to show")
+	cmd.Flags().StringVar(&file, "file", "", "write the logs to this file")
+	return cmd
+}
+
+func newVersion(a *app) *cobra.Command {
+	var short bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Prints mkube's version",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			switch {
+			case short:
+				fmt.Fprintln(a.stdout, cluster.Version)
+			case format == "json":
+				fmt.Fprintf(a.stdout, "{\"mkubeVersion\":%q,\"defaultKubernetesVersion\":%q}\n", cluster.Version, k8sversion.DefaultString)
+			default:
+				fmt.Fprintf(a.stdout, "mkube version: %s\ndefault Kubernetes version: %s\n", cluster.Version, k8sversion.DefaultString)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&short, "short", false, "print just the version number")
+	cmd.Flags().StringVarP(&format, "output", "o", "", "json for machine-readable output")
+	return cmd
+}
+
+func newGetVersions(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get-k8s-versions",
+		Short: "Lists the supported Kubernetes versions, newest first",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			for _, v := range k8sversion.Known() {
+				mark := ""
+				if v == k8sversion.Default() {
+					mark = " (default)"
+				}
+				fmt.Fprintf(a.stdout, "%s%s\n", v, mark)
+			}
+			return nil
+		},
+	}
+}
+
+func newUpdateContext(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "update-context",
+		Short: "Points the cluster's kubeconfig context at its current API server address",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.manager()
+			if err != nil {
+				return err
+			}
+			return m.UpdateContext(cmd.Context(), a.profile)
+		},
+	}
+}

@@ -1,0 +1,141 @@
+// Package cli is mkube's command line: thin cobra commands that parse flags and call package
+// cluster. Run is the whole program; main only passes the process's streams and exits.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"mkube/pkg/cluster"
+	"mkube/pkg/config"
+	"mkube/pkg/driver"
+	"mkube/pkg/driver/docker"
+	"mkube/pkg/kubeconfig"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+)
+
+// app is the state one invocation's commands share: set from global flags before a command runs.
+type app struct {
+	profile   string
+	verbosity int
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+	out       *out.Printer
+	// code is an exit code a command chose (status bits, a remote command's), beside errors.
+	code int
+}
+
+// manager builds the cluster manager for this invocation.
+func (a *app) manager() (*cluster.Manager, error) {
+	home, err := config.DefaultHome()
+	if err != nil {
+		return nil, reason.New(reason.Config, err, "")
+	}
+	paths, err := kubeconfig.Paths()
+	if err != nil {
+		return nil, reason.New(reason.Config, err, "set KUBECONFIG")
+	}
+	return &cluster.Manager{Home: home, Out: a.out, Drivers: Drivers(), KubeconfigPaths: paths}, nil
+}
+
+// Drivers are the drivers this build knows.
+func Drivers() *driver.Registry {
+	return driver.NewRegistry(docker.Entry(runtime.GOOS))
+}
+
+// Run executes mkube with args and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.out == nil {
+		a.out = out.New(stdout, stderr, a.verbosity)
+	}
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = reason.New(reason.Interrupted, errors.New("interrupted"), "run the same command again to resume")
+		}
+		a.out.Fail(err)
+		return reason.ExitCode(err)
+	}
+	return a.code
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mkube",
+		Short:         "mkube runs a local Kubernetes cluster",
+		Long:          "mkube runs a real single-node Kubernetes cluster on your workstation, online or fully offline.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.out = out.New(a.stdout, a.stderr, a.verbosity)
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.profile, "profile", "p", defaultProfile(), "the name of the mkube cluster (profile)")
+	root.PersistentFlags().IntVarP(&a.verbosity, "v", "v", 0, "log level for debug output on stderr (1-3)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return reason.New(reason.Usage, err, "see `mkube help`")
+	})
+	root.AddCommand(newStart(a), newStop(a), newDelete(a), newStatus(a), newIP(a), newSSH(a), newKubectl(a),
+		newProfile(a), newLogs(a), newVersion(a), newGetVersions(a), newUpdateContext(a), newCache(a))
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(root.FlagErrorFunc())
+	}
+	return root
+}
+
+// defaultProfile is $MKUBE_PROFILE or "mkube".
+func defaultProfile() string {
+	if p := os.Getenv("MKUBE_PROFILE"); p != "" {
+		return p
+	}
+	return config.DefaultProfile
+}
+
+// noArgs rejects positional arguments with a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return reason.Errorf(reason.Usage, "see `mkube "+cmd.Name()+" --help`", "unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// hostResources reads this host's CPUs and memory.
+func hostResources() cluster.HostResources {
+	h := cluster.HostResources{CPUs: runtime.NumCPU()}
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return h
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.Atoi(f[1])
+			h.MemoryMB = kb / 1024
+		}
+	}
+	return h
+}
+
+// defaultMemory is 4 GB, or half of a smaller host's memory.
+func defaultMemory(h cluster.HostResources) string {
+	if h.MemoryMB == 0 || h.MemoryMB >= 8192 {
+		return "4096mb"
+	}
+	return fmt.Sprintf("%dmb", max(h.MemoryMB/2, cluster.MinMemoryMB))
+}

@@ -1,0 +1,134 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"mkube/pkg/bootstrapper/kubeadm"
+	"mkube/pkg/config"
+	"mkube/pkg/driver"
+	"mkube/pkg/images"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+)
+
+// cacheListPath holds the images `mkube cache add` remembers for every cluster, one per line.
+func (m *Manager) cacheListPath() string { return m.Home.CacheDir("images.list") }
+
+// CachedImages are the images every start loads into its node besides Kubernetes' own.
+func (m *Manager) CachedImages() ([]string, error) {
+	raw, err := os.ReadFile(m.cacheListPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(raw)), nil
+}
+
+func (m *Manager) saveCacheList(refs []string) error {
+	slices.Sort(refs)
+	refs = slices.Compact(refs)
+	return config.WriteFileAtomic(m.cacheListPath(), []byte(strings.Join(refs, "\n")+"\n"), 0o644)
+}
+
+// CacheAdd pulls images into the cache (from the profile's --image-repository when it has one),
+// remembers them for every start, and loads them into the profile's running node.
+func (m *Manager) CacheAdd(ctx context.Context, profile string, refs []string) error {
+	var canon []string
+	for _, r := range refs {
+		c, err := images.Canonical(r)
+		if err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
+		canon = append(canon, c)
+	}
+	repo := ""
+	if p, err := m.Home.Load(profile); err == nil {
+		repo = p.ImageRepository
+	}
+	cache, err := images.Open(m.Home.CacheDir("images"))
+	if err != nil {
+		return err
+	}
+	if err := cache.Ensure(ctx, canon, repo, m.Out.Err()); err != nil {
+		return reason.New(reason.ImageCache, err, "check the image name, and --image-repository of the profile")
+	}
+	have, err := m.CachedImages()
+	if err != nil {
+		return err
+	}
+	if err := m.saveCacheList(append(have, canon...)); err != nil {
+		return err
+	}
+	return m.loadIfRunning(ctx, profile, cache, canon)
+}
+
+// CacheDelete forgets images and removes them from the cache.
+func (m *Manager) CacheDelete(refs []string) error {
+	have, err := m.CachedImages()
+	if err != nil {
+		return err
+	}
+	var drop []string
+	for _, r := range refs {
+		c, err := images.Canonical(r)
+		if err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
+		if !slices.Contains(have, c) {
+			return reason.Errorf(reason.Usage, "see `mkube cache list`", "image %s is not in the cache", c)
+		}
+		drop = append(drop, c)
+	}
+	keep := slices.DeleteFunc(have, func(s string) bool { return slices.Contains(drop, s) })
+	if err := m.saveCacheList(keep); err != nil {
+		return err
+	}
+	cache, err := images.Open(m.Home.CacheDir("images"))
+	if err != nil {
+		return err
+	}
+	return cache.Remove(drop)
+}
+
+// CacheReload loads every cached image into the profile's running node again.
+func (m *Manager) CacheReload(ctx context.Context, profile string) error {
+	refs, err := m.CachedImages()
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	cache, err := images.Open(m.Home.CacheDir("images"))
+	if err != nil {
+		return err
+	}
+	if _, _, err := m.runningDriver(ctx, profile); err != nil {
+		return err
+	}
+	return m.loadIfRunning(ctx, profile, cache, refs)
+}
+
+func (m *Manager) loadIfRunning(ctx context.Context, profile string, cache *images.Cache, refs []string) error {
+	p, err := m.Home.Load(profile)
+	if err != nil {
+		return nil // no cluster yet: the next start loads them
+	}
+	d, err := m.driverFor(p)
+	if err != nil {
+		return err
+	}
+	if st, err := d.State(ctx); err != nil || st != driver.Running {
+		return nil
+	}
+	r, err := d.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	m.Out.Step(out.Docker, "Loading %d image(s) into %q ...", len(refs), profile)
+	return kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(refs, w) })
+}

@@ -1,0 +1,139 @@
+// Package cluster runs mkube's lifecycle commands: start as an ordered list of small steps that are
+// each safe to re-run (so a start after a crash, Ctrl-C or stop resumes), stop, delete and status.
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"mkube/pkg/config"
+	"mkube/pkg/driver"
+	"mkube/pkg/kubeconfig"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+)
+
+// Version of mkube.
+const Version = "v0.1.0"
+
+// Defaults, as minikube's where it has them.
+const (
+	DefaultBinaryMirror = "https://dl.k8s.io/release"
+	DefaultAPIPort      = 8443
+	DefaultServiceCIDR  = "10.96.0.0/12"
+	DefaultPodCIDR      = "10.244.0.0/16"
+	DefaultDNSDomain    = "cluster.local"
+	MinCPUs             = 2
+	MinMemoryMB         = 1800
+)
+
+// Manager carries what every lifecycle command needs.
+type Manager struct {
+	Home    config.Home
+	Out     *out.Printer
+	Drivers *driver.Registry
+	// KubeconfigPaths are the user's kubeconfig files ($KUBECONFIG or ~/.kube/config).
+	KubeconfigPaths []string
+}
+
+// loadProfile reads a profile, turning "no such profile" into minikube's message and exit code.
+func (m *Manager) loadProfile(name string) (*config.Profile, error) {
+	p, err := m.Home.Load(name)
+	if errors.Is(err, config.ErrNoProfile) {
+		return nil, reason.Errorf(reason.GuestNotFound, "run `mkube profile list` to view all profiles, or `mkube start -p "+name+"` to create it",
+			"profile %q not found", name)
+	}
+	return p, err
+}
+
+// driverFor builds the driver a profile uses.
+func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
+	e, ok := m.Drivers.Lookup(p.Driver)
+	if !ok || !e.Supported {
+		return nil, reason.Errorf(reason.DriverUnsupported, "", "the driver %q of profile %q is not supported on %s/%s", p.Driver, p.Name, runtime.GOOS, runtime.GOARCH)
+	}
+	return e.New(p.Name, driver.Options{MachineDir: m.Home.MachineDir(p.Name)})
+}
+
+// runningDriver loads a profile whose machine must be running.
+func (m *Manager) runningDriver(ctx context.Context, name string) (*config.Profile, driver.Driver, error) {
+	p, err := m.loadProfile(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := m.driverFor(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := d.State(ctx)
+	if err != nil {
+		return nil, nil, reason.New(reason.ProviderError, err, "")
+	}
+	if st != driver.Running {
+		return nil, nil, reason.Errorf(reason.GuestNotRunning, "to start a cluster, run: mkube start -p "+name,
+			"the control-plane node %s host is not running: state=%s", name, st)
+	}
+	return p, d, nil
+}
+
+// credentials are the files a profile's kubeconfig entry refers to.
+func (m *Manager) credentials(name string) (ca, cert, key string) {
+	return filepath.Join(m.Home.CertsDir(), "ca.crt"),
+		filepath.Join(m.Home.ProfileDir(name), "client.crt"),
+		filepath.Join(m.Home.ProfileDir(name), "client.key")
+}
+
+// restConfig is a client configuration for the profile's API server as the host reaches it.
+func (m *Manager) restConfig(name string, ep driver.Endpoint) *rest.Config {
+	ca, cert, key := m.credentials(name)
+	return &rest.Config{
+		Host:            serverURL(ep),
+		TLSClientConfig: rest.TLSClientConfig{CAFile: ca, CertFile: cert, KeyFile: key},
+		QPS:             50,
+		Burst:           100,
+	}
+}
+
+func (m *Manager) client(name string, ep driver.Endpoint) (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(m.restConfig(name, ep))
+}
+
+func serverURL(ep driver.Endpoint) string {
+	u := url.URL{Scheme: "https", Host: fmt.Sprintf("%s:%d", ep.APIServerHost, ep.APIServerPort)}
+	return u.String()
+}
+
+// updateKubeconfig points the profile's kubeconfig entry at the API server's current address.
+func (m *Manager) updateKubeconfig(ctx context.Context, p *config.Profile, ep driver.Endpoint, setCurrent bool) error {
+	ca, cert, key := m.credentials(p.Name)
+	_, err := kubeconfig.Update(ctx, m.KubeconfigPaths, kubeconfig.Entry{
+		Name: p.Name, Server: serverURL(ep), CAFile: ca, ClientCert: cert, ClientKey: key, Embed: p.EmbedCerts,
+	}, setCurrent)
+	return err
+}
+
+// hostOS describes the host for the first line of start, as minikube's does.
+func hostOS() string {
+	raw, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return runtime.GOOS
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return runtime.GOOS
+}
+
+func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }

@@ -1,0 +1,465 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"mkube/pkg/addons"
+	"mkube/pkg/bootstrapper/kubeadm"
+	"mkube/pkg/certs"
+	"mkube/pkg/config"
+	"mkube/pkg/download"
+	"mkube/pkg/driver"
+	"mkube/pkg/images"
+	"mkube/pkg/k8sversion"
+	"mkube/pkg/mirror"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+	"mkube/pkg/ssh"
+)
+
+// StartOptions are `mkube start`'s flags.
+type StartOptions struct {
+	Profile           string
+	Driver            string
+	KubernetesVersion string
+	CPUs              int
+	Memory            string
+	DiskSize          string
+	BinaryMirror      string
+	ImageRepository   string
+	BaseImage         string
+	APIServerNames    []string
+	APIServerIPs      []string
+	ExtraConfig       []string
+	Addons            []string
+	KeepContext       bool
+	EmbedCerts        bool
+	DownloadOnly      bool
+	Wait              string
+	WaitTimeout       time.Duration
+	// Set reports whether the user gave a flag, so an existing profile's settings win over defaults.
+	Set func(flag string) bool
+}
+
+// HostResources are the host's CPUs and memory, for checking what a user asks for.
+type HostResources struct {
+	CPUs     int
+	MemoryMB int
+}
+
+// Start creates or resumes a cluster.
+func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources) error {
+	if err := config.ValidateProfileName(o.Profile); err != nil {
+		return reason.New(reason.Usage, err, "")
+	}
+	m.Out.Step(out.Happy, "mkube %s on %s", Version, hostOS())
+
+	p, existing, err := m.profileFor(o, host)
+	if err != nil {
+		return err
+	}
+	entry, err := m.chooseDriver(ctx, o, p, existing)
+	if err != nil {
+		return err
+	}
+	p.Driver = entry.Name
+	v := k8sversion.MustParse(p.KubernetesVersion)
+	waitFor, err := kubeadm.ParseWait(o.Wait)
+	if err != nil {
+		return reason.New(reason.Usage, err, "")
+	}
+
+	// Artifacts first: with a filled cache nothing below touches the network.
+	art, err := m.cacheArtifacts(ctx, p, v)
+	if err != nil {
+		return err
+	}
+	if o.DownloadOnly {
+		m.Out.Step(out.Check, "Download complete!")
+		return nil
+	}
+	// Saved before the machine exists, so `mkube delete` can clean up a start that dies half way.
+	if err := m.Home.Save(p); err != nil {
+		return err
+	}
+
+	d, err := entry.New(p.Name, driver.Options{MachineDir: m.Home.MachineDir(p.Name)})
+	if err != nil {
+		return err
+	}
+	m.Out.Step(out.ThumbsUp, "Starting %q primary control-plane node in %q cluster", p.Name, p.Name)
+	ep, r, err := m.machine(ctx, p, d)
+	if err != nil {
+		return err
+	}
+	params, err := m.params(ctx, p, v, ep, r)
+	if err != nil {
+		return err
+	}
+	pki, err := m.certificates(p, params)
+	if err != nil {
+		return err
+	}
+
+	m.Out.Step(out.Docker, "Preparing Kubernetes %s on containerd ...", v)
+	enabled := addons.Enabled(p.Addons)
+	manifests := map[string][]byte{}
+	for _, a := range enabled {
+		if manifests[a.Name], err = addons.Render(a); err != nil {
+			return err
+		}
+	}
+	b := &kubeadm.Bootstrapper{Out: m.Out}
+	err = b.Provision(ctx, r, kubeadm.Cluster{
+		Params: params, Binaries: art.binaries, PKI: pki,
+		Images:       func(w io.Writer) error { return art.cache.WriteArchive(art.images, w) },
+		ImagesDigest: art.digest, PauseImage: art.pause, Addons: manifests,
+	})
+	if err != nil {
+		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+p.Name+"`; `mkube delete -p "+p.Name+"` then start again if it persists")
+	}
+	if err := m.updateKubeconfig(ctx, p, ep, !o.KeepContext); err != nil {
+		return reason.New(reason.Config, err, "check that your kubeconfig is valid YAML")
+	}
+
+	if len(waitFor) > 0 {
+		m.Out.Step(out.Verify, "Verifying Kubernetes components...")
+		client, err := m.client(p.Name, ep)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, o.WaitTimeout)
+		defer cancel()
+		if err := kubeadm.Wait(wctx, client, p.Name, waitFor); err != nil {
+			return reason.New(reason.K8sTimeout, err, "see `mkube logs -p "+p.Name+"`; a slow machine may need a longer --wait-timeout")
+		}
+	}
+	var names []string
+	for _, a := range enabled {
+		names = append(names, a.Name)
+	}
+	if len(names) > 0 {
+		m.Out.Step(out.Star, "Enabled addons: %s", strings.Join(names, ", "))
+	}
+	if o.KeepContext {
+		m.Out.Step(out.Surf, "Done! The %q context was updated; the current context was kept (--keep-context)", p.Name)
+	} else {
+		m.Out.Step(out.Surf, "Done! kubectl is now configured to use %q cluster and %q namespace by default", p.Name, "default")
+	}
+	return nil
+}
+
+// profileFor builds the profile from flags, or loads the existing one and checks the flags agree.
+func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profile, bool, error) {
+	set := o.Set
+	if set == nil {
+		set = func(string) bool { return false }
+	}
+	if p, err := m.Home.Load(o.Profile); err == nil {
+		if set("kubernetes-version") {
+			v, err := k8sversion.Resolve(o.KubernetesVersion)
+			if err != nil {
+				return nil, false, reason.New(reason.K8sUnsupported, err, "")
+			}
+			if v.String() != p.KubernetesVersion {
+				return nil, false, reason.Errorf(reason.K8sUnsupported,
+					fmt.Sprintf("delete it first (`mkube delete -p %s`) or use another profile (-p NAME)", p.Name),
+					"profile %q runs Kubernetes %s; changing an existing cluster to %s is not supported", p.Name, p.KubernetesVersion, v)
+			}
+		}
+		if set("driver") && o.Driver != p.Driver {
+			return nil, false, reason.Errorf(reason.DriverUnsupported, "delete it first, or use another profile (-p NAME)",
+				"profile %q uses the %s driver, not %s", p.Name, p.Driver, o.Driver)
+		}
+		for _, a := range o.Addons {
+			if p.Addons == nil {
+				p.Addons = map[string]bool{}
+			}
+			p.Addons[a] = true
+		}
+		return p, true, nil
+	}
+
+	v, err := k8sversion.Resolve(o.KubernetesVersion)
+	if err != nil {
+		return nil, false, reason.New(reason.K8sUnsupported, err, "")
+	}
+	if o.CPUs < MinCPUs {
+		return nil, false, reason.Errorf(reason.InsufficientCores, "use --cpus=2 or more",
+			"requested cpu count %d is less than the minimum allowed of %d", o.CPUs, MinCPUs)
+	}
+	if host.CPUs > 0 && o.CPUs > host.CPUs {
+		return nil, false, reason.Errorf(reason.InsufficientCores, fmt.Sprintf("use --cpus=%d or fewer", host.CPUs),
+			"requested cpu count %d is greater than the %d CPUs of this host", o.CPUs, host.CPUs)
+	}
+	mem, err := ParseMB(o.Memory)
+	if err != nil {
+		return nil, false, reason.New(reason.Usage, fmt.Errorf("invalid --memory: %w", err), "")
+	}
+	if mem < MinMemoryMB {
+		return nil, false, reason.Errorf(reason.InsufficientMemory, fmt.Sprintf("use --memory=%dmb or more", MinMemoryMB),
+			"requested memory allocation %dMB is less than the usable minimum of %dMB", mem, MinMemoryMB)
+	}
+	if host.MemoryMB > 0 && mem > host.MemoryMB {
+		return nil, false, reason.Errorf(reason.InsufficientMemory, fmt.Sprintf("use --memory=%dmb or less", host.MemoryMB),
+			"requested memory allocation %dMB is more than this host's %dMB", mem, host.MemoryMB)
+	}
+	disk, err := ParseMB(o.DiskSize)
+	if err != nil {
+		return nil, false, reason.New(reason.Usage, fmt.Errorf("invalid --disk-size: %w", err), "")
+	}
+	if _, err := kubeadm.ParseExtraConfig(o.ExtraConfig); err != nil {
+		return nil, false, reason.New(reason.Usage, err, "")
+	}
+	p := &config.Profile{
+		Name: o.Profile, Driver: o.Driver, KubernetesVersion: v.String(), CPUs: o.CPUs, MemoryMB: mem, DiskMB: disk,
+		BinaryMirror: o.BinaryMirror, ImageRepository: o.ImageRepository, BaseImage: o.BaseImage,
+		APIServerPort: DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
+		ExtraConfig: o.ExtraConfig, ServiceCIDR: DefaultServiceCIDR, PodCIDR: DefaultPodCIDR, DNSDomain: DefaultDNSDomain,
+		EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(), Addons: map[string]bool{},
+	}
+	for _, a := range o.Addons {
+		if _, err := addons.Find(a); err != nil {
+			return nil, false, reason.New(reason.Usage, err, "run `mkube addons list`")
+		}
+		p.Addons[a] = true
+	}
+	return p, false, nil
+}
+
+// chooseDriver resolves --driver, the profile's driver, or auto-selection, and checks its health.
+func (m *Manager) chooseDriver(ctx context.Context, o StartOptions, p *config.Profile, existing bool) (driver.Entry, error) {
+	name, why := p.Driver, "based on existing profile"
+	if !existing {
+		name, why = o.Driver, "based on user configuration"
+	}
+	if name == "" {
+		c, err := m.Drivers.Choose(ctx)
+		if err != nil {
+			return driver.Entry{}, reason.New(reason.DriverNotFound, err, "install Docker, or pass --driver")
+		}
+		m.Out.Step(out.Sparkle, "Automatically selected the %s driver", c.Entry.Name)
+		return c.Entry, nil
+	}
+	e, ok := m.Drivers.Lookup(name)
+	if !ok || !e.Supported {
+		return e, reason.Errorf(reason.DriverUnsupported, "supported drivers: "+strings.Join(m.Drivers.Names(), ", "),
+			"the driver %q is not supported on %s/%s", name, runtime.GOOS, runtime.GOARCH)
+	}
+	h := e.Health(ctx)
+	if !h.Healthy {
+		k := reason.ProviderNotRunning
+		switch {
+		case !h.Installed:
+			k = reason.ProviderNotFound
+		case h.Running:
+			k = reason.ProviderPermission
+		}
+		return e, reason.Errorf(k, h.Fix, "%s", h.Problem)
+	}
+	m.Out.Step(out.Sparkle, "Using the %s driver %s", name, why)
+	return e, nil
+}
+
+// artifacts are what a start needs from the cache.
+type artifacts struct {
+	binaries map[string]string
+	cache    *images.Cache
+	images   []string
+	digest   string
+	pause    string
+}
+
+// cacheArtifacts downloads the Kubernetes binaries and pulls the images into the cache.
+func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sversion.Version) (artifacts, error) {
+	a := artifacts{binaries: map[string]string{}}
+	binMirror := p.BinaryMirror
+	if binMirror == "" {
+		binMirror = DefaultBinaryMirror
+	}
+	dl := &download.Downloader{Progress: m.Out.Err()}
+	dir := m.Home.CacheDir("binaries", "linux", "amd64", v.String())
+	for _, n := range []string{"kubeadm", "kubelet", "kubectl"} {
+		dst := filepath.Join(dir, n)
+		if !download.Cached(dst) {
+			m.Out.V(1, "downloading %s %s", n, v)
+		}
+		u := strings.TrimSuffix(binMirror, "/") + "/" + v.String() + "/bin/linux/amd64/" + n
+		if err := dl.File(ctx, u, u+".sha256", dst, n); err != nil {
+			return a, reason.New(reason.Download, err, "check --binary-mirror (an offline mirror: make mirror-serve)")
+		}
+		a.binaries[n] = dst
+	}
+	refs, err := imageList(ctx, a.binaries["kubeadm"], v, filepath.Join(dir, "images.txt"))
+	if err != nil {
+		return a, reason.New(reason.ImageCache, err, "")
+	}
+	for _, r := range refs {
+		if repo, _, err := mirror.RepoPath(r); err == nil && repo == "pause" {
+			a.pause = r
+		}
+	}
+	for _, ad := range addons.Enabled(p.Addons) {
+		refs = append(refs, ad.Images...)
+	}
+	extra, err := m.CachedImages()
+	if err != nil {
+		return a, err
+	}
+	refs = append(refs, extra...)
+	a.images = refs
+	a.cache, err = images.Open(m.Home.CacheDir("images"))
+	if err != nil {
+		return a, reason.New(reason.ImageCache, err, "")
+	}
+	missing, err := a.cache.Missing(refs)
+	if err != nil {
+		return a, reason.New(reason.ImageCache, err, "")
+	}
+	if len(missing) > 0 {
+		m.Out.Step(out.Download, "Pulling %d images for Kubernetes %s into the cache ...", len(missing), v)
+		if err := a.cache.Ensure(ctx, refs, p.ImageRepository, m.Out.Err()); err != nil {
+			return a, reason.New(reason.ImageCache, err, "check --image-repository (an offline mirror: make mirror-serve)")
+		}
+	}
+	a.digest, err = a.cache.Digests(refs)
+	if err != nil {
+		return a, err
+	}
+	a.digest = digestString(a.digest)
+	return a, nil
+}
+
+// imageList asks the version's own kubeadm which images it runs, once per version (kept in cache).
+func imageList(ctx context.Context, kubeadmBin string, v k8sversion.Version, cacheFile string) ([]string, error) {
+	if raw, err := os.ReadFile(cacheFile); err == nil {
+		return strings.Fields(string(raw)), nil
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		return nil, fmt.Errorf("listing Kubernetes %s images needs a linux/amd64 host to run kubeadm on", v)
+	}
+	outp, err := exec.CommandContext(ctx, kubeadmBin, "config", "images", "list", "--kubernetes-version", v.String()).Output()
+	if err != nil {
+		return nil, fmt.Errorf("kubeadm config images list: %w", err)
+	}
+	var refs []string
+	sc := bufio.NewScanner(strings.NewReader(string(outp)))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			refs = append(refs, l)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("kubeadm %s listed no images", v)
+	}
+	return refs, config.WriteFileAtomic(cacheFile, []byte(strings.Join(refs, "\n")+"\n"), 0o644)
+}
+
+// machine creates or restarts the node and returns its endpoint and a runner.
+func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Driver) (driver.Endpoint, driver.Runner, error) {
+	st, err := d.State(ctx)
+	if err != nil {
+		return driver.Endpoint{}, nil, reason.New(reason.ProviderError, err, "")
+	}
+	_, pub, err := ssh.EnsureKey(m.Home.MachineDir(p.Name))
+	if err != nil {
+		return driver.Endpoint{}, nil, err
+	}
+	image := p.BaseImage
+	switch st {
+	case driver.Nonexistent:
+		m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
+		err = d.Create(ctx, driver.Spec{Name: p.Name, CPUs: p.CPUs, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, Image: image,
+			APIServerPort: p.APIServerPort, SSHPublicKey: pub})
+	case driver.Running:
+		m.Out.Step(out.Running, "Updating the running %s %q container ...", p.Driver, p.Name)
+		err = d.Start(ctx)
+	default:
+		m.Out.Step(out.Restart, "Restarting existing %s container for %q ...", p.Driver, p.Name)
+		err = d.Start(ctx)
+	}
+	if err != nil {
+		return driver.Endpoint{}, nil, reason.New(reason.GuestError, err, "`mkube delete -p "+p.Name+"` and start again if it persists")
+	}
+	ep, err := d.Endpoint(ctx)
+	if err != nil {
+		return ep, nil, reason.New(reason.GuestError, err, "")
+	}
+	r, err := d.Runner(ctx)
+	if err != nil {
+		return ep, nil, err
+	}
+	// The login key, every start: cheap, and it repairs a node whose key file was lost.
+	authorized := "/home/docker/.ssh/authorized_keys"
+	if err := r.WriteFile(ctx, authorized, 0o600, int64(len(pub)+1), strings.NewReader(pub+"\n")); err != nil {
+		return ep, nil, err
+	}
+	if err := r.Run(ctx, driver.Cmd{Args: []string{"chown", "-R", "docker:docker", "/home/docker/.ssh"}}); err != nil {
+		return ep, nil, err
+	}
+	return ep, r, nil
+}
+
+// params describe the cluster for kubeadm, including what only the node can tell (its cgroups).
+func (m *Manager) params(ctx context.Context, p *config.Profile, v k8sversion.Version, ep driver.Endpoint, r driver.Runner) (kubeadm.Params, error) {
+	var fsType strings.Builder
+	if err := r.Run(ctx, driver.Cmd{Args: []string{"stat", "-fc", "%T", "/sys/fs/cgroup/"}, Stdout: &fsType}); err != nil {
+		return kubeadm.Params{}, err
+	}
+	return kubeadm.Params{
+		Version: v, ClusterName: p.Name, NodeName: p.Name, NodeIP: ep.IP, APIServerPort: p.APIServerPort,
+		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
+		CgroupV1:    strings.TrimSpace(fsType.String()) != "cgroup2fs",
+		ExtraConfig: p.ExtraConfig, ExtraNames: p.APIServerNames, ExtraIPs: p.APIServerIPs,
+	}, nil
+}
+
+// certificates makes (or reuses) the shared CAs and this cluster's certificates, and maps them to
+// their names under /etc/kubernetes/pki.
+func (m *Manager) certificates(p *config.Profile, params kubeadm.Params) (map[string]string, error) {
+	shared, own := m.Home.CertsDir(), m.Home.ProfileDir(p.Name)
+	ca, err := certs.EnsureCA(certs.In(shared, "ca"), "mkubeCA")
+	if err != nil {
+		return nil, err
+	}
+	proxyCA, err := certs.EnsureCA(certs.In(shared, "front-proxy-ca"), "mkubeFrontProxyCA")
+	if err != nil {
+		return nil, err
+	}
+	dns, ips, err := kubeadm.SANs(params)
+	if err != nil {
+		return nil, reason.New(reason.Usage, err, "check --apiserver-ips")
+	}
+	apiserver := certs.In(own, "apiserver")
+	if _, err := ca.Ensure(apiserver, certs.Request{CommonName: "kube-apiserver", DNSNames: dns, IPs: ips, Server: true}); err != nil {
+		return nil, err
+	}
+	if _, err := ca.Ensure(certs.In(own, "client"), certs.Request{CommonName: "mkube-user", Organizations: []string{"system:masters"}}); err != nil {
+		return nil, err
+	}
+	if err := certs.EnsureKeyPair(filepath.Join(own, "sa.key"), filepath.Join(own, "sa.pub")); err != nil {
+		return nil, err
+	}
+	return map[string]string{
+		"ca.crt": ca.Cert, "ca.key": ca.Key,
+		"front-proxy-ca.crt": proxyCA.Cert, "front-proxy-ca.key": proxyCA.Key,
+		"apiserver.crt": apiserver.Cert, "apiserver.key": apiserver.Key,
+		"sa.key": filepath.Join(own, "sa.key"), "sa.pub": filepath.Join(own, "sa.pub"),
+	}, nil
+}
+
+func digestString(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	slices.Sort(lines)
+	return fmt.Sprintf("%x", sha256Sum(strings.Join(lines, "\n")))
+}

@@ -1,0 +1,166 @@
+// Package ssh talks to a node over SSH with its per-machine key: commands for the bootstrapper
+// (a driver.Runner), and interactive sessions for `mkube ssh`.
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"mkube/pkg/driver"
+)
+
+// EnsureKey returns the machine's key pair in dir (id_ed25519, id_ed25519.pub), making it if needed,
+// and the public key in authorized_keys form.
+func EnsureKey(dir string) (privatePath, authorized string, err error) {
+	priv := filepath.Join(dir, "id_ed25519")
+	if raw, err := os.ReadFile(priv + ".pub"); err == nil {
+		if _, err := os.Stat(priv); err == nil {
+			return priv, strings.TrimSpace(string(raw)), nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	block, err := gossh.MarshalPrivateKey(key, "mkube")
+	if err != nil {
+		return "", "", err
+	}
+	sshPub, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		return "", "", err
+	}
+	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sshPub))) + " mkube"
+	if err := os.WriteFile(priv, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(priv+".pub", []byte(line+"\n"), 0o644); err != nil {
+		return "", "", err
+	}
+	return priv, line, nil
+}
+
+// Client connects to one node.
+type Client struct {
+	Host    string
+	Port    int
+	User    string
+	KeyPath string
+}
+
+// Dial connects, retrying while the node boots, until ctx ends.
+func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
+	raw, err := os.ReadFile(c.KeyPath)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := gossh.ParsePrivateKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.KeyPath, err)
+	}
+	cfg := &gossh.ClientConfig{
+		User: c.User,
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		// The node is one mkube made, reached on a port it published on loopback or on its own
+		// private network; its host key is new on every create, so there is nothing to pin.
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Timeout:         5 * time.Second,
+	}
+	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	var lastErr error
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			sc, chans, reqs, err := gossh.NewClientConn(conn, addr, cfg)
+			if err == nil {
+				return gossh.NewClient(sc, chans, reqs), nil
+			}
+			conn.Close()
+			lastErr = err
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ssh %s@%s: %w", c.User, addr, errors.Join(ctx.Err(), lastErr))
+		case <-time.After(delay):
+		}
+	}
+}
+
+// Quote makes args safe to pass through the remote shell.
+func Quote(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+		}) < 0 {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+	}
+	return b.String()
+}
+
+// Runner is a driver.Runner over SSH. Commands run as root through sudo, as the bootstrapper needs.
+type Runner struct {
+	Client *gossh.Client
+}
+
+// Run runs cmd in the node.
+func (r *Runner) Run(ctx context.Context, cmd driver.Cmd) error {
+	s, err := r.Client.NewSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var stderr bytes.Buffer
+	s.Stdin = cmd.Stdin
+	s.Stdout = cmd.Stdout
+	s.Stderr = &stderr
+	if cmd.Stderr != nil {
+		s.Stderr = io.MultiWriter(&stderr, cmd.Stderr)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run("sudo " + Quote(cmd.Args)) }()
+	select {
+	case <-ctx.Done():
+		s.Signal(gossh.SIGKILL)
+		return ctx.Err()
+	case err := <-done:
+		var exit *gossh.ExitError
+		if errors.As(err, &exit) {
+			return &driver.ExitError{Args: cmd.Args, Code: exit.ExitStatus(), Stderr: stderr.String()}
+		}
+		return err
+	}
+}
+
+// WriteFile streams content to path through the remote shell.
+func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64, content io.Reader) error {
+	script := fmt.Sprintf("mkdir -p %s && cat > %s.mkube-tmp && chmod %o %s.mkube-tmp && mv %s.mkube-tmp %s",
+		Quote([]string{filepath.Dir(path)}), Quote([]string{path}), mode, Quote([]string{path}), Quote([]string{path}), Quote([]string{path}))
+	return r.Run(ctx, driver.Cmd{Args: []string{"sh", "-c", script}, Stdin: content})
+}
