@@ -412,14 +412,27 @@ func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Drive
 
 // params describe the cluster for kubeadm, including what only the node can tell (its cgroups).
 func (m *Manager) params(ctx context.Context, p *config.Profile, v k8sversion.Version, ep driver.Endpoint, r driver.Runner) (kubeadm.Params, error) {
-	var fsType strings.Builder
+	var fsType, own strings.Builder
 	if err := r.Run(ctx, driver.Cmd{Args: []string{"stat", "-fc", "%T", "/sys/fs/cgroup/"}, Stdout: &fsType}); err != nil {
 		return kubeadm.Params{}, err
 	}
+	cgroupV1 := strings.TrimSpace(fsType.String()) != "cgroup2fs"
+	cgroupRoot := ""
+	if cgroupV1 {
+		// PID 1's memory cgroup is the node's own (minus systemd's init.scope); "/" means the node
+		// already has a private view.
+		if err := r.Run(ctx, driver.Cmd{Args: []string{"sh", "-c", "sed -n 's/^[0-9]*:memory://p' /proc/1/cgroup"}, Stdout: &own}); err != nil {
+			return kubeadm.Params{}, err
+		}
+		if base := strings.TrimSuffix(strings.TrimSpace(own.String()), "/init.scope"); base != "" && base != "/" {
+			cgroupRoot = base + "/mkube"
+		}
+	}
 	return kubeadm.Params{
+		CgroupRoot: cgroupRoot,
 		Version: v, ClusterName: p.Name, NodeName: p.Name, NodeIP: ep.IP, APIServerPort: p.APIServerPort,
 		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
-		CgroupV1:    strings.TrimSpace(fsType.String()) != "cgroup2fs",
+		CgroupV1:    cgroupV1,
 		ExtraConfig: p.ExtraConfig, ExtraNames: p.APIServerNames, ExtraIPs: p.APIServerIPs,
 	}, nil
 }

@@ -26,7 +26,9 @@ func params(v string) Params {
 func TestGenerateConfigGolden(t *testing.T) {
 	cases := map[string]Params{}
 	for _, v := range k8sversion.Known() {
-		cases["kubeadm-"+v.MinorString()+".yaml"] = params(v.String())
+		p := params(v.String())
+		p.CgroupRoot = "/docker/0123abcd/mkube"
+		cases["kubeadm-"+v.MinorString()+".yaml"] = p
 	}
 	p := params(k8sversion.DefaultString)
 	p.CgroupV1 = false

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -145,8 +146,27 @@ func fileSum(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// pki installs the host-made certificates where kubeadm looks for them.
+// pki installs the host-made certificates where kubeadm looks for them, only when they changed:
+// rewriting them while the kubelet starts would make it see them missing.
 func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) error {
+	names := make([]string, 0, len(c.PKI))
+	for name := range c.PKI {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, name := range names {
+		sum, err := fileSum(c.PKI[name])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s=%s\n", name, sum)
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+	marker := "/etc/kubernetes/pki/.mkube-digest"
+	if have, _ := run(ctx, r, "cat", marker); strings.TrimSpace(have) == digest {
+		return nil
+	}
 	for name, src := range c.PKI {
 		mode := int64(0o644)
 		if strings.HasSuffix(name, ".key") {
@@ -156,7 +176,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 			return err
 		}
 	}
-	return nil
+	return writeBytes(ctx, r, marker, 0o644, []byte(digest+"\n"))
 }
 
 // runtime points containerd's sandbox image at this version's pause image, restarting it only when
