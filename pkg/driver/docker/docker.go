@@ -208,6 +208,9 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 		// docker run's --security-opt systempaths=unconfined: a writable /proc/sys for the kubelet.
 		hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
 		hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm"}}
+		// Privileged pods (kube-proxy) need every device in their devices cgroup, which nests in
+		// the node's: it must allow them too, as --privileged would.
+		hc.DeviceCgroupRules = []string{"a *:* rwm"}
 	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		d.network(): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},

@@ -1,0 +1,123 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cluster drives the built mkube binary with its own MKUBE_HOME and KUBECONFIG, against the
+// offline mirror, the way a user on an air-gapped machine would.
+type cluster struct {
+	t          *testing.T
+	home       string
+	kubeconfig string
+	mirror     string // registry host:port of the loopback mirror
+}
+
+func newCluster(t *testing.T, mirror string) *cluster {
+	dir := t.TempDir()
+	return &cluster{t: t, home: filepath.Join(dir, "mkube"), kubeconfig: filepath.Join(dir, "kube", "config"), mirror: mirror}
+}
+
+func (c *cluster) env() []string {
+	return append(os.Environ(), "MKUBE_HOME="+c.home, "KUBECONFIG="+c.kubeconfig, "MKUBE_IN_STYLE=false")
+}
+
+// mirrorFlags point a start at the loopback mirror.
+func (c *cluster) mirrorFlags() []string {
+	return []string{"--binary-mirror=http://" + c.mirror + "/release", "--image-repository=" + c.mirror}
+}
+
+// run runs mkube and returns its combined output and exit code.
+func (c *cluster) run(args ...string) (string, int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, outPath(c.t, "mkube"), args...)
+	cmd.Env = c.env()
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("mkube %v: %v", args, err)
+	}
+	return string(out), code
+}
+
+// must runs mkube and fails the test unless it exits 0.
+func (c *cluster) must(args ...string) string {
+	c.t.Helper()
+	out, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("mkube %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// kubectl runs the cluster's kubectl through mkube.
+func (c *cluster) kubectl(profile string, args ...string) string {
+	c.t.Helper()
+	return c.must(append([]string{"-p", profile, "kubectl", "--"}, args...)...)
+}
+
+// eventually retries fn until it returns "" or the timeout passes; it reports the last reason.
+func eventually(t *testing.T, timeout time.Duration, fn func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	why := ""
+	for time.Now().Before(deadline) {
+		if why = fn(); why == "" {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("gave up after %s: %s", timeout, why)
+}
+
+// startUntil starts mkube and kills it with SIGKILL once a line containing marker appears.
+func (c *cluster) startUntil(marker string, args ...string) {
+	c.t.Helper()
+	cmd := exec.Command(outPath(c.t, "mkube"), args...)
+	cmd.Env = c.env()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), marker) {
+			cmd.Process.Kill()
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	<-done
+}
+
+func docker(args ...string) (string, error) { return runErr("docker", args...) }
+
+func execMkube(t *testing.T, c *cluster, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(outPath(t, "mkube"), args...)
+	cmd.Env = append(c.env(), env...)
+	return cmd
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
