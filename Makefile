@@ -9,10 +9,13 @@ MIRROR_ADDR ?= 127.0.0.1:5080
 MIRROR_DIR ?= $(OUT)/mirror
 BUILD_DIR ?= $(OUT)/build
 
-.PHONY: help build mirror-tool artifacts mirror-serve node-image test integration lint clean
+.PHONY: help start build mirror-tool artifacts mirror-serve node-image test integration bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+start: ## fresh machine → running cluster: install deps, build everything, start the default cluster offline
+	hack/start.sh
 
 build: mirror-tool ## build the binaries into out/
 	$(GO) build -o $(OUT)/ ./cmd/...
@@ -36,6 +39,9 @@ test: ## unit tests (fast; no Docker, no network)
 
 integration: build artifacts node-image ## end-to-end tests against a real Docker engine and the offline mirror
 	$(GO) test -tags integration -count=1 -timeout 60m -v ./test/integration/...
+
+bench: build ## time start (warm/cold cache), restart, stop, delete with hyperfine; results in out/bench
+	hack/bench.sh
 
 clean: ## remove build outputs (keeps out/build, the incremental build cache, unless CLEAN_ALL=1)
 	rm -rf $(OUT)/mkube $(OUT)/mkube-mirror $(OUT)/storage-provisioner

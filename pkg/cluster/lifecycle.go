@@ -23,6 +23,11 @@ import (
 
 // Stop halts a profile's node, keeping everything on it.
 func (m *Manager) Stop(ctx context.Context, name string) error {
+	unlock, err := m.lockProfile(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := m.loadProfile(name)
 	if err != nil {
 		return err
@@ -48,6 +53,11 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 // Delete removes a profile's node, its kubeconfig entries and its state; the cache and the shared
 // CA stay unless purge. A profile that does not exist still has any leftovers cleaned.
 func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error {
+	unlock, err := m.lockProfile(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := m.Home.Load(name)
 	driverName := "docker"
 	if err == nil {

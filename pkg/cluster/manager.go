@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -19,6 +20,7 @@ import (
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/kubeconfig"
+	"mkube/pkg/lockfile"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
@@ -44,6 +46,25 @@ type Manager struct {
 	Drivers *driver.Registry
 	// KubeconfigPaths are the user's kubeconfig files ($KUBECONFIG or ~/.kube/config).
 	KubeconfigPaths []string
+}
+
+// lockProfile keeps other mkube processes off a profile while this one changes it; a second
+// `mkube start` waits for the first instead of fighting it. The lock dies with the process.
+func (m *Manager) lockProfile(ctx context.Context, name string) (func(), error) {
+	dir := filepath.Join(string(m.Home), "locks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	try, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	unlock, err := lockfile.Lock(try, filepath.Join(dir, name+".lock"))
+	cancel()
+	if err == nil {
+		return unlock, nil
+	}
+	m.Out.Step(out.Stop, "Another mkube command is working on %q: waiting for it ...", name)
+	wait, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	return lockfile.Lock(wait, filepath.Join(dir, name+".lock"))
 }
 
 // loadProfile reads a profile, turning "no such profile" into minikube's message and exit code.

@@ -63,6 +63,11 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 		return reason.New(reason.Usage, err, "")
 	}
 	m.Out.Step(out.Happy, "mkube %s on %s", Version, hostOS())
+	unlock, err := m.lockProfile(ctx, o.Profile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	p, existing, err := m.profileFor(o, host)
 	if err != nil {
@@ -430,7 +435,7 @@ func (m *Manager) params(ctx context.Context, p *config.Profile, v k8sversion.Ve
 	}
 	return kubeadm.Params{
 		CgroupRoot: cgroupRoot,
-		Version: v, ClusterName: p.Name, NodeName: p.Name, NodeIP: ep.IP, APIServerPort: p.APIServerPort,
+		Version:    v, ClusterName: p.Name, NodeName: p.Name, NodeIP: ep.IP, APIServerPort: p.APIServerPort,
 		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
 		CgroupV1:    cgroupV1,
 		ExtraConfig: p.ExtraConfig, ExtraNames: p.APIServerNames, ExtraIPs: p.APIServerIPs,

@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	api "k8s.io/client-go/tools/clientcmd/api"
+
+	"mkube/pkg/lockfile"
 )
 
 // Entry is one cluster as a kubeconfig names it: a cluster, a user and a context, all called Name.
@@ -184,7 +186,7 @@ func modify(ctx context.Context, path string, change func(*api.Config) error) er
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	unlock, err := lock(ctx, path+".lock")
+	unlock, err := lockfile.Lock(ctx, path+".lock")
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package kubeconfig
+package lockfile
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// lock takes an exclusive flock on path. The kernel drops it if the process dies, so a crash
+// Lock takes an exclusive flock on path, waiting until ctx ends. The kernel drops it if the process dies, so a crash
 // never leaves a stale lock behind.
-func lock(ctx context.Context, path string) (func(), error) {
+func Lock(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err

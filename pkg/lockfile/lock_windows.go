@@ -1,6 +1,6 @@
 //go:build windows
 
-package kubeconfig
+package lockfile
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// lock creates path exclusively; Windows has no flock. A lock older than a minute is taken to be
+// Lock creates path exclusively; Windows has no flock. A lock older than a minute is taken to be
 // left by a crashed process.
-func lock(ctx context.Context, path string) (func(), error) {
+func Lock(ctx context.Context, path string) (func(), error) {
 	for {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
