@@ -35,6 +35,8 @@ var nodePackages = []string{
 	"iptables", "ipset", "nftables", "ebtables", "conntrack", "socat", "ethtool", "iproute2", "kmod",
 	"util-linux", "mount", "procps", "runc", "containernetworking-plugins", "libseccomp2",
 	"curl", "less", "nano",
+	// containerd decompresses layers with unpigz when it finds it: both cores instead of one.
+	"pigz",
 }
 
 //go:embed all:nodefs

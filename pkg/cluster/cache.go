@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"mkube/pkg/atomicfile"
 	"mkube/pkg/bootstrapper/kubeadm"
-	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/images"
 	"mkube/pkg/out"
@@ -34,7 +34,7 @@ func (m *Manager) CachedImages() ([]string, error) {
 func (m *Manager) saveCacheList(refs []string) error {
 	slices.Sort(refs)
 	refs = slices.Compact(refs)
-	return config.WriteFileAtomic(m.cacheListPath(), []byte(strings.Join(refs, "\n")+"\n"), 0o644)
+	return atomicfile.WriteBytes(m.cacheListPath(), []byte(strings.Join(refs, "\n")+"\n"), 0o644)
 }
 
 // CacheAdd pulls images into the cache (from the profile's --image-repository when it has one),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mkube/pkg/addons"
+	"mkube/pkg/atomicfile"
 	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/certs"
 	"mkube/pkg/config"
@@ -145,7 +146,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 		}
 		wctx, cancel := context.WithTimeout(ctx, o.WaitTimeout)
 		defer cancel()
-		if err := kubeadm.Wait(wctx, client, p.Name, waitFor); err != nil {
+		if err := kubeadm.Wait(wctx, client, p.Name, waitFor, func(f string, a ...any) { m.Out.V(1, f, a...) }); err != nil {
 			return reason.New(reason.K8sTimeout, err, "see `mkube logs -p "+p.Name+"`; a slow machine may need a longer --wait-timeout")
 		}
 	}
@@ -367,7 +368,7 @@ func imageList(ctx context.Context, kubeadmBin string, v k8sversion.Version, cac
 	if len(refs) == 0 {
 		return nil, fmt.Errorf("kubeadm %s listed no images", v)
 	}
-	return refs, config.WriteFileAtomic(cacheFile, []byte(strings.Join(refs, "\n")+"\n"), 0o644)
+	return refs, atomicfile.WriteBytes(cacheFile, []byte(strings.Join(refs, "\n")+"\n"), 0o644)
 }
 
 // machine creates or restarts the node and returns its endpoint and a runner.

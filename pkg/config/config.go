@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"mkube/pkg/atomicfile"
 )
 
 // DefaultProfile is the profile used without -p.
@@ -119,7 +121,7 @@ func (h Home) Save(p *Profile) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "config.json"), append(raw, '\n'), 0o644)
+	return atomicfile.WriteBytes(filepath.Join(dir, "config.json"), append(raw, '\n'), 0o644)
 }
 
 // List returns the names of all profiles, sorted.
@@ -147,32 +149,4 @@ func (h Home) Remove(name string) error {
 		return err
 	}
 	return os.RemoveAll(h.ProfileDir(name))
-}
-
-// WriteFileAtomic writes through a temporary file and a rename.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"mkube/pkg/atomicfile"
 )
 
 // Layout is a mirror directory on disk.
@@ -41,11 +43,11 @@ func (l Layout) PublishBinary(src, version, goos, goarch, name string) error {
 	}
 	defer in.Close()
 	h := sha256.New()
-	if err := writeAtomic(dst, 0o755, io.TeeReader(in, h)); err != nil {
+	if err := atomicfile.Write(dst, io.TeeReader(in, h), 0o755); err != nil {
 		return err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	return writeAtomic(dst+".sha256", 0o644, strings.NewReader(sum))
+	return atomicfile.WriteBytes(dst+".sha256", []byte(sum), 0o644)
 }
 
 // VerifyBinary checks a published binary against its .sha256 file.
@@ -77,26 +79,4 @@ func FileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeAtomic writes through a temp file in the same directory and renames it into place, so a
-// crash or Ctrl-C never leaves a half-written file under the final name.
-func writeAtomic(dst string, mode os.FileMode, r io.Reader) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }

@@ -324,3 +324,30 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("bad input left profiles behind: %v", names)
 	}
 }
+
+// TestDownloadOnlyThenOffline fills the cache with --download-only, then starts with every source
+// unreachable: a filled cache must be all a start needs.
+func TestDownloadOnlyThenOffline(t *testing.T) {
+	c := newCluster(t, serveMirror(t))
+	const p = "itest-offline"
+	t.Cleanup(func() { c.run("delete", "-p", p) })
+	out := c.must(append([]string{"start", "-p", p, "--download-only"}, c.mirrorFlags()...)...)
+	if !strings.Contains(out, "Download complete!") {
+		t.Errorf("download-only output:\n%s", out)
+	}
+	if _, err := docker("container", "inspect", p); err == nil {
+		t.Fatal("--download-only created a machine")
+	}
+	dead := "127.0.0.1:1" // nothing listens there
+	c.must("start", "-p", p, "--binary-mirror=http://"+dead+"/release", "--image-repository="+dead)
+	if got := c.kubectl(p, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"); got != p {
+		t.Errorf("node = %q", got)
+	}
+	ca := filepath.Join(c.home, "certs", "ca.crt")
+	before, _ := os.ReadFile(ca)
+	c.must("delete", "-p", p)
+	after, err := os.ReadFile(ca)
+	if err != nil || string(before) != string(after) {
+		t.Errorf("delete replaced or removed the shared CA: %v", err)
+	}
+}

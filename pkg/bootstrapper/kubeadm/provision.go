@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"mkube/pkg/driver"
 	"mkube/pkg/out"
 )
@@ -48,27 +50,34 @@ type Bootstrapper struct {
 // Provision brings the control plane up. Every step checks what is already in place, so running it
 // again — after a stop, a crash or Ctrl-C — finishes the job instead of failing.
 func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster) error {
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func(context.Context, driver.Runner, Cluster) error
-	}{
-		{"hosts", b.hosts},
-		{"binaries", b.binaries},
-		{"certificates", b.pki},
-		{"container runtime", b.runtime},
-		{"images", b.preload},
-		{"cni", b.cni},
-		{"control plane", b.controlPlane},
-		{"addons", b.addons},
 	}
-	for _, s := range steps {
-		start := time.Now()
-		if err := s.fn(ctx, r, c); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+	do := func(ctx context.Context, steps ...step) error {
+		for _, s := range steps {
+			start := time.Now()
+			if err := s.fn(ctx, r, c); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			b.Out.V(1, "step %s took %s", s.name, time.Since(start).Round(time.Millisecond))
 		}
-		b.Out.V(1, "step %s took %s", s.name, time.Since(start).Round(time.Millisecond))
+		return nil
 	}
-	return nil
+	if err := do(ctx, step{"container runtime", b.runtime}); err != nil {
+		return err
+	}
+	// The image stream is the longest step and needs only containerd: the other preparations
+	// (files copied into the node) run beside it.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return do(gctx, step{"images", b.preload}) })
+	g.Go(func() error {
+		return do(gctx, step{"hosts", b.hosts}, step{"binaries", b.binaries}, step{"certificates", b.pki}, step{"cni", b.cni})
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return do(ctx, step{"control plane", b.controlPlane}, step{"addons", b.addons})
 }
 
 func run(ctx context.Context, r driver.Runner, args ...string) (string, error) {
@@ -269,9 +278,18 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	return err
 }
 
+// defaultServiceAccount is what the controller manager's service-account controller makes a few
+// seconds after it starts; pods in "default" are refused until it exists. Applying the same object
+// right away lets a user's first `kubectl run` work without waiting for that controller.
+var defaultServiceAccount = []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n")
+
 // addons applies each enabled addon's manifests with the node's kubectl, when they changed.
 func (b *Bootstrapper) addons(ctx context.Context, r driver.Runner, c Cluster) error {
-	for name, manifest := range c.Addons {
+	manifests := map[string][]byte{"default-serviceaccount": defaultServiceAccount}
+	for name, m := range c.Addons {
+		manifests[name] = m
+	}
+	for name, manifest := range manifests {
 		sum := sha256.Sum256(manifest)
 		marker := stateDir + "/addon-" + name
 		if have, _ := run(ctx, r, "cat", marker); strings.TrimSpace(have) == hex.EncodeToString(sum[:]) {

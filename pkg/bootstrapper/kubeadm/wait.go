@@ -52,7 +52,7 @@ func ParseWait(v string) ([]string, error) {
 
 // Wait polls until every component is healthy, or the context (--wait-timeout) ends. It asks the
 // API; it never sleeps longer than a poll interval.
-func Wait(ctx context.Context, client kubernetes.Interface, nodeName string, components []string) error {
+func Wait(ctx context.Context, client kubernetes.Interface, nodeName string, components []string, log func(format string, args ...any)) error {
 	checks := map[string]func(context.Context) (bool, string){
 		WaitAPIServer: func(ctx context.Context) (bool, string) {
 			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -91,11 +91,13 @@ func Wait(ctx context.Context, client kubernetes.Interface, nodeName string, com
 	for _, c := range components {
 		check := checks[c]
 		why := ""
+		start := time.Now()
 		for {
 			attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
 			ok, w := check(attempt)
 			cancel()
 			if ok {
+				log("wait %s took %s", c, time.Since(start).Round(time.Millisecond))
 				break
 			}
 			why = w
