@@ -103,24 +103,30 @@ func newNodeImage() *cobra.Command {
 
 func newServe() *cobra.Command {
 	var dir, addr string
+	var logRequests bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a mirror: binaries over HTTP in dl.k8s.io's layout, images over the OCI distribution API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), dir, addr)
+			return serve(cmd.Context(), dir, addr, logRequests)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "out/mirror", "mirror directory")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:5080", "address to listen on")
+	cmd.Flags().BoolVar(&logRequests, "log-requests", false, "log every registry request on stderr")
 	return cmd
 }
 
-func serve(ctx context.Context, dir, addr string) error {
+func serve(ctx context.Context, dir, addr string, logRequests bool) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("no mirror at %s: build one with `make artifacts`", dir)
 	}
-	h, err := mirror.NewServer(mirror.Layout{Root: dir}, log.New(os.Stderr, "registry: ", log.LstdFlags))
+	var logger *log.Logger
+	if logRequests {
+		logger = log.New(os.Stderr, "registry: ", log.LstdFlags)
+	}
+	h, err := mirror.NewServer(mirror.Layout{Root: dir}, logger)
 	if err != nil {
 		return err
 	}
