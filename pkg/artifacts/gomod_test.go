@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"mkube/internal/golden"
 )
 
 func TestWrapperGoMod(t *testing.T) {
@@ -26,7 +28,7 @@ func TestWrapperGoMod(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tt.name+".wrapper.golden"), got)
+			golden.Check(t, tt.name+".wrapper.golden", []byte(got))
 		})
 	}
 }

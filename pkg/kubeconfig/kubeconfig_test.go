@@ -2,7 +2,6 @@ package kubeconfig
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,24 +9,9 @@ import (
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"mkube/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.WriteFile(path, got, 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if string(want) != string(got) {
-		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
 
 func entry(dir, name string) Entry {
 	return Entry{Name: name, Server: "https://127.0.0.1:32771", CAFile: filepath.Join(dir, "ca.crt"),
@@ -56,7 +40,7 @@ func TestUpdateAndRemoveKeepOtherEntries(t *testing.T) {
 		t.Fatalf("Update = %s, %v", file, err)
 	}
 	got, _ := os.ReadFile(cfg)
-	golden(t, "merged.golden", got)
+	golden.Check(t, "merged.golden", got)
 	if st, _ := os.Stat(cfg); st.Mode().Perm() != 0o600 {
 		t.Errorf("mode changed to %v", st.Mode().Perm())
 	}

@@ -1,18 +1,14 @@
 package kubeadm
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"mkube/internal/golden"
 	"mkube/pkg/k8sversion"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func params(v string) Params {
 	return Params{
@@ -49,17 +45,7 @@ func TestGenerateConfigGolden(t *testing.T) {
 					t.Fatalf("invalid YAML: %v\n%s", err, doc)
 				}
 			}
-			path := filepath.Join("testdata", file)
-			if *update {
-				os.WriteFile(path, got, 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -update creates it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("%s differs:\n%s", file, got)
-			}
+			golden.Check(t, file, got)
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mkube/pkg/driver"
+	"mkube/pkg/mirror"
 	"mkube/pkg/out"
 )
 
@@ -143,16 +144,7 @@ func fileSum(path string) (string, error) {
 	if raw, err := os.ReadFile(path + ".sha256"); err == nil {
 		return strings.TrimSpace(string(raw)), nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return mirror.FileSHA256(path)
 }
 
 // pki installs the host-made certificates where kubeadm looks for them, only when they changed:
