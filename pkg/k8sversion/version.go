@@ -34,7 +34,7 @@ func (v Version) Less(o Version) bool {
 var known = []string{"v1.37.2", "v1.36.3", "v1.35.4", "v1.34.4", "v1.33.13", "v1.32.13", "v1.31.14"}
 
 // DefaultString is the version mkube starts when none is given.
-const DefaultString = "v1.34.4"
+const DefaultString = "v1.37.2"
 
 // Known returns the supported releases, newest first.
 func Known() []Version {
