@@ -85,8 +85,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 		return reason.New(reason.Usage, err, "")
 	}
 
+	enabled := m.usableAddons(p)
 	// Artifacts first: with a filled cache nothing below touches the network.
-	art, err := m.cacheArtifacts(ctx, p, v)
+	art, err := m.cacheArtifacts(ctx, p, v, enabled)
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,6 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	}
 
 	m.Out.Step(out.Docker, "Preparing Kubernetes %s on containerd ...", v)
-	enabled := addons.Enabled(p.Addons)
 	manifests := map[string][]byte{}
 	for _, a := range enabled {
 		if manifests[a.Name], err = addons.Render(a); err != nil {
@@ -287,7 +287,7 @@ type artifacts struct {
 }
 
 // cacheArtifacts downloads the Kubernetes binaries and pulls the images into the cache.
-func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sversion.Version) (artifacts, error) {
+func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sversion.Version, enabled []addons.Addon) (artifacts, error) {
 	a := artifacts{binaries: map[string]string{}}
 	binMirror := p.BinaryMirror
 	if binMirror == "" {
@@ -315,7 +315,7 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 			a.pause = r
 		}
 	}
-	for _, ad := range addons.Enabled(p.Addons) {
+	for _, ad := range enabled {
 		refs = append(refs, ad.Images...)
 	}
 	extra, err := m.CachedImages()
@@ -344,6 +344,25 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 	}
 	a.digest = digestString(a.digest)
 	return a, nil
+}
+
+// usableAddons are the enabled addons whose images can be had. mkube's own images (mkube.local/…)
+// have no public registry yet: they come from an mkube mirror, so without --image-repository those
+// addons are skipped with a warning instead of leaving a pod that can never pull its image.
+func (m *Manager) usableAddons(p *config.Profile) []addons.Addon {
+	var out []addons.Addon
+	for _, a := range addons.Enabled(p.Addons) {
+		own := false
+		for _, img := range a.Images {
+			own = own || strings.HasPrefix(img, "mkube.local/")
+		}
+		if own && p.ImageRepository == "" {
+			m.Out.Warn("addon %s skipped: its image is built by mkube's mirror only; start with --image-repository=<mirror> (make mirror-serve)", a.Name)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // imageList asks the version's own kubeadm which images it runs, once per version (kept in cache).
