@@ -130,6 +130,8 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 		Params: params, Binaries: art.binaries, PKI: pki,
 		Images:       func(w io.Writer) error { return art.cache.WriteArchive(art.images, w) },
 		ImagesDigest: art.digest, PauseImage: art.pause, Addons: manifests,
+		ExtraImages:       art.extraWriter(),
+		ExtraImagesDigest: art.extraDigest,
 	})
 	if err != nil {
 		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+p.Name+"`; `mkube delete -p "+p.Name+"` then start again if it persists")
@@ -279,11 +281,20 @@ func (m *Manager) chooseDriver(ctx context.Context, o StartOptions, p *config.Pr
 
 // artifacts are what a start needs from the cache.
 type artifacts struct {
-	binaries map[string]string
-	cache    *images.Cache
-	images   []string
-	digest   string
-	pause    string
+	binaries    map[string]string
+	cache       *images.Cache
+	images      []string // what the control plane and addons run
+	digest      string
+	extra       []string // the user's cached images (mkube cache add)
+	extraDigest string
+	pause       string
+}
+
+func (a artifacts) extraWriter() func(io.Writer) error {
+	if len(a.extra) == 0 {
+		return nil
+	}
+	return func(w io.Writer) error { return a.cache.WriteArchive(a.extra, w) }
 }
 
 // cacheArtifacts downloads the Kubernetes binaries and pulls the images into the cache.
@@ -318,12 +329,11 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 	for _, ad := range enabled {
 		refs = append(refs, ad.Images...)
 	}
-	extra, err := m.CachedImages()
-	if err != nil {
+	a.images = refs
+	if a.extra, err = m.CachedImages(); err != nil {
 		return a, err
 	}
-	refs = append(refs, extra...)
-	a.images = refs
+	refs = append(slices.Clone(refs), a.extra...)
 	a.cache, err = images.Open(m.Home.CacheDir("images"))
 	if err != nil {
 		return a, reason.New(reason.ImageCache, err, "")
@@ -338,11 +348,13 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 			return a, reason.New(reason.ImageCache, err, "check --image-repository (an offline mirror: make mirror-serve)")
 		}
 	}
-	a.digest, err = a.cache.Digests(refs)
-	if err != nil {
+	if a.digest, err = a.cache.Digests(a.images); err != nil {
 		return a, err
 	}
-	a.digest = digestString(a.digest)
+	if a.extraDigest, err = a.cache.Digests(a.extra); err != nil {
+		return a, err
+	}
+	a.digest, a.extraDigest = digestString(a.digest), digestString(a.extraDigest)
 	return a, nil
 }
 

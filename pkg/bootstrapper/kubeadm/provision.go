@@ -38,7 +38,11 @@ type Cluster struct {
 	// exactly these images skips the import.
 	Images       func(w io.Writer) error
 	ImagesDigest string
-	PauseImage   string
+	// ExtraImages are the user's cached images: nothing in the control plane needs them, so they
+	// load while kubeadm brings it up. Nil when there are none.
+	ExtraImages       func(w io.Writer) error
+	ExtraImagesDigest string
+	PauseImage        string
 	// Addons are manifests to apply once the API server answers, by name.
 	Addons map[string][]byte
 }
@@ -71,14 +75,32 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 	// The image stream is the longest step and needs only containerd: the other preparations
 	// (files copied into the node) run beside it.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return do(gctx, step{"images", b.preload}) })
+	g.Go(func() error {
+		return do(gctx, step{"images", func(ctx context.Context, r driver.Runner, c Cluster) error {
+			return loadOnce(ctx, r, "preload.digest", c.ImagesDigest, c.Images)
+		}})
+	})
 	g.Go(func() error {
 		return do(gctx, step{"hosts", b.hosts}, step{"binaries", b.binaries}, step{"certificates", b.pki}, step{"cni", b.cni})
 	})
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return do(ctx, step{"control plane", b.controlPlane}, step{"addons", b.addons})
+	extra := make(chan error, 1)
+	go func() {
+		if c.ExtraImages == nil {
+			extra <- nil
+			return
+		}
+		extra <- do(ctx, step{"cached images", func(ctx context.Context, r driver.Runner, c Cluster) error {
+			return loadOnce(ctx, r, "preload-extra.digest", c.ExtraImagesDigest, c.ExtraImages)
+		}})
+	}()
+	err := do(ctx, step{"control plane", b.controlPlane}, step{"addons", b.addons})
+	if xerr := <-extra; err == nil {
+		err = xerr
+	}
+	return err
 }
 
 func run(ctx context.Context, r driver.Runner, args ...string) (string, error) {
@@ -195,20 +217,21 @@ echo "containerd does not answer" >&2; exit 1`, c.PauseImage)
 	return err
 }
 
-// preload streams the image archive into containerd, unless the node already has exactly it.
-func (b *Bootstrapper) preload(ctx context.Context, r driver.Runner, c Cluster) error {
-	marker := stateDir + "/preload.digest"
+// loadOnce streams an image archive into containerd unless the node already holds exactly it
+// (its digest is recorded under name in the node's state directory).
+func loadOnce(ctx context.Context, r driver.Runner, name, digest string, write func(io.Writer) error) error {
+	marker := stateDir + "/" + name
 	have, _ := run(ctx, r, "cat", marker)
-	if strings.TrimSpace(have) == c.ImagesDigest {
+	if strings.TrimSpace(have) == digest {
 		return nil
 	}
-	if err := LoadImages(ctx, r, c.Images); err != nil {
+	if err := LoadImages(ctx, r, write); err != nil {
 		return err
 	}
 	if _, err := run(ctx, r, "mkdir", "-p", stateDir); err != nil {
 		return err
 	}
-	return writeBytes(ctx, r, marker, 0o644, []byte(c.ImagesDigest+"\n"))
+	return writeBytes(ctx, r, marker, 0o644, []byte(digest+"\n"))
 }
 
 // LoadImages streams an image archive, as write produces it, into the node's containerd.
