@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mkube/pkg/cluster"
 	"mkube/pkg/reason"
 )
 
@@ -13,40 +14,28 @@ func newCache(a *app) *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add IMAGE...",
 		Short: "Pulls images into the cache, loads them into the running cluster and every future start",
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return reason.Errorf(reason.Usage, "e.g. mkube cache add registry.k8s.io/e2e-test-images/agnhost:2.56", "no image given")
 			}
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
 			return m.CacheAdd(cmd.Context(), a.profile, args)
-		},
+		}),
 	}
 	del := &cobra.Command{
 		Use:   "delete IMAGE...",
 		Short: "Removes images from the cache",
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return reason.Errorf(reason.Usage, "see `mkube cache list`", "no image given")
 			}
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
 			return m.CacheDelete(args)
-		},
+		}),
 	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Lists the images in the cache",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			refs, err := m.CachedImages()
 			if err != nil {
 				return err
@@ -55,19 +44,15 @@ func newCache(a *app) *cobra.Command {
 				fmt.Fprintln(a.stdout, r)
 			}
 			return nil
-		},
+		}),
 	}
 	reload := &cobra.Command{
 		Use:   "reload",
 		Short: "Loads every cached image into the running cluster again",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			return m.CacheReload(cmd.Context(), a.profile)
-		},
+		}),
 	}
 	cmd.AddCommand(add, del, list, reload)
 	return cmd

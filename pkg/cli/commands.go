@@ -20,15 +20,11 @@ func newStart(a *app) *cobra.Command {
 		Use:   "start",
 		Short: "Starts a local Kubernetes cluster (creates it, or resumes a stopped or half-created one)",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			o.Profile = a.profile
 			o.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			return m.Start(cmd.Context(), o, host)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Driver, "driver", "", "driver to use: docker (default: the best healthy one)")
@@ -56,13 +52,9 @@ func newStop(a *app) *cobra.Command {
 		Use:   "stop",
 		Short: "Stops a running cluster, keeping its state",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			return m.Stop(cmd.Context(), a.profile)
-		},
+		}),
 	}
 }
 
@@ -72,16 +64,12 @@ func newDelete(a *app) *cobra.Command {
 		Use:   "delete",
 		Short: "Deletes a cluster: its node, kubeconfig entries and state (the download cache stays)",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			if all {
 				return m.DeleteAll(cmd.Context(), purge)
 			}
 			return m.Delete(cmd.Context(), a.profile, purge)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "delete every profile")
 	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the mkube directory ($MKUBE_HOME), cache included")
@@ -94,11 +82,7 @@ func newStatus(a *app) *cobra.Command {
 		Use:   "status",
 		Short: "Shows a cluster's status; the exit code has bits 1 (host), 2 (kubelet), 4 (apiserver) for what is not running",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			s, err := m.GetStatus(cmd.Context(), a.profile)
 			if err != nil {
 				return err
@@ -108,7 +92,7 @@ func newStatus(a *app) *cobra.Command {
 			}
 			a.code = s.ExitCode()
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
 	return cmd
@@ -119,18 +103,14 @@ func newIP(a *app) *cobra.Command {
 		Use:   "ip",
 		Short: "Prints the node's IP address",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			ip, err := m.IP(cmd.Context(), a.profile)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, ip)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -138,15 +118,11 @@ func newSSH(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ssh [-- COMMAND...]",
 		Short: "Logs into the node with SSH, or runs a command there",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
 			code, err := m.SSH(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
 			a.code = code
 			return err
-		},
+		}),
 	}
 }
 
@@ -155,15 +131,11 @@ func newKubectl(a *app) *cobra.Command {
 		Use:                "kubectl -- [ARGS...]",
 		Short:              "Runs the cluster's version of kubectl against it",
 		DisableFlagParsing: false,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
 			code, err := m.Kubectl(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
 			a.code = code
 			return err
-		},
+		}),
 	}
 }
 
@@ -174,11 +146,7 @@ func newProfile(a *app) *cobra.Command {
 		Use:   "list",
 		Short: "Lists all profiles",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			rows, err := m.Profiles(cmd.Context())
 			if err != nil {
 				return err
@@ -188,7 +156,7 @@ func newProfile(a *app) *cobra.Command {
 				return nil
 			}
 			return cluster.PrintProfiles(a.stdout, rows, format)
-		},
+		}),
 	}
 	list.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
 	list.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return reason.New(reason.Usage, err, "") })
@@ -203,11 +171,7 @@ func newLogs(a *app) *cobra.Command {
 		Use:   "logs",
 		Short: "Shows kubelet, containerd and control-plane logs for bug reports",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			w := a.stdout
 			if file != "" {
 				f, err := os.Create(file)
@@ -218,7 +182,7 @@ func newLogs(a *app) *cobra.Command {
 				w = f
 			}
 			return m.Logs(cmd.Context(), a.profile, lines, w)
-		},
+		}),
 	}
 	cmd.Flags().IntVarP(&lines, "length", "n", 60, "lines of each log to show")
 	cmd.Flags().StringVar(&file, "file", "", "write the logs to this file")
@@ -272,12 +236,8 @@ func newUpdateContext(a *app) *cobra.Command {
 		Use:   "update-context",
 		Short: "Points the cluster's kubeconfig context at its current API server address",
 		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 			return m.UpdateContext(cmd.Context(), a.profile)
-		},
+		}),
 	}
 }

@@ -139,3 +139,14 @@ func defaultMemory(h cluster.HostResources) string {
 	}
 	return fmt.Sprintf("%dmb", max(h.MemoryMB/2, cluster.MinMemoryMB))
 }
+
+// withManager adapts a command body that needs the cluster manager into a cobra RunE.
+func (a *app) withManager(fn func(m *cluster.Manager, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		m, err := a.manager()
+		if err != nil {
+			return err
+		}
+		return fn(m, cmd, args)
+	}
+}
