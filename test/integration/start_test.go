@@ -124,8 +124,10 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) {
-		c.kubectl(p, "run", "dns", "--image="+agnhost, "--restart=Never", "--command", "--", "nslookup", "kubernetes.default")
-		eventually(t, time.Minute, func() string {
+		// As any client would, retry while CoreDNS and kube-proxy's rules for it are still coming up.
+		c.kubectl(p, "run", "dns", "--image="+agnhost, "--restart=Never", "--command", "--", "sh", "-c",
+			"for i in $(seq 1 60); do nslookup kubernetes.default && exit 0; sleep 1; done; exit 1")
+		eventually(t, 2*time.Minute, func() string {
 			phase := c.kubectl(p, "get", "pod", "dns", "-o", "jsonpath={.status.phase}")
 			if phase != "Succeeded" {
 				return "dns pod " + phase
