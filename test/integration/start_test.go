@@ -123,6 +123,30 @@ func TestCluster(t *testing.T) {
 		eventually(t, time.Minute, answers)
 	})
 
+	t.Run("mkube service --url", func(t *testing.T) {
+		out := strings.TrimSpace(c.must("-p", p, "service", "echo", "--url"))
+		if out != strings.TrimSuffix(nodePortURL(), "/hostname") {
+			t.Errorf("service --url = %q, want %q", out, nodePortURL())
+		}
+		resp, err := http.Get(out + "/hostname")
+		if err != nil {
+			t.Fatalf("GET the service URL: %v", err)
+		}
+		resp.Body.Close()
+		if got := strings.TrimSpace(c.must("-p", p, "service", "echo", "--url", "--https", "--format", "{{.IP}}:{{.Port}}")); strings.Contains(got, "http") || !strings.HasPrefix(got, ip+":") {
+			t.Errorf("--format = %q", got)
+		}
+		if out, code := c.run("-p", p, "service", "nosuch", "--url"); code != 110 || !strings.Contains(out, "not found") {
+			t.Errorf("unknown service: exit %d\n%s", code, out)
+		}
+		if out, code := c.run("-p", p, "service", "kubernetes", "--url"); code != 110 || !strings.Contains(out, "no node port") {
+			t.Errorf("ClusterIP service: exit %d\n%s", code, out)
+		}
+		if list := c.must("-p", p, "service", "list"); !strings.Contains(list, "echo") || !strings.Contains(list, "http://"+ip) {
+			t.Errorf("service list:\n%s", list)
+		}
+	})
+
 	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) {
 		// As any client would, retry while CoreDNS and kube-proxy's rules for it are still coming up.
 		c.kubectl(p, "run", "dns", "--image="+agnhost, "--restart=Never", "--command", "--", "sh", "-c",
