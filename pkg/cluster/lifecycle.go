@@ -205,26 +205,15 @@ func PrintStatus(w io.Writer, s Status, format string) error {
 
 // IP is the node's address.
 func (m *Manager) IP(ctx context.Context, name string) (string, error) {
-	_, d, err := m.runningDriver(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return "", reason.New(reason.GuestError, err, "")
-	}
-	return ep.IP, nil
+	_, ep, err := m.runningEndpoint(ctx, name)
+	return ep.IP, err
 }
 
 // SSH opens a session (or runs args) on the node as its login user, with the machine's key.
 func (m *Manager) SSH(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	_, d, err := m.runningDriver(ctx, name)
+	_, ep, err := m.runningEndpoint(ctx, name)
 	if err != nil {
 		return 0, err
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return 0, reason.New(reason.GuestError, err, "")
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -257,13 +246,9 @@ func (m *Manager) Kubectl(ctx context.Context, name string, args []string, stdin
 
 // UpdateContext repairs the profile's kubeconfig entry after the API server moved.
 func (m *Manager) UpdateContext(ctx context.Context, name string) error {
-	p, d, err := m.runningDriver(ctx, name)
+	p, ep, err := m.runningEndpoint(ctx, name)
 	if err != nil {
 		return err
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return reason.New(reason.GuestError, err, "")
 	}
 	before, _ := kubeconfig.Server(m.KubeconfigPaths, name)
 	current, _ := kubeconfig.CurrentContext(m.KubeconfigPaths)

@@ -107,6 +107,29 @@ func (m *Manager) runningDriver(ctx context.Context, name string) (*config.Profi
 	return p, d, nil
 }
 
+// runningEndpoint loads a profile whose machine must be running, and where the host reaches it.
+func (m *Manager) runningEndpoint(ctx context.Context, name string) (*config.Profile, driver.Endpoint, error) {
+	p, d, err := m.runningDriver(ctx, name)
+	if err != nil {
+		return nil, driver.Endpoint{}, err
+	}
+	ep, err := d.Endpoint(ctx)
+	if err != nil {
+		return nil, ep, reason.New(reason.GuestError, err, "")
+	}
+	return p, ep, nil
+}
+
+// runningClient is a Kubernetes client for a profile whose machine must be running.
+func (m *Manager) runningClient(ctx context.Context, name string) (kubernetes.Interface, driver.Endpoint, error) {
+	_, ep, err := m.runningEndpoint(ctx, name)
+	if err != nil {
+		return nil, ep, err
+	}
+	c, err := m.client(name, ep)
+	return c, ep, err
+}
+
 // credentials are the files a profile's kubeconfig entry refers to.
 func (m *Manager) credentials(name string) (ca, cert, key string) {
 	return filepath.Join(m.Home.CertsDir(), "ca.crt"),

@@ -22,15 +22,7 @@ const DefaultServiceFormat = "http://{{.IP}}:{{.Port}}"
 // ServiceURLs returns the URLs a NodePort or LoadBalancer service answers on at the node's
 // address, waiting up to wait for a ready endpoint so a user never gets a dead URL.
 func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name, format string, https bool, wait time.Duration) ([]string, error) {
-	_, d, err := m.runningDriver(ctx, profile)
-	if err != nil {
-		return nil, err
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return nil, reason.New(reason.GuestError, err, "")
-	}
-	client, err := m.client(profile, ep)
+	client, ep, err := m.runningClient(ctx, profile)
 	if err != nil {
 		return nil, err
 	}
@@ -109,15 +101,7 @@ type ServiceRow struct{ Namespace, Name, Target, URL string }
 
 // ServiceList lists services (of one namespace, or all with ""), with node-port URLs where they have one.
 func (m *Manager) ServiceList(ctx context.Context, profile, namespace string) ([]ServiceRow, error) {
-	_, d, err := m.runningDriver(ctx, profile)
-	if err != nil {
-		return nil, err
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return nil, reason.New(reason.GuestError, err, "")
-	}
-	client, err := m.client(profile, ep)
+	client, ep, err := m.runningClient(ctx, profile)
 	if err != nil {
 		return nil, err
 	}
