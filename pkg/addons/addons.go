@@ -15,10 +15,11 @@ import (
 
 // Addon describes one addon.
 type Addon struct {
-	Name       string
-	Default    bool // enabled unless the user says otherwise
-	Maintainer string
-	Images     []string // canonical references of the images it runs
+	Name        string
+	Default     bool // enabled unless the user says otherwise
+	Maintainer  string
+	Description string
+	Images      []string // canonical references of the images it runs
 }
 
 // ProvisionerImage is mkube's hostPath storage provisioner (built into the offline mirror).
@@ -26,8 +27,10 @@ const ProvisionerImage = "mkube.local/storage-provisioner:v0.1.0"
 
 // All lists the addons, by name.
 var All = []Addon{
-	{Name: "default-storageclass", Default: true, Maintainer: "mkube"},
-	{Name: "storage-provisioner", Default: true, Maintainer: "mkube", Images: []string{ProvisionerImage}},
+	{Name: "default-storageclass", Default: true, Maintainer: "mkube",
+		Description: "marks the standard StorageClass as the default"},
+	{Name: "storage-provisioner", Default: true, Maintainer: "mkube", Images: []string{ProvisionerImage},
+		Description: "provisions PersistentVolumes as directories on the node"},
 }
 
 // Find returns the addon called name.

@@ -125,11 +125,15 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 			return err
 		}
 	}
+	removed, err := removedAddons(p)
+	if err != nil {
+		return err
+	}
 	b := &kubeadm.Bootstrapper{Out: m.Out}
 	err = b.Provision(ctx, r, kubeadm.Cluster{
 		Params: params, Binaries: art.binaries, PKI: pki,
 		Images:       func(w io.Writer) error { return art.cache.WriteArchive(art.images, w) },
-		ImagesDigest: art.digest, PauseImage: art.pause, Addons: manifests,
+		ImagesDigest: art.digest, PauseImage: art.pause, Addons: manifests, RemovedAddons: removed,
 		ExtraImages:       art.extraWriter(),
 		ExtraImagesDigest: art.extraDigest,
 	})
@@ -172,6 +176,11 @@ func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profil
 	set := o.Set
 	if set == nil {
 		set = func(string) bool { return false }
+	}
+	for _, a := range o.Addons {
+		if _, err := addons.Find(a); err != nil {
+			return nil, false, reason.New(reason.Usage, err, "run `mkube addons list`")
+		}
 	}
 	if p, err := m.Home.Load(o.Profile); err == nil {
 		if set("kubernetes-version") {
@@ -237,9 +246,6 @@ func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profil
 		EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(), Addons: map[string]bool{},
 	}
 	for _, a := range o.Addons {
-		if _, err := addons.Find(a); err != nil {
-			return nil, false, reason.New(reason.Usage, err, "run `mkube addons list`")
-		}
 		p.Addons[a] = true
 	}
 	return p, false, nil
@@ -364,17 +370,32 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 func (m *Manager) usableAddons(p *config.Profile) []addons.Addon {
 	var out []addons.Addon
 	for _, a := range addons.Enabled(p.Addons) {
-		own := false
-		for _, img := range a.Images {
-			own = own || strings.HasPrefix(img, "mkube.local/")
-		}
-		if own && p.ImageRepository == "" {
+		if !m.addonImagesAvailable(p, a) {
 			m.Out.Warn("addon %s skipped: its image is built by mkube's mirror only; start with --image-repository=<mirror> (make mirror-serve)", a.Name)
 			continue
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// removedAddons renders the addons the user turned off, so a start deletes whatever of them an
+// earlier start applied (`addons disable` on a stopped cluster).
+func removedAddons(p *config.Profile) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for name, on := range p.Addons {
+		if on {
+			continue
+		}
+		a, err := addons.Find(name)
+		if err != nil {
+			continue // an addon this version no longer has
+		}
+		if out[name], err = addons.Render(a); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // imageList asks the version's own kubeadm which images it runs, once per version (kept in cache).

@@ -45,6 +45,9 @@ type Cluster struct {
 	PauseImage        string
 	// Addons are manifests to apply once the API server answers, by name.
 	Addons map[string][]byte
+	// RemovedAddons are manifests of addons the user disabled: whatever of them a previous start
+	// applied is deleted.
+	RemovedAddons map[string][]byte
 }
 
 // Bootstrapper provisions with kubeadm.
@@ -293,41 +296,3 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	return err
 }
 
-// defaultServiceAccount is what the controller manager's service-account controller makes a few
-// seconds after it starts; pods in "default" are refused until it exists. Applying the same object
-// right away lets a user's first `kubectl run` work without waiting for that controller.
-var defaultServiceAccount = []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n")
-
-// addons applies each enabled addon's manifests with the node's kubectl, when they changed.
-func (b *Bootstrapper) addons(ctx context.Context, r driver.Runner, c Cluster) error {
-	manifests := map[string][]byte{"default-serviceaccount": defaultServiceAccount}
-	for name, m := range c.Addons {
-		manifests[name] = m
-	}
-	for name, manifest := range manifests {
-		sum := sha256.Sum256(manifest)
-		marker := stateDir + "/addon-" + name
-		if have, _ := run(ctx, r, "cat", marker); strings.TrimSpace(have) == hex.EncodeToString(sum[:]) {
-			continue
-		}
-		// After a restart the API server may still be coming up: retry until the context ends.
-		var err error
-		for delay := 200 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-			err = r.Run(ctx, driver.Cmd{Args: []string{"kubectl", "--kubeconfig", adminConf, "apply", "-f", "-"}, Stdin: bytes.NewReader(manifest)})
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("addon %s: %w", name, err)
-		}
-		if err := writeBytes(ctx, r, marker, 0o644, []byte(hex.EncodeToString(sum[:])+"\n")); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -1,0 +1,197 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"mkube/pkg/addons"
+	"mkube/pkg/bootstrapper/kubeadm"
+	"mkube/pkg/config"
+	"mkube/pkg/driver"
+	"mkube/pkg/images"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+)
+
+// AddonStatus is one row of `mkube addons list`.
+type AddonStatus struct {
+	Name       string   `json:"-"`
+	Profile    string   `json:"Profile"`
+	Status     string   `json:"Status"` // enabled or disabled
+	Maintainer string   `json:"Maintainer"`
+	Images     []string `json:"Images,omitempty"`
+}
+
+// AddonsList reports every addon's state in a profile.
+func (m *Manager) AddonsList(profile string) ([]AddonStatus, error) {
+	p, err := m.loadProfile(profile)
+	if err != nil {
+		return nil, err
+	}
+	on := map[string]bool{}
+	for _, a := range addons.Enabled(p.Addons) {
+		on[a.Name] = true
+	}
+	var rows []AddonStatus
+	for _, a := range addons.All {
+		st := "disabled"
+		if on[a.Name] {
+			st = "enabled"
+		}
+		rows = append(rows, AddonStatus{Name: a.Name, Profile: p.Name, Status: st, Maintainer: a.Maintainer, Images: a.Images})
+	}
+	return rows, nil
+}
+
+// PrintAddons writes the addon table, or json keyed by addon name as minikube's `addons list -o json`.
+func PrintAddons(w io.Writer, rows []AddonStatus, format string) error {
+	switch format {
+	case "json":
+		byName := map[string]AddonStatus{}
+		for _, r := range rows {
+			byName[r.Name] = r
+		}
+		return json.NewEncoder(w).Encode(byName)
+	case "", "table":
+		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "\tADDON NAME\tPROFILE\tSTATUS\tMAINTAINER\t")
+		for _, r := range rows {
+			st := r.Status
+			if st == "enabled" {
+				st += " ✅"
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", r.Name, r.Profile, st, r.Maintainer)
+		}
+		return tw.Flush()
+	default:
+		return reason.Errorf(reason.Usage, "use -o table or -o json", "unknown output format %q", format)
+	}
+}
+
+// addonTimeout bounds applying or deleting one addon's manifests on a running cluster.
+const addonTimeout = 3 * time.Minute
+
+// AddonEnable turns an addon on: on a running cluster its images are cached, loaded into the node
+// and its manifests applied; a stopped cluster remembers it for the next start.
+func (m *Manager) AddonEnable(ctx context.Context, profile, name string) error {
+	return m.setAddon(ctx, profile, name, true)
+}
+
+// AddonDisable turns an addon off, deleting what enabling it created.
+func (m *Manager) AddonDisable(ctx context.Context, profile, name string) error {
+	return m.setAddon(ctx, profile, name, false)
+}
+
+func (m *Manager) setAddon(ctx context.Context, profile, name string, enable bool) error {
+	a, err := addons.Find(name)
+	if err != nil {
+		return reason.New(reason.Usage, err, "run `mkube addons list`")
+	}
+	unlock, err := m.lockProfile(ctx, profile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := m.loadProfile(profile)
+	if err != nil {
+		return err
+	}
+	if enable && !m.addonImagesAvailable(p, a) {
+		return reason.Errorf(reason.Usage, "start the profile with --image-repository=<mirror> (make mirror-serve)",
+			"the %s addon runs images built by mkube's mirror only, and profile %q has no --image-repository", a.Name, p.Name)
+	}
+	manifest, err := addons.Render(a)
+	if err != nil {
+		return err
+	}
+	r, running, err := m.runnerIfRunning(ctx, p)
+	if err != nil {
+		return err
+	}
+	if running {
+		actx, cancel := context.WithTimeout(ctx, addonTimeout)
+		defer cancel()
+		if enable {
+			err = m.applyAddon(actx, p, a, r, manifest)
+		} else {
+			err = kubeadm.RemoveAddon(actx, r, a.Name, manifest)
+		}
+		if err != nil {
+			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+p.Name+"`")
+		}
+	}
+	if p.Addons == nil {
+		p.Addons = map[string]bool{}
+	}
+	p.Addons[a.Name] = enable
+	if err := m.Home.Save(p); err != nil {
+		return err
+	}
+	switch {
+	case enable && running:
+		m.Out.Step(out.Star, "The '%s' addon is enabled", a.Name)
+	case enable:
+		m.Out.Step(out.Star, "The '%s' addon will be enabled when %q starts", a.Name, p.Name)
+	case running:
+		m.Out.Step(out.Stopped, "The '%s' addon is disabled", a.Name)
+	default:
+		m.Out.Step(out.Stopped, "The '%s' addon will be removed when %q starts", a.Name, p.Name)
+	}
+	return nil
+}
+
+// applyAddon brings an addon's images into the cache and the node, then applies its manifests.
+func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Addon, r driver.Runner, manifest []byte) error {
+	if len(a.Images) > 0 {
+		cache, err := images.Open(m.Home.CacheDir("images"))
+		if err != nil {
+			return err
+		}
+		for _, img := range a.Images {
+			m.Out.Sub("Using image %s", img)
+		}
+		if err := cache.Ensure(ctx, a.Images, p.ImageRepository, m.Out.Err()); err != nil {
+			return reason.New(reason.ImageCache, err, "check --image-repository of the profile (an offline mirror: make mirror-serve)")
+		}
+		if err := kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(a.Images, w) }); err != nil {
+			return err
+		}
+	}
+	return kubeadm.ApplyAddon(ctx, r, a.Name, manifest)
+}
+
+// runnerIfRunning returns a runner into the profile's node when it runs.
+func (m *Manager) runnerIfRunning(ctx context.Context, p *config.Profile) (driver.Runner, bool, error) {
+	d, err := m.driverFor(p)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err := d.State(ctx)
+	if err != nil {
+		return nil, false, reason.New(reason.ProviderError, err, "")
+	}
+	if st != driver.Running {
+		return nil, false, nil
+	}
+	r, err := d.Runner(ctx)
+	return r, err == nil, err
+}
+
+// addonImagesAvailable tells whether the addon's images can be had: mkube's own images
+// (mkube.local/…) have no public registry yet and come only from an mkube mirror.
+func (m *Manager) addonImagesAvailable(p *config.Profile, a addons.Addon) bool {
+	if p.ImageRepository != "" {
+		return true
+	}
+	for _, img := range a.Images {
+		if strings.HasPrefix(img, "mkube.local/") {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,202 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"mkube/pkg/bootstrapper/kubeadm"
+	"mkube/pkg/driver"
+	"mkube/pkg/images"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+)
+
+// ImageLoad loads images into the profile's node: each argument is an image archive (docker save
+// or OCI), or an image in the local Docker engine, or failing that one pulled into mkube's cache.
+// Pods then run them with imagePullPolicy IfNotPresent (or Never) without any pull.
+func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
+	p, d, err := m.runningDriver(ctx, profile)
+	if err != nil {
+		return err
+	}
+	r, err := d.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	for _, arg := range args {
+		src, err := m.imageSource(ctx, p.ImageRepository, arg)
+		if err != nil {
+			return err
+		}
+		m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
+		if err := kubeadm.LoadImages(ctx, r, src); err != nil {
+			return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+		}
+	}
+	return nil
+}
+
+// imageSource says where an `image load` argument's archive comes from.
+func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func(io.Writer) error, error) {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		return func(w io.Writer) error {
+			f, err := os.Open(arg)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(w, f)
+			return err
+		}, nil
+	}
+	if looksLikeFile(arg) {
+		return nil, reason.Errorf(reason.Usage, "check the path; archives come from `docker save IMAGE -o FILE`", "image archive %s does not exist", arg)
+	}
+	canon, err := images.Canonical(arg)
+	if err != nil {
+		return nil, reason.Errorf(reason.Usage, "give an image reference or an image archive (docker save IMAGE -o FILE)",
+			"%s is neither a file nor an image reference", arg)
+	}
+	derr := images.InDocker(ctx, arg)
+	if derr == nil {
+		return func(w io.Writer) error {
+			rc, err := images.FromDocker(ctx, arg)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(w, rc)
+			return err
+		}, nil
+	}
+	// Not in Docker (or no Docker): pull it into mkube's cache like `cache add` does.
+	cache, err := images.Open(m.Home.CacheDir("images"))
+	if err != nil {
+		return nil, err
+	}
+	if err := cache.Ensure(ctx, []string{canon}, repository, m.Out.Err()); err != nil {
+		why := "it is not in the local Docker engine"
+		if !errors.Is(derr, images.ErrNotInDocker) {
+			why = derr.Error()
+		}
+		return nil, reason.Errorf(reason.ImageCache, "build or pull it with docker first, or pass an archive (docker save IMAGE -o FILE)",
+			"image %s: %s, and pulling it failed: %v", arg, why, firstLine(err))
+	}
+	return func(w io.Writer) error { return cache.WriteArchive([]string{canon}, w) }, nil
+}
+
+// looksLikeFile tells a path from an image reference: references never start with / or . and
+// never end in .tar or .tar.gz.
+func looksLikeFile(arg string) bool {
+	return strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, ".") || strings.HasSuffix(arg, ".tar") || strings.HasSuffix(arg, ".tar.gz")
+}
+
+func firstLine(err error) string {
+	return strings.SplitN(err.Error(), "\n", 2)[0]
+}
+
+// NodeImage is an image in the node's containerd.
+type NodeImage struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	Size   string `json:"size"`
+}
+
+// ImageList lists the tagged images in the profile's node.
+func (m *Manager) ImageList(ctx context.Context, profile string) ([]NodeImage, error) {
+	_, d, err := m.runningDriver(ctx, profile)
+	if err != nil {
+		return nil, err
+	}
+	r, err := d.Runner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var stdout strings.Builder
+	if err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "ls"}, Stdout: &stdout}); err != nil {
+		return nil, err
+	}
+	return parseCtrImages(stdout.String()), nil
+}
+
+// parseCtrImages reads `ctr images ls`: REF TYPE DIGEST SIZE(two words) PLATFORMS LABELS, keeping
+// tagged references (containerd also lists each image by digest and by ID).
+func parseCtrImages(s string) []NodeImage {
+	var out []NodeImage
+	for i, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 5 || strings.HasPrefix(f[0], "sha256:") || strings.Contains(f[0], "@") {
+			continue
+		}
+		out = append(out, NodeImage{Ref: f[0], Digest: f[2], Size: f[3] + " " + f[4]})
+	}
+	slices.SortFunc(out, func(a, b NodeImage) int { return strings.Compare(a.Ref, b.Ref) })
+	return out
+}
+
+// PrintImages writes images as `mkube image ls` does: short (one reference per line, as minikube),
+// table or json.
+func PrintImages(w io.Writer, imgs []NodeImage, format string) error {
+	switch format {
+	case "", "short":
+		for _, i := range imgs {
+			fmt.Fprintln(w, i.Ref)
+		}
+		return nil
+	case "table":
+		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "\tIMAGE\tTAG\tDIGEST\tSIZE\t")
+		for _, i := range imgs {
+			repo, tag := i.Ref, ""
+			if at := strings.LastIndex(i.Ref, ":"); at > strings.LastIndex(i.Ref, "/") {
+				repo, tag = i.Ref[:at], i.Ref[at+1:]
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", repo, tag, strings.TrimPrefix(i.Digest, "sha256:")[:min(12, len(strings.TrimPrefix(i.Digest, "sha256:")))], i.Size)
+		}
+		return tw.Flush()
+	case "json":
+		if imgs == nil {
+			imgs = []NodeImage{}
+		}
+		return json.NewEncoder(w).Encode(imgs)
+	default:
+		return reason.Errorf(reason.Usage, "use --format short, table or json", "unknown format %q", format)
+	}
+}
+
+// ImageRemove removes images from the profile's node.
+func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string) error {
+	have, err := m.ImageList(ctx, profile)
+	if err != nil {
+		return err
+	}
+	_, d, err := m.runningDriver(ctx, profile)
+	if err != nil {
+		return err
+	}
+	r, err := d.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		canon, err := images.Canonical(ref)
+		if err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
+		if !slices.ContainsFunc(have, func(i NodeImage) bool { return i.Ref == canon }) {
+			return reason.Errorf(reason.Usage, "see `mkube image ls -p "+profile+"`", "image %s is not in %q", canon, profile)
+		}
+		if err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "rm", "--sync", canon}}); err != nil {
+			return err
+		}
+		m.Out.Step(out.Fire, "Removed %s", canon)
+	}
+	return nil
+}

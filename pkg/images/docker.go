@@ -1,0 +1,56 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+)
+
+// ErrNotInDocker says the local Docker engine does not have an image.
+var ErrNotInDocker = fmt.Errorf("not in the local Docker engine")
+
+// InDocker reports whether the local Docker engine ($DOCKER_HOST or its default socket) has an
+// image: nil if it has, ErrNotInDocker if it has not, another error if Docker does not answer.
+func InDocker(ctx context.Context, ref string) error {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("%s: %w", ref, ErrNotInDocker)
+		}
+		return fmt.Errorf("asking Docker for %s: %w", ref, err)
+	}
+	return nil
+}
+
+// FromDocker streams an image out of the local Docker engine as a `docker save` archive, which
+// containerd imports as it is.
+func FromDocker(ctx context.Context, ref string) (io.ReadCloser, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	rc, err := cli.ImageSave(ctx, []string{ref})
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return closeBoth{rc, cli}, nil
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	cli *client.Client
+}
+
+func (c closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	c.cli.Close()
+	return err
+}
