@@ -44,7 +44,7 @@ func TestAddonToggleOnStoppedProfileIsRemembered(t *testing.T) {
 	var stdout bytes.Buffer
 	m := &Manager{Home: home, Out: out.New(&stdout, &stdout, 0), Drivers: driver.NewRegistry(driver.Entry{
 		Name: "fake", Supported: true,
-		New:  func(string, driver.Options) (driver.Driver, error) { return stoppedDriver{}, nil },
+		New: func(string, driver.Options) (driver.Driver, error) { return stoppedDriver{}, nil },
 	})}
 	if err := home.Save(&config.Profile{Name: "p", Driver: "fake"}); err != nil {
 		t.Fatal(err)

@@ -295,4 +295,3 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	_, err = run(ctx, r, "touch", doneMarker)
 	return err
 }
-
