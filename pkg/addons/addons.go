@@ -22,8 +22,16 @@ type Addon struct {
 	Images      []string // canonical references of the images it runs
 }
 
-// ProvisionerImage is mkube's hostPath storage provisioner (built into the offline mirror).
-const ProvisionerImage = "mkube.local/storage-provisioner:v0.1.0"
+// The images addons run. Upstream components keep their upstream names and versions, so an online
+// start pulls them from their own registries and the offline mirror builds the same versions from
+// source; mkube.local/… are mkube's own programs, built into the offline mirror.
+const (
+	ProvisionerImage   = "mkube.local/storage-provisioner:v0.1.0"
+	DashboardImage     = "mkube.local/dashboard:v0.1.0"
+	MetricsServerImage = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
+	RegistryImage      = "docker.io/library/registry:3.0.0"
+	TraefikImage       = "docker.io/library/traefik:v3.6.12"
+)
 
 // All lists the addons, by name.
 var All = []Addon{
@@ -31,6 +39,14 @@ var All = []Addon{
 		Description: "marks the standard StorageClass as the default"},
 	{Name: "storage-provisioner", Default: true, Maintainer: "mkube", Images: []string{ProvisionerImage},
 		Description: "provisions PersistentVolumes as directories on the node"},
+	{Name: "dashboard", Maintainer: "mkube", Images: []string{DashboardImage},
+		Description: "web UI: namespaces, workloads, pods with logs and events, services, nodes (mkube dashboard)"},
+	{Name: "ingress", Maintainer: "3rd party (Traefik Labs)", Images: []string{TraefikImage},
+		Description: "Traefik ingress controller on the node's ports 80 and 443"},
+	{Name: "metrics-server", Maintainer: "Kubernetes", Images: []string{MetricsServerImage},
+		Description: "resource metrics for kubectl top and autoscaling"},
+	{Name: "registry", Maintainer: "3rd party (CNCF distribution)", Images: []string{RegistryImage},
+		Description: "in-cluster image registry on the node's port 5000"},
 }
 
 // Find returns the addon called name.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"mkube/pkg/addons"
 	"mkube/pkg/mirror"
 )
 
@@ -15,6 +16,8 @@ import (
 type components struct {
 	etcd, coredns, pause, provisioner string // binary paths
 	etcdRef, corednsRef, pauseRef     string // the references kubeadm asked for
+	dashboard                         string
+	metricsServer, registry, traefik  string // addon binaries
 }
 
 // imageTag splits what kubeadm lists into repository and tag.
@@ -59,8 +62,37 @@ func (b *builder) components(ctx context.Context, wanted []string) (components, 
 		return c, fmt.Errorf("kubeadm %s did not list etcd, coredns and pause images: %v", b.opts.Version, wanted)
 	}
 	var err error
-	c.provisioner, err = b.provisionerBinary(ctx)
-	return c, err
+	if c.provisioner, err = b.ownBinary(ctx, "storage-provisioner"); err != nil {
+		return c, err
+	}
+	if c.dashboard, err = b.ownBinary(ctx, "dashboard"); err != nil {
+		return c, err
+	}
+	return c, b.addonBinaries(ctx, &c)
+}
+
+// addonBinaries builds the upstream programs addons run, at the versions their images are tagged with.
+func (b *builder) addonBinaries(ctx context.Context, c *components) error {
+	builds := []struct {
+		out            *string
+		name, image    string
+		module, prefix string // the module, and the tag prefix its versions lack
+		pkg            string
+	}{
+		{&c.metricsServer, "metrics-server", addons.MetricsServerImage, "sigs.k8s.io/metrics-server", "", "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+		{&c.registry, "registry", addons.RegistryImage, "github.com/distribution/distribution/v3", "v", "github.com/distribution/distribution/v3/cmd/registry"},
+		{&c.traefik, "traefik", addons.TraefikImage, "github.com/traefik/traefik/v3", "", "github.com/traefik/traefik/v3/cmd/traefik"},
+	}
+	for _, x := range builds {
+		_, tag, err := imageTag(x.image)
+		if err != nil {
+			return err
+		}
+		if *x.out, err = b.goModuleBinary(ctx, x.name, x.module, x.prefix+tag, x.pkg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // goModuleBinary builds one main package of a module at a version, through a wrapper module.
@@ -133,11 +165,12 @@ func (b *builder) pauseBinary(ctx context.Context, tag string) (string, error) {
 	return out, markFresh(dir, key)
 }
 
-// provisionerBinary builds mkube's own hostPath storage provisioner. Go's build cache makes an
-// unchanged rebuild take a second or two, so it is always built and its image keyed by its content.
-func (b *builder) provisionerBinary(ctx context.Context) (string, error) {
-	out := filepath.Join(b.opts.Work, "mkube", "storage-provisioner")
+// ownBinary builds one of mkube's own programs (cmd/NAME of this repository). Go's build cache
+// makes an unchanged rebuild take a second or two, so it is always built and its image keyed by its
+// content.
+func (b *builder) ownBinary(ctx context.Context, name string) (string, error) {
+	out := filepath.Join(b.opts.Work, "mkube", name)
 	env := []string{"CGO_ENABLED=0", "GOTOOLCHAIN=local"}
-	err := b.run(ctx, b.opts.Source, env, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/storage-provisioner")
+	err := b.run(ctx, b.opts.Source, env, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/"+name)
 	return out, err
 }

@@ -94,6 +94,10 @@ func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c co
 		binaryImage(c.corednsRef, c.coredns, "/coredns", []string{"/coredns"}, "65532"),
 		binaryImage(c.pauseRef, c.pause, "/pause", []string{"/pause"}, "65535:65535"),
 		binaryImage(ProvisionerImage, c.provisioner, "/storage-provisioner", []string{"/storage-provisioner"}, ""),
+		binaryImage(addons.DashboardImage, c.dashboard, "/dashboard", []string{"/dashboard"}, "65532"),
+		binaryImage(addons.MetricsServerImage, c.metricsServer, "/metrics-server", []string{"/metrics-server"}, "65534"),
+		binaryImage(addons.TraefikImage, c.traefik, "/usr/local/bin/traefik", []string{"/usr/local/bin/traefik"}, ""),
+		registryImage(addons.RegistryImage, c.registry),
 		rootfsImage(reg+"kube-proxy:"+v, bases["kube-proxy-base"], []mirror.File{
 			{Path: "/usr/local/bin/kube-proxy", Mode: 0o755, Src: k.bin("kube-proxy")},
 		}, mirror.ImageSpec{Entrypoint: []string{"/usr/local/bin/kube-proxy"}}),
@@ -181,4 +185,54 @@ func agnhostImage(ref, rootfs string, k kubeBuild, coredns string) imageRecipe {
 		Entrypoint: []string{"/agnhost"}, Cmd: []string{"pause"}, WorkingDir: "/",
 		Ports: []string{"80/tcp", "8080/tcp", "8081/tcp", "9376/tcp", "5000/tcp"},
 	})
+}
+
+// registryConfig is the configuration the upstream registry image ships at the same path.
+const registryConfig = `version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`
+
+// registryImage follows the upstream registry image: the binary at /bin/registry, its configuration
+// at /etc/distribution/config.yml, storage under /var/lib/registry, port 5000.
+func registryImage(ref, bin string) imageRecipe {
+	files := []mirror.File{
+		{Path: "/bin", Mode: fs.ModeDir | 0o755},
+		{Path: "/bin/registry", Mode: 0o755, Src: bin},
+		{Path: "/etc/distribution", Mode: fs.ModeDir | 0o755},
+		{Path: "/etc/distribution/config.yml", Mode: 0o644, Data: []byte(registryConfig)},
+		{Path: "/var/lib/registry", Mode: fs.ModeDir | 0o755},
+	}
+	return imageRecipe{
+		ref: ref,
+		key: recipeKey("registry-image", ref, fileKey(bin), fileKey(hostCABundle), registryConfig),
+		build: func() (v1.Image, error) {
+			base, err := mirror.FilesLayer(staticBase())
+			if err != nil {
+				return nil, err
+			}
+			app, err := mirror.FilesLayer(files)
+			if err != nil {
+				return nil, err
+			}
+			return mirror.Assemble(mirror.ImageSpec{Ref: ref, Layers: []v1.Layer{base, app},
+				Entrypoint: []string{"/bin/registry"}, Cmd: []string{"serve", "/etc/distribution/config.yml"},
+				Env: []string{defaultPath}, Ports: []string{"5000/tcp"}})
+		},
+	}
 }

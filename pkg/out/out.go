@@ -32,6 +32,12 @@ func New(stdout, stderr io.Writer, verbosity int) *Printer {
 // Discard prints nothing.
 func Discard() *Printer { return New(io.Discard, io.Discard, 0) }
 
+// ToStderr is a copy of the printer whose steps go to stderr too, for commands whose stdout is
+// for scripts (`mkube dashboard --url` prints only the URL there).
+func (p *Printer) ToStderr() *Printer {
+	return &Printer{out: p.err, err: p.err, verbosity: p.verbosity, plain: p.plain, start: p.start}
+}
+
 // Out is where command output (not progress) goes, e.g. `mkube ip`.
 func (p *Printer) Out() io.Writer { return p.out }
 
