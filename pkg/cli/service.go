@@ -16,40 +16,55 @@ import (
 )
 
 func newService(a *app) *cobra.Command {
-	var namespace, format string
-	var urlOnly, https bool
+	var urlOnly, all bool
+	o := cluster.ServiceOptions{}
 	var wait int
 	cmd := &cobra.Command{
 		Use:   "service NAME",
-		Short: "Prints (--url) or opens the URL of a NodePort or LoadBalancer service",
+		Short: "Prints (--url) or opens the URLs of NodePort and LoadBalancer services",
 		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return reason.Errorf(reason.Usage, "e.g. mkube service echo --url", "service takes one service name")
+			if (len(args) != 1 && !all) || (len(args) > 0 && all) {
+				return reason.Errorf(reason.Usage, "e.g. mkube service echo --url, or mkube service --all", "service takes one service name, or --all")
 			}
-			urls, err := m.ServiceURLs(cmd.Context(), a.profile, namespace, args[0], format, https, time.Duration(wait)*time.Second)
+			o.Wait = time.Duration(wait) * time.Second
+			o.Tunnel = os.Getenv("MKUBE_SERVICE_TUNNEL") == "true"
+			if urlOnly {
+				m.Out = m.Out.ToStderr() // stdout is for the URLs only
+			}
+			targets, tunnel, err := m.Services(cmd.Context(), a.profile, args, o)
 			if err != nil {
 				return err
 			}
-			if urlOnly {
-				for _, u := range urls {
-					fmt.Fprintln(a.stdout, u)
+			defer tunnel.Close()
+			for _, t := range targets {
+				if t.Note != "" {
+					a.out.Warn("%s", t.Note)
 				}
+				for _, u := range t.URLs {
+					if urlOnly {
+						fmt.Fprintln(a.stdout, u)
+						continue
+					}
+					a.out.Step(out.Celebrate, "Opening service %s/%s in default browser: %s", t.Namespace, t.Name, u)
+					if err := openBrowser(u); err != nil {
+						a.out.Warn("no browser could be opened (%v): use the URL above", err)
+					}
+				}
+			}
+			if tunnel == nil {
 				return nil
 			}
-			for _, u := range urls {
-				a.out.Step(out.Celebrate, "Opening service %s/%s in default browser: %s", namespace, args[0], u)
-				if err := openBrowser(u); err != nil {
-					a.out.Warn("no browser could be opened (%v): use the URL above", err)
-				}
-			}
+			a.out.ToStderr().Warn("the host does not reach the node directly: the URLs above are tunnels that live until Ctrl-C")
+			<-cmd.Context().Done()
 			return nil
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVarP(&namespace, "namespace", "n", "default", "the service's namespace")
+	f.StringVarP(&o.Namespace, "namespace", "n", "default", "the service's namespace")
 	f.BoolVar(&urlOnly, "url", false, "print the URLs instead of opening them")
-	f.BoolVar(&https, "https", false, "use https:// instead of http://")
-	f.StringVar(&format, "format", cluster.DefaultServiceFormat, "Go template for each URL: .IP, .Port, .Name")
+	f.BoolVar(&all, "all", false, "every service of the namespace")
+	f.BoolVar(&o.HTTPS, "https", false, "use https:// instead of http://")
+	f.StringVar(&o.Format, "format", cluster.DefaultServiceFormat, "Go template for each URL: .IP, .Port, .Name")
 	f.IntVar(&wait, "wait", 20, "seconds to wait for a running pod behind the service")
 
 	var listNS string

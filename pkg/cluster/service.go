@@ -19,35 +19,110 @@ import (
 // DefaultServiceFormat is minikube's --format for service URLs.
 const DefaultServiceFormat = "http://{{.IP}}:{{.Port}}"
 
-// ServiceURLs returns the URLs a NodePort or LoadBalancer service answers on at the node's
-// address, waiting up to wait for a ready endpoint so a user never gets a dead URL.
-func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name, format string, https bool, wait time.Duration) ([]string, error) {
+// ServiceOptions are `mkube service`'s flags.
+type ServiceOptions struct {
+	Namespace string
+	Format    string // Go template with .IP, .Port, .Name
+	HTTPS     bool
+	Wait      time.Duration // for a ready pod behind each service
+	// Tunnel forces reaching node ports through an SSH tunnel on 127.0.0.1 even where the host
+	// reaches the node's address (MKUBE_SERVICE_TUNNEL=true: firewalled bridges, and tests).
+	Tunnel bool
+}
+
+// ServiceTarget is one service and the URLs it answers on.
+type ServiceTarget struct {
+	Namespace, Name string
+	URLs            []string
+	Note            string // e.g. why a service has no URL, or how a LoadBalancer is reached
+}
+
+// Services returns the URLs of the named services (all of the namespace's when names is empty) at
+// the node's address, waiting for a ready endpoint behind each so a user never gets a dead URL.
+// Where the host cannot reach the node (Docker Desktop, a remote engine) each node port is
+// forwarded from 127.0.0.1 through SSH, and the returned tunnel must be kept open (closed by ctx).
+func (m *Manager) Services(ctx context.Context, profile string, names []string, o ServiceOptions) ([]ServiceTarget, *Tunnel, error) {
 	client, ep, err := m.runningClient(ctx, profile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	svc, err := client.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, reason.Errorf(reason.Service, "see `mkube service list`", "service %q was not found in namespace %q", name, namespace)
+	all := len(names) == 0
+	var svcs []corev1.Service
+	if all {
+		l, err := client.CoreV1().Services(o.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, nil, reason.New(reason.Service, err, "")
+		}
+		svcs = l.Items
 	}
-	if err != nil {
-		return nil, reason.New(reason.Service, err, "")
+	for _, name := range names {
+		svc, err := client.CoreV1().Services(o.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, nil, reason.Errorf(reason.Service, "see `mkube service list`", "service %q was not found in namespace %q", name, o.Namespace)
+		}
+		if err != nil {
+			return nil, nil, reason.New(reason.Service, err, "")
+		}
+		svcs = append(svcs, *svc)
 	}
-	if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return nil, reason.Errorf(reason.Service, "expose it with --type=NodePort, or use `mkube kubectl -- port-forward`",
-			"service %s/%s has no node port (type %s)", namespace, name, svc.Spec.Type)
-	}
-	if err := waitEndpoints(ctx, client, namespace, name, wait); err != nil {
-		return nil, err
-	}
-	if https {
+	format := o.Format
+	if o.HTTPS {
 		format = strings.Replace(format, "http://", "https://", 1)
 	}
-	return FormatServiceURLs(svc, ep.IP, format)
+	var tunnel *Tunnel
+	if !ep.NodeReachable || o.Tunnel {
+		if tunnel, err = m.openTunnel(ctx, profile, ep); err != nil {
+			return nil, nil, err
+		}
+	}
+	var targets []ServiceTarget
+	for i := range svcs {
+		svc := &svcs[i]
+		t := ServiceTarget{Namespace: svc.Namespace, Name: svc.Name}
+		if svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			if !all {
+				tunnel.Close()
+				return nil, nil, reason.Errorf(reason.Service, "expose it with --type=NodePort, or use `mkube kubectl -- port-forward`",
+					"service %s/%s has no node port (type %s)", svc.Namespace, svc.Name, svc.Spec.Type)
+			}
+			t.Note = fmt.Sprintf("service %s/%s has no node port", svc.Namespace, svc.Name)
+			targets = append(targets, t)
+			continue
+		}
+		if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+			t.Note = fmt.Sprintf("service %s/%s is a LoadBalancer: mkube reaches it at its node port; its EXTERNAL-IP stays <pending> (no load balancer runs in the cluster)", svc.Namespace, svc.Name)
+		}
+		if err := waitEndpoints(ctx, client, svc.Namespace, svc.Name, o.Wait); err != nil {
+			tunnel.Close()
+			return nil, nil, err
+		}
+		ip, local := ep.IP, map[int32]int32{}
+		for _, p := range svc.Spec.Ports {
+			local[p.NodePort] = p.NodePort
+			if tunnel != nil && p.NodePort != 0 {
+				ip = "127.0.0.1"
+				if local[p.NodePort], err = tunnel.Forward(ctx, ep.IP, p.NodePort); err != nil {
+					tunnel.Close()
+					return nil, nil, err
+				}
+			}
+		}
+		if t.URLs, err = formatServiceURLs(svc, ip, format, func(p int32) int32 { return local[p] }); err != nil {
+			tunnel.Close()
+			return nil, nil, err
+		}
+		targets = append(targets, t)
+	}
+	return targets, tunnel, nil
 }
 
 // FormatServiceURLs renders format ({{.IP}}, {{.Port}}, {{.Name}}) for each node port of svc.
 func FormatServiceURLs(svc *corev1.Service, ip, format string) ([]string, error) {
+	return formatServiceURLs(svc, ip, format, func(p int32) int32 { return p })
+}
+
+// formatServiceURLs is FormatServiceURLs with each node port mapped to where the host reaches it.
+func formatServiceURLs(svc *corev1.Service, ip, format string, port func(int32) int32) ([]string, error) {
 	t, err := template.New("url").Option("missingkey=error").Parse(format)
 	if err != nil {
 		return nil, reason.New(reason.Usage, fmt.Errorf("--format: %w", err), "e.g. --format=http://{{.IP}}:{{.Port}}")
@@ -62,7 +137,7 @@ func FormatServiceURLs(svc *corev1.Service, ip, format string) ([]string, error)
 			IP   string
 			Port int32
 			Name string
-		}{ip, p.NodePort, p.Name}); err != nil {
+		}{ip, port(p.NodePort), p.Name}); err != nil {
 			return nil, reason.New(reason.Usage, fmt.Errorf("--format: %w", err), "the template knows .IP, .Port and .Name")
 		}
 		urls = append(urls, b.String())

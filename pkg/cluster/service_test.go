@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 )
 
 func TestFormatServiceURLs(t *testing.T) {
@@ -25,6 +29,35 @@ func TestFormatServiceURLs(t *testing.T) {
 		got, err := FormatServiceURLs(svc, "192.168.49.2", tt.format)
 		if (err != nil) != tt.wantErr || strings.Join(got, " ") != tt.want {
 			t.Errorf("%q: %v, %v; want %q", tt.format, got, err, tt.want)
+		}
+	}
+}
+
+func TestDashboardProxyOnlyAnswersLoopbackReads(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer api.Close()
+	h, err := dashboardProxy(&rest.Config{Host: api.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, host, path string
+		code               int
+		body               string
+	}{
+		{"GET", "127.0.0.1:4000", "/ns/default", 200, "/api/v1/namespaces/kubernetes-dashboard/services/http:kubernetes-dashboard:http/proxy/ns/default"},
+		{"GET", "localhost:4000", "/", 200, "/api/v1/namespaces/kubernetes-dashboard/services/http:kubernetes-dashboard:http/proxy/"},
+		{"GET", "evil.example:4000", "/", 403, ""},
+		{"POST", "127.0.0.1:4000", "/", 405, ""},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(tt.method, "http://"+tt.host+tt.path, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.code || (tt.body != "" && rec.Body.String() != tt.body) {
+			t.Errorf("%s %s%s: %d %q", tt.method, tt.host, tt.path, rec.Code, rec.Body.String())
 		}
 	}
 }

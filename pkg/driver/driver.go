@@ -42,6 +42,9 @@ type Endpoint struct {
 	SSHUser       string
 	APIServerHost string // where the host reaches the API server
 	APIServerPort int
+	// NodeReachable says the host can open connections to IP itself (a Linux host's Docker bridge,
+	// a VM's host-only network). When false, node ports are reached through an SSH tunnel.
+	NodeReachable bool
 }
 
 // Driver manages one machine. Every method that can block takes a context. Create is idempotent:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -333,7 +334,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 	if err != nil {
 		return driver.Endpoint{}, err
 	}
-	ep := driver.Endpoint{SSHHost: "127.0.0.1", SSHUser: SSHUser, APIServerHost: "127.0.0.1"}
+	ep := driver.Endpoint{SSHHost: "127.0.0.1", SSHUser: SSHUser, APIServerHost: "127.0.0.1", NodeReachable: d.bridgeReachable()}
 	if n, ok := st.NetworkSettings.Networks[d.network()]; ok {
 		ep.IP = n.IPAddress
 	}
@@ -352,6 +353,13 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		return ep, fmt.Errorf("the node container is not running")
 	}
 	return ep, nil
+}
+
+// bridgeReachable tells whether the host routes to containers' addresses: only when the engine
+// runs on this Linux host. Docker Desktop (macOS, Windows) and remote engines keep them in a VM
+// or on another machine, where only published ports reach them.
+func (d *Driver) bridgeReachable() bool {
+	return runtime.GOOS == "linux" && strings.HasPrefix(d.cli.DaemonHost(), "unix://")
 }
 
 // Runner runs commands in the container with docker exec.
