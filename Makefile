@@ -38,6 +38,7 @@ test: ## unit tests (fast; no Docker, no network)
 	$(GO) test -count=1 ./...
 
 integration: build artifacts node-image ## end-to-end tests against a real Docker engine and the offline mirror
+	hack/install-deps.sh --test
 	$(GO) test -tags integration -count=1 -timeout 60m -v ./test/integration/...
 
 bench: build ## time start (warm/cold cache), restart, stop, delete with hyperfine; results in out/bench

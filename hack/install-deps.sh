@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building the offline artifacts and running the tests need on a Debian host:
-# debootstrap (base file systems), gcc and static libc (pause), the Docker engine. Idempotent.
+# debootstrap (base file systems), gcc and static libc (pause), the Docker engine; with --test also
+# headless Chromium (the dashboard is checked in a real browser). Idempotent.
 set -euo pipefail
 need=()
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
