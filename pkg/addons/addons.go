@@ -76,8 +76,13 @@ func Enabled(choices map[string]bool) []Addon {
 	return out
 }
 
+// Values are the cluster settings addon templates may use.
+type Values struct {
+	NodeIP string // the node's address, where node ports, hostPorts and the ingress answer
+}
+
 // Render returns the addon's manifests as one multi-document YAML.
-func Render(a Addon) ([]byte, error) {
+func Render(a Addon, v Values) ([]byte, error) {
 	files, err := fs.Glob(deploy.FS, a.Name+"/*.yaml")
 	if err != nil {
 		return nil, err
@@ -99,15 +104,15 @@ func Render(a Addon) ([]byte, error) {
 		if out.Len() > 0 {
 			out.WriteString("\n---\n")
 		}
-		if err := t.Execute(&out, values{}); err != nil {
+		if err := t.Execute(&out, values{v}); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 	}
 	return out.Bytes(), nil
 }
 
-// values is what addon templates see.
-type values struct{}
+// values is what addon templates see: the Values and the Image function.
+type values struct{ Values }
 
 // Image names the image to run: images are preloaded under their canonical references whatever
 // repository they were pulled from, so the canonical reference is always right.

@@ -9,7 +9,7 @@ import (
 
 func TestRenderEveryAddon(t *testing.T) {
 	for _, a := range All {
-		out, err := Render(a)
+		out, err := Render(a, Values{NodeIP: "192.168.49.2"})
 		if err != nil {
 			t.Fatalf("%s: %v", a.Name, err)
 		}

@@ -105,11 +105,11 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 		return reason.Errorf(reason.Usage, "start the profile with --image-repository=<mirror> (make mirror-serve)",
 			"the %s addon runs images built by mkube's mirror only, and profile %q has no --image-repository", a.Name, p.Name)
 	}
-	manifest, err := addons.Render(a)
+	r, ep, running, err := m.runnerIfRunning(ctx, p)
 	if err != nil {
 		return err
 	}
-	r, running, err := m.runnerIfRunning(ctx, p)
+	manifest, err := addons.Render(a, addons.Values{NodeIP: ep.IP})
 	if err != nil {
 		return err
 	}
@@ -165,21 +165,25 @@ func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Ad
 	return kubeadm.ApplyAddon(ctx, r, a.Name, manifest)
 }
 
-// runnerIfRunning returns a runner into the profile's node when it runs.
-func (m *Manager) runnerIfRunning(ctx context.Context, p *config.Profile) (driver.Runner, bool, error) {
+// runnerIfRunning returns a runner into the profile's node, and its endpoint, when it runs.
+func (m *Manager) runnerIfRunning(ctx context.Context, p *config.Profile) (driver.Runner, driver.Endpoint, bool, error) {
 	d, err := m.driverFor(p)
 	if err != nil {
-		return nil, false, err
+		return nil, driver.Endpoint{}, false, err
 	}
 	st, err := d.State(ctx)
 	if err != nil {
-		return nil, false, reason.New(reason.ProviderError, err, "")
+		return nil, driver.Endpoint{}, false, reason.New(reason.ProviderError, err, "")
 	}
 	if st != driver.Running {
-		return nil, false, nil
+		return nil, driver.Endpoint{}, false, nil
+	}
+	ep, err := d.Endpoint(ctx)
+	if err != nil {
+		return nil, ep, false, reason.New(reason.GuestError, err, "")
 	}
 	r, err := d.Runner(ctx)
-	return r, err == nil, err
+	return r, ep, err == nil, err
 }
 
 // addonImagesAvailable tells whether the addon's images can be had: mkube's own images

@@ -121,7 +121,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	m.Out.Step(out.Docker, "Preparing Kubernetes %s on containerd ...", v)
 	manifests := map[string][]byte{}
 	for _, a := range enabled {
-		if manifests[a.Name], err = addons.Render(a); err != nil {
+		if manifests[a.Name], err = addons.Render(a, addons.Values{NodeIP: ep.IP}); err != nil {
 			return err
 		}
 	}
@@ -391,7 +391,7 @@ func removedAddons(p *config.Profile) (map[string][]byte, error) {
 		if err != nil {
 			continue // an addon this version no longer has
 		}
-		if out[name], err = addons.Render(a); err != nil {
+		if out[name], err = addons.Render(a, addons.Values{}); err != nil {
 			return nil, err
 		}
 	}

@@ -321,6 +321,12 @@ func TestAddonsAndImages(t *testing.T) {
 		if class := c.kubectl(p, "get", "ingress", "hello", "-o", "jsonpath={.spec.ingressClassName}"); class != "traefik" {
 			t.Errorf("ingress class %q: the addon's class should be the default", class)
 		}
+		eventually(t, 30*time.Second, func() string {
+			if addr := c.kubectl(p, "get", "ingress", "hello", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"); addr != ip {
+				return "ingress address " + addr
+			}
+			return ""
+		})
 	})
 
 	t.Run("service through a tunnel, and --all", func(t *testing.T) {
