@@ -9,7 +9,7 @@ MIRROR_ADDR ?= 127.0.0.1:5080
 MIRROR_DIR ?= $(OUT)/mirror
 BUILD_DIR ?= $(OUT)/build
 
-.PHONY: help start build mirror-tool artifacts mirror-serve node-image test integration bench clean
+.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso test integration bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ mirror-serve: mirror-tool ## serve out/mirror on MIRROR_ADDR (default 127.0.0.1:
 node-image: mirror-tool ## build the docker driver's node image into the local Docker engine
 	hack/docker-up.sh
 	$(OUT)/mkube-mirror node-image --work $(BUILD_DIR)
+
+iso: mirror-tool ## build the bootable VM image out/mkube-<version>-amd64.iso (kvm2, virtualbox, hyperv)
+	hack/install-deps.sh --iso
+	$(OUT)/mkube-mirror iso --work $(BUILD_DIR)
 
 test: ## unit tests (fast; no Docker, no network)
 	$(GO) vet ./...

@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
 # Installs what building the offline artifacts and running the tests need on a Debian host:
 # debootstrap (base file systems), gcc and static libc (pause), the Docker engine; with --test also
-# headless Chromium (the dashboard is checked in a real browser). Idempotent.
+# headless Chromium (the dashboard is checked in a real browser); --iso what `make iso` needs; --vm
+# qemu and libvirt for the kvm2 driver. Idempotent.
 set -euo pipefail
 need=()
-if [ "${1:-}" = "--test" ]; then
-  command -v chromium >/dev/null 2>&1 || need+=(chromium)
-fi
+for arg in "$@"; do
+  case "$arg" in
+  --test) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+  --iso)
+    command -v mksquashfs >/dev/null 2>&1 || need+=(squashfs-tools)
+    command -v xorriso >/dev/null 2>&1 || need+=(xorriso)
+    [ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
+    [ -e /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || need+=(syslinux-common)
+    [ -e /bin/busybox ] || need+=(busybox-static)
+    ;;
+  --vm)
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+    command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+    command -v libvirtd >/dev/null 2>&1 || need+=(libvirt-daemon-system)
+    [ -e /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
+    ;;
+  esac
+done
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)

@@ -51,7 +51,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuild(), newServe(), newNodeImage())
+	root.AddCommand(newBuild(), newServe(), newNodeImage(), newISO())
 	return root
 }
 
@@ -95,6 +95,25 @@ func newNodeImage() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Tag, "tag", artifacts.NodeImage, "image name to build")
+	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
+	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror (default: this host's apt source)")
+	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite (default: this host's)")
+	return cmd
+}
+
+func newISO() *cobra.Command {
+	var o artifacts.ISOOptions
+	cmd := &cobra.Command{
+		Use:   "iso",
+		Short: "Build the bootable VM image (kernel, initramfs, node root file system) that VM drivers boot",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Log = cmd.OutOrStdout()
+			return artifacts.BuildISO(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Out, "out", "out/"+artifacts.ISOName(), "the ISO file to write")
 	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
 	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror (default: this host's apt source)")
 	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite (default: this host's)")

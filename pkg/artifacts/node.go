@@ -79,11 +79,7 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		return fmt.Errorf("the Docker engine does not answer (%v): start it, e.g. with hack/docker-up.sh", err)
 	}
 
-	ctrd, err := b.goModule(ctx, "containerd", "github.com/containerd/containerd/v2", containerdVersion, map[string]string{
-		"containerd":              "github.com/containerd/containerd/v2/cmd/containerd",
-		"containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
-		"ctr":                     "github.com/containerd/containerd/v2/cmd/ctr",
-	})
+	ctrd, err := b.containerd(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,13 +153,16 @@ func jsonStreamError(r io.Reader) error {
 }
 
 // nodeFSKey digests the embedded node configuration files.
-func nodeFSKey() (string, error) {
+func nodeFSKey() (string, error) { return embedKey(nodeFS, "nodefs") }
+
+// embedKey digests every file under root of an embedded file system, for recipe keys.
+func embedKey(fsys fs.ReadFileFS, root string) (string, error) {
 	var parts []string
-	err := fs.WalkDir(nodeFS, "nodefs", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		data, err := nodeFS.ReadFile(p)
+		data, err := fsys.ReadFile(p)
 		parts = append(parts, p, string(data))
 		return err
 	})

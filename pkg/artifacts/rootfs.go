@@ -98,7 +98,9 @@ func trimRootfs(dir string) error {
 			}
 		}
 	}
-	// A container gets its own /dev, hosts and resolv.conf from the runtime.
+	// A container gets its own /dev, hosts and resolv.conf from the runtime. (systemd-resolved's
+	// package leaves a link into /run here, dangling outside a running system.)
+	os.Remove(filepath.Join(dir, "etc/resolv.conf"))
 	return os.WriteFile(filepath.Join(dir, "etc/resolv.conf"), nil, 0o644)
 }
 

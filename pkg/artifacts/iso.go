@@ -1,0 +1,447 @@
+package artifacts
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"mkube/pkg/mirror"
+)
+
+// ISOVersion is the version of the VM image; drivers look for mkube-<ISOVersion>-amd64.iso.
+const ISOVersion = "v0.1.0"
+
+// ISOName is the file name of the VM image.
+func ISOName() string { return "mkube-" + ISOVersion + "-amd64.iso" }
+
+// guestPackages are what a VM node needs beyond a container node: device management, its own
+// network configuration and resolver, and mke2fs for the data disk.
+var guestPackages = []string{"udev", "systemd-resolved", "e2fsprogs", "dosfstools"}
+
+// initramfsModules are the kernel modules the initramfs loads (with their dependencies) to find the
+// boot medium and the data disk on kvm (virtio), VirtualBox (SATA/IDE) and Hyper-V (storvsc).
+var initramfsModules = []string{
+	"virtio_pci", "virtio_blk", "virtio_scsi", "ahci", "ata_piix", "ata_generic", "sd_mod", "sr_mod",
+	"hv_vmbus", "hv_storvsc", "isofs", "squashfs", "loop", "overlay", "ext4",
+}
+
+// kernelTrim are module directories a VM node never loads: graphics, sound, radios, media.
+var kernelTrim = []string{"drivers/gpu", "drivers/media", "drivers/staging", "drivers/infiniband", "drivers/net/wireless",
+	"drivers/bluetooth", "drivers/iio", "drivers/isdn", "drivers/usb", "drivers/hid", "drivers/input/touchscreen",
+	"sound", "net/bluetooth", "net/wireless", "net/mac80211"}
+
+//go:embed all:guestfs initramfs/init
+var guestFS embed.FS
+
+// ISOOptions say how to build the VM image.
+type ISOOptions struct {
+	Work   string
+	Out    string // the .iso to write
+	Debian string
+	Suite  string
+	Log    io.Writer
+}
+
+// BuildISO builds the bootable VM image every VM driver boots: Debian's kernel, a busybox
+// initramfs, and the node's root file system (the docker driver's node plus udev and networkd) as a
+// squashfs, booted by isolinux. See iso/README.md for its layout and the user-data contract.
+func BuildISO(ctx context.Context, o ISOOptions) error {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	work, err := filepath.Abs(o.Work)
+	if err != nil {
+		return err
+	}
+	b := &builder{opts: Options{Work: work, Debian: o.Debian, Suite: o.Suite, Log: o.Log}}
+	for _, tool := range []string{"mksquashfs", "xorriso", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is needed to build the ISO (apt-get install squashfs-tools xorriso isolinux syslinux-common busybox-static)", tool)
+		}
+	}
+	for _, f := range []string{isolinuxBin, ldlinuxC32, busyboxBin} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s is missing (apt-get install isolinux syslinux-common busybox-static)", f)
+		}
+	}
+	start := time.Now()
+	ctrd, err := b.containerd(ctx)
+	if err != nil {
+		return err
+	}
+	kdeb, err := b.kernelDeb(ctx)
+	if err != nil {
+		return err
+	}
+	overlay, err := nodeFSKey()
+	if err != nil {
+		return err
+	}
+	guestKey, err := embedKey(guestFS, ".")
+	if err != nil {
+		return err
+	}
+	root, err := b.rootfs(ctx, rootfsRecipe{
+		name:     "guest",
+		packages: append(append([]string{}, nodePackages...), guestPackages...),
+		extraKey: recipeKey(overlay, guestKey, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
+		post: func(dir string) error {
+			if err := nodePost(dir, ctrd); err != nil {
+				return err
+			}
+			return b.guestPost(ctx, dir, kdeb)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	key := recipeKey("iso", rootfsKey(root), guestKey, fileKey(busyboxBin), fileKey(isolinuxBin), strings.Join(initramfsModules, ","))
+	out, err := filepath.Abs(o.Out)
+	if err != nil {
+		return err
+	}
+	if have, err := os.ReadFile(out + ".recipe"); err == nil && strings.TrimSpace(string(have)) == key {
+		if _, err := os.Stat(out); err == nil {
+			b.logf("%s is up to date", out)
+			return nil
+		}
+	}
+	tree := filepath.Join(work, "iso-tree")
+	os.RemoveAll(tree)
+	for _, d := range []string{"isolinux", "boot", "mkube"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			return err
+		}
+	}
+	kernels, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	if len(kernels) != 1 {
+		return fmt.Errorf("expected one kernel in the guest root file system, found %v", kernels)
+	}
+	kver := strings.TrimPrefix(filepath.Base(kernels[0]), "vmlinuz-")
+	if err := copyFile(kernels[0], filepath.Join(tree, "boot", "vmlinuz"), 0o644); err != nil {
+		return err
+	}
+	b.logf("making the initramfs (kernel %s)", kver)
+	if err := writeInitramfs(filepath.Join(tree, "boot", "initrd.img"), root, kver); err != nil {
+		return err
+	}
+	b.logf("compressing the root file system")
+	if err := b.run(ctx, work, nil, "mksquashfs", root, filepath.Join(tree, "mkube", "rootfs.squashfs"),
+		"-comp", "zstd", "-noappend", "-quiet", "-no-progress", "-e", "boot"); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"isolinux/isolinux.cfg": isolinuxCfg,
+		"mkube/version":         ISOVersion + "\n",
+	}
+	for p, content := range files {
+		if err := os.WriteFile(filepath.Join(tree, p), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	for src, dst := range map[string]string{isolinuxBin: "isolinux/isolinux.bin", ldlinuxC32: "isolinux/ldlinux.c32"} {
+		if err := copyFile(src, filepath.Join(tree, dst), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	b.logf("writing %s", out)
+	if err := b.run(ctx, work, nil, "xorriso", "-as", "mkisofs", "-o", tmp, "-V", "MKUBE", "-R", "-J",
+		"-isohybrid-mbr", isohdpfx, "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
+		"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", tree); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return err
+	}
+	sum, err := mirror.FileSHA256(out)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out+".sha256", []byte(sum+"\n"), 0o644); err != nil {
+		return err
+	}
+	st, _ := os.Stat(out)
+	b.logf("%s is ready: %d MB in %s", out, st.Size()>>20, time.Since(start).Round(time.Second))
+	return os.WriteFile(out+".recipe", []byte(key+"\n"), 0o644)
+}
+
+// Host files the ISO is made with (Debian's isolinux, syslinux-common and busybox-static).
+const (
+	isolinuxBin = "/usr/lib/ISOLINUX/isolinux.bin"
+	isohdpfx    = "/usr/lib/ISOLINUX/isohdpfx.bin"
+	ldlinuxC32  = "/usr/lib/syslinux/modules/bios/ldlinux.c32"
+	busyboxBin  = "/bin/busybox"
+)
+
+// isolinuxCfg boots at once; the serial console is where libvirt and the tests read boot messages.
+const isolinuxCfg = `DEFAULT mkube
+TIMEOUT 1
+PROMPT 0
+LABEL mkube
+  KERNEL /boot/vmlinuz
+  INITRD /boot/initrd.img
+  APPEND console=tty0 console=ttyS0,115200n8 systemd.unified_cgroup_hierarchy=1 net.ifnames=1 quiet
+`
+
+// containerd builds containerd (the node's and the guest's) from source.
+func (b *builder) containerd(ctx context.Context) (string, error) {
+	return b.goModule(ctx, "containerd", "github.com/containerd/containerd/v2", containerdVersion, map[string]string{
+		"containerd":              "github.com/containerd/containerd/v2/cmd/containerd",
+		"containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+		"ctr":                     "github.com/containerd/containerd/v2/cmd/ctr",
+	})
+}
+
+// kernelDeb downloads the Debian kernel package linux-image-amd64 currently points at (the host's
+// apt sources decide which), keeping it in the build's package cache.
+func (b *builder) kernelDeb(ctx context.Context) (string, error) {
+	out, err := b.output(ctx, b.opts.Work, nil, "apt-cache", "depends", "linux-image-amd64")
+	if err != nil {
+		return "", fmt.Errorf("%w (is apt's package list current? apt-get update)", err)
+	}
+	pkg := ""
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "Depends: "); ok && strings.HasPrefix(v, "linux-image-") {
+			pkg = v
+			break
+		}
+	}
+	if pkg == "" {
+		return "", fmt.Errorf("apt-cache depends linux-image-amd64 names no kernel package")
+	}
+	dir := filepath.Join(b.opts.Work, "debs", "kernel")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(debs) == 1 {
+		return debs[0], nil
+	}
+	b.logf("downloading Debian's %s", pkg)
+	if err := b.run(ctx, dir, nil, "apt-get", "download", pkg); err != nil {
+		return "", err
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("apt-get download %s left %v", pkg, debs)
+	}
+	return debs[0], nil
+}
+
+// guestPost turns a node root file system into a VM guest's: the kernel and its modules, udev,
+// networkd with DHCP, resolved, the user-data unit.
+func (b *builder) guestPost(ctx context.Context, dir, kernelDeb string) error {
+	if err := b.run(ctx, dir, nil, "dpkg-deb", "-x", kernelDeb, dir); err != nil {
+		return err
+	}
+	mods, _ := filepath.Glob(filepath.Join(dir, "lib/modules/*"))
+	if len(mods) != 1 {
+		return fmt.Errorf("expected one kernel's modules, found %v", mods)
+	}
+	kver := filepath.Base(mods[0])
+	for _, t := range kernelTrim {
+		if err := os.RemoveAll(filepath.Join(mods[0], "kernel", t)); err != nil {
+			return err
+		}
+	}
+	// The guest's own depmod (kmod is a node package), so the host needs none.
+	if err := b.run(ctx, dir, nil, "chroot", dir, "/sbin/depmod", "-a", kver); err != nil {
+		return err
+	}
+	err := fs.WalkDir(guestFS, "guestfs", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, strings.TrimPrefix(p, "guestfs"))
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		data, err := guestFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o644)
+		if strings.Contains(p, "/bin/") {
+			mode = 0o755
+		}
+		return os.WriteFile(dst, data, mode)
+	})
+	if err != nil {
+		return err
+	}
+	wants := filepath.Join(dir, "etc/systemd/system/multi-user.target.wants")
+	for link, target := range map[string]string{
+		filepath.Join(wants, "mkube-guest-setup.service"):              "/etc/systemd/system/mkube-guest-setup.service",
+		filepath.Join(wants, "systemd-networkd.service"):               "/lib/systemd/system/systemd-networkd.service",
+		filepath.Join(wants, "systemd-resolved.service"):               "/lib/systemd/system/systemd-resolved.service",
+		filepath.Join(dir, "etc/systemd/system/serial-getty@.service"): "/lib/systemd/system/serial-getty@.service",
+		// Pods need a real upstream resolver, not resolved's 127.0.0.53 stub (CoreDNS would loop).
+		filepath.Join(dir, "etc/resolv.conf"): "/run/systemd/resolve/resolv.conf",
+	} {
+		if err := relink(target, link); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"etc/systemd/journald.conf.d/mkube.conf": "[Journal]\nSystemMaxUse=100M\n",
+		"etc/hostname":                           "mkube\n",
+		"etc/hosts":                              "127.0.0.1 localhost\n::1 localhost\n",
+		"etc/fstab":                              "# the root is an overlay set up by the initramfs (iso/README.md)\n",
+	}
+	for p, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeInitramfs writes the gzipped newc archive: busybox, /init, and the modules the init loads
+// (in dependency order, listed in /etc/mkube-modules).
+func writeInitramfs(out, root, kver string) error {
+	modDir := filepath.Join("lib/modules", kver)
+	order, err := moduleOrder(filepath.Join(root, modDir, "modules.dep"), initramfsModules)
+	if err != nil {
+		return err
+	}
+	initScript, err := guestFS.ReadFile("initramfs/init")
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	w := &cpioWriter{w: zw}
+	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", modDir, "proc", "sys", "run", "media", "lower", "data", "newroot"} {
+		w.dir(d)
+	}
+	w.file("init", 0o755, initScript)
+	bb, err := os.ReadFile(busyboxBin)
+	if err != nil {
+		return err
+	}
+	w.file("bin/busybox", 0o755, bb)
+	var list []string
+	made := map[string]bool{}
+	for _, m := range order {
+		p := filepath.Join(modDir, m)
+		for d := filepath.Dir(p); d != modDir && !made[d]; d = filepath.Dir(d) {
+			made[d] = true
+		}
+		list = append(list, p)
+	}
+	dirs := make([]string, 0, len(made))
+	for d := range made {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs) // parents sort before children
+	for _, d := range dirs {
+		w.dir(d)
+	}
+	for _, p := range list {
+		data, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			return err
+		}
+		w.file(p, 0o644, data)
+	}
+	w.file("etc/mkube-modules", 0o644, []byte(strings.Join(list, "\n")+"\n"))
+	if err := w.close(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// moduleOrder resolves modules and their dependencies from modules.dep into load order
+// (dependencies first), as paths relative to the modules directory.
+func moduleOrder(depFile string, want []string) ([]string, error) {
+	raw, err := os.ReadFile(depFile)
+	if err != nil {
+		return nil, err
+	}
+	deps := map[string][]string{}
+	byName := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		mod, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		deps[mod] = strings.Fields(rest)
+		name := strings.TrimSuffix(filepath.Base(mod), ".ko")
+		byName[strings.ReplaceAll(name, "-", "_")] = mod
+	}
+	var order []string
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(m string) {
+		if seen[m] {
+			return
+		}
+		seen[m] = true
+		for _, d := range deps[m] {
+			visit(d)
+		}
+		order = append(order, m)
+	}
+	for _, w := range want {
+		m, ok := byName[w]
+		if !ok {
+			return nil, fmt.Errorf("kernel module %s is not in %s (built in, or renamed?)", w, depFile)
+		}
+		visit(m)
+	}
+	return order, nil
+}
+
+// cpioWriter writes the "newc" format the kernel unpacks an initramfs from.
+type cpioWriter struct {
+	w   io.Writer
+	ino int
+	err error
+}
+
+func (c *cpioWriter) entry(name string, mode uint32, data []byte) {
+	if c.err != nil {
+		return
+	}
+	c.ino++
+	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+		c.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
+	buf := append([]byte(hdr), name...)
+	buf = append(buf, 0)
+	for len(buf)%4 != 0 {
+		buf = append(buf, 0)
+	}
+	buf = append(buf, data...)
+	for len(buf)%4 != 0 {
+		buf = append(buf, 0)
+	}
+	_, c.err = c.w.Write(buf)
+}
+
+func (c *cpioWriter) dir(name string)                         { c.entry(name, 0o040755, nil) }
+func (c *cpioWriter) file(name string, perm uint32, d []byte) { c.entry(name, 0o100000|perm, d) }
+func (c *cpioWriter) close() error                            { c.entry("TRAILER!!!", 0, nil); return c.err }
