@@ -32,7 +32,7 @@ var guestPackages = []string{"udev", "systemd-resolved", "e2fsprogs", "dosfstool
 // boot medium and the data disk on kvm (virtio), VirtualBox (SATA/IDE) and Hyper-V (storvsc).
 var initramfsModules = []string{
 	"virtio_pci", "virtio_blk", "virtio_scsi", "ahci", "ata_piix", "ata_generic", "sd_mod", "sr_mod",
-	"hv_vmbus", "hv_storvsc", "isofs", "squashfs", "loop", "overlay", "ext4",
+	"hv_vmbus", "hv_storvsc", "isofs", "squashfs", "loop", "overlay", "crc32c_generic", "ext4",
 }
 
 // kernelTrim are module directories a VM node never loads: graphics, sound, radios, media.
@@ -94,7 +94,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	root, err := b.rootfs(ctx, rootfsRecipe{
 		name:     "guest",
 		packages: append(append([]string{}, nodePackages...), guestPackages...),
-		extraKey: recipeKey(overlay, guestKey, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
+		extraKey: recipeKey(overlay, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
 		post: func(dir string) error {
 			if err := nodePost(dir, ctrd); err != nil {
 				return err
@@ -115,6 +115,11 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 			b.logf("%s is up to date", out)
 			return nil
 		}
+	}
+	// mkube's guest files go on top at every build (cheap and idempotent), so changing them does not
+	// rebuild the root file system.
+	if err := guestFiles(root); err != nil {
+		return err
 	}
 	tree := filepath.Join(work, "iso-tree")
 	os.RemoveAll(tree)
@@ -245,12 +250,29 @@ func (b *builder) kernelDeb(ctx context.Context) (string, error) {
 // guestPost turns a node root file system into a VM guest's: the kernel and its modules, udev,
 // networkd with DHCP, resolved, the user-data unit.
 func (b *builder) guestPost(ctx context.Context, dir, kernelDeb string) error {
-	if err := b.run(ctx, dir, nil, "dpkg-deb", "-x", kernelDeb, dir); err != nil {
+	// Unpacked aside and moved in: unpacking over the root would replace its /lib -> usr/lib link.
+	tmp := dir + ".kernel"
+	os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp)
+	if err := b.run(ctx, dir, nil, "dpkg-deb", "-x", kernelDeb, tmp); err != nil {
 		return err
 	}
-	mods, _ := filepath.Glob(filepath.Join(dir, "lib/modules/*"))
-	if len(mods) != 1 {
-		return fmt.Errorf("expected one kernel's modules, found %v", mods)
+	found, _ := filepath.Glob(filepath.Join(tmp, "lib/modules/*"))
+	if len(found) != 1 {
+		return fmt.Errorf("expected one kernel's modules in %s, found %v", kernelDeb, found)
+	}
+	mods := []string{filepath.Join(dir, "usr/lib/modules", filepath.Base(found[0]))}
+	if err := os.MkdirAll(filepath.Dir(mods[0]), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(found[0], mods[0]); err != nil {
+		return err
+	}
+	kernels, _ := filepath.Glob(filepath.Join(tmp, "boot/vmlinuz-*"))
+	for _, k := range kernels {
+		if err := os.Rename(k, filepath.Join(dir, "boot", filepath.Base(k))); err != nil {
+			return err
+		}
 	}
 	kver := filepath.Base(mods[0])
 	for _, t := range kernelTrim {
@@ -259,9 +281,15 @@ func (b *builder) guestPost(ctx context.Context, dir, kernelDeb string) error {
 		}
 	}
 	// The guest's own depmod (kmod is a node package), so the host needs none.
-	if err := b.run(ctx, dir, nil, "chroot", dir, "/sbin/depmod", "-a", kver); err != nil {
+	if err := b.run(ctx, dir, nil, "chroot", dir, "/usr/sbin/depmod", "-a", kver); err != nil {
 		return err
 	}
+	return nil
+}
+
+// guestFiles writes mkube's guest configuration into a guest root file system: networkd with DHCP,
+// resolved, the user-data unit, the serial console.
+func guestFiles(dir string) error {
 	err := fs.WalkDir(guestFS, "guestfs", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -316,7 +344,7 @@ func (b *builder) guestPost(ctx context.Context, dir, kernelDeb string) error {
 // writeInitramfs writes the gzipped newc archive: busybox, /init, and the modules the init loads
 // (in dependency order, listed in /etc/mkube-modules).
 func writeInitramfs(out, root, kver string) error {
-	modDir := filepath.Join("lib/modules", kver)
+	modDir := filepath.Join("usr/lib/modules", kver)
 	order, err := moduleOrder(filepath.Join(root, modDir, "modules.dep"), initramfsModules)
 	if err != nil {
 		return err
@@ -332,7 +360,7 @@ func writeInitramfs(out, root, kver string) error {
 	defer f.Close()
 	zw := gzip.NewWriter(f)
 	w := &cpioWriter{w: zw}
-	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", modDir, "proc", "sys", "run", "media", "lower", "data", "newroot"} {
+	for _, d := range []string{"bin", "dev", "etc", "usr", "usr/lib", "usr/lib/modules", modDir, "proc", "sys", "run", "media", "lower", "data", "newroot"} {
 		w.dir(d)
 	}
 	w.file("init", 0o755, initScript)

@@ -31,6 +31,9 @@ type Entry struct {
 type Options struct {
 	MachineDir string // $MKUBE_HOME/machines/<profile>
 	Extra      map[string]string
+	// Log tells the user about something the driver decided (e.g. falling back to software
+	// emulation); nil prints nothing.
+	Log func(format string, args ...any)
 }
 
 // Registry holds the drivers for this build.

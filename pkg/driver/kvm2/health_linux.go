@@ -1,0 +1,37 @@
+//go:build linux && cgo
+
+package kvm2
+
+import (
+	"context"
+	"os"
+
+	"libvirt.org/go/libvirt"
+
+	"mkube/pkg/driver"
+)
+
+// Health connects to libvirt the way the driver will.
+func Health(ctx context.Context) driver.Health {
+	uri := os.Getenv("MKUBE_KVM_QEMU_URI")
+	if uri == "" {
+		uri = DefaultURI
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, err := libvirt.NewConnect(uri)
+		if err == nil {
+			_, err = c.GetVersion()
+			c.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return healthFrom(err)
+	case <-ctx.Done():
+		return healthFrom(ctx.Err())
+	}
+}
+
+func newDriver(profile string, opts driver.Options) (driver.Driver, error) { return New(profile, opts) }
