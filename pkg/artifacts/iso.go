@@ -15,14 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"mkube/pkg/isoimage"
 	"mkube/pkg/mirror"
 )
 
-// ISOVersion is the version of the VM image; drivers look for mkube-<ISOVersion>-amd64.iso.
-const ISOVersion = "v0.1.0"
-
-// ISOName is the file name of the VM image.
-func ISOName() string { return "mkube-" + ISOVersion + "-amd64.iso" }
 
 // guestPackages are what a VM node needs beyond a container node: device management, its own
 // network configuration and resolver, and mke2fs for the data disk.
@@ -147,7 +143,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	}
 	files := map[string]string{
 		"isolinux/isolinux.cfg": isolinuxCfg,
-		"mkube/version":         ISOVersion + "\n",
+		"mkube/version":         isoimage.Version + "\n",
 	}
 	for p, content := range files {
 		if err := os.WriteFile(filepath.Join(tree, p), []byte(content), 0o644); err != nil {

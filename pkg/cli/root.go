@@ -18,6 +18,7 @@ import (
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/docker"
+	"mkube/pkg/driver/kvm2"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -50,7 +51,7 @@ func (a *app) manager() (*cluster.Manager, error) {
 
 // Drivers are the drivers this build knows.
 func Drivers() *driver.Registry {
-	return driver.NewRegistry(docker.Entry(runtime.GOOS))
+	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry())
 }
 
 // Run executes mkube with args and returns the process exit code.

@@ -66,7 +66,11 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 	e, ok := m.Drivers.Lookup(driverName)
 	if ok && e.Supported {
 		m.Out.Step(out.Fire, "Deleting %q in %s ...", name, driverName)
-		d, err := e.New(name, driver.Options{MachineDir: m.Home.MachineDir(name)})
+		opts := driver.Options{MachineDir: m.Home.MachineDir(name)}
+		if p != nil {
+			opts = m.driverOptions(p)
+		}
+		d, err := e.New(name, opts)
 		if err != nil {
 			return err
 		}

@@ -83,7 +83,16 @@ func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
 	if !ok || !e.Supported {
 		return nil, reason.Errorf(reason.DriverUnsupported, "", "the driver %q of profile %q is not supported on %s/%s", p.Driver, p.Name, runtime.GOOS, runtime.GOARCH)
 	}
-	return e.New(p.Name, driver.Options{MachineDir: m.Home.MachineDir(p.Name)})
+	return e.New(p.Name, m.driverOptions(p))
+}
+
+// driverOptions are what a profile's driver is built with.
+func (m *Manager) driverOptions(p *config.Profile) driver.Options {
+	return driver.Options{
+		MachineDir: m.Home.MachineDir(p.Name),
+		Extra:      map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel},
+		Log:        func(format string, args ...any) { m.Out.Warn(format, args...) },
+	}
 }
 
 // runningDriver loads a profile whose machine must be running.

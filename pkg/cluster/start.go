@@ -21,6 +21,7 @@ import (
 	"mkube/pkg/download"
 	"mkube/pkg/driver"
 	"mkube/pkg/images"
+	"mkube/pkg/isoimage"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/mirror"
 	"mkube/pkg/out"
@@ -39,6 +40,9 @@ type StartOptions struct {
 	BinaryMirror      string
 	ImageRepository   string
 	BaseImage         string
+	ISOURLs           []string // VM drivers: where to get the ISO, tried in order
+	KVMQemuURI        string
+	KVMAccel          string // auto, kvm or tcg
 	APIServerNames    []string
 	APIServerIPs      []string
 	ExtraConfig       []string
@@ -91,6 +95,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	if err != nil {
 		return err
 	}
+	iso := ""
+	if entry.ISO {
+		if iso, err = m.cacheISO(ctx, p); err != nil {
+			return err
+		}
+	}
 	if o.DownloadOnly {
 		m.Out.Step(out.Check, "Download complete!")
 		return nil
@@ -100,12 +110,16 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 		return err
 	}
 
-	d, err := entry.New(p.Name, driver.Options{MachineDir: m.Home.MachineDir(p.Name)})
+	d, err := entry.New(p.Name, m.driverOptions(p))
 	if err != nil {
-		return err
+		return reason.New(reason.Usage, err, "")
 	}
 	m.Out.Step(out.ThumbsUp, "Starting %q primary control-plane node in %q cluster", p.Name, p.Name)
-	ep, r, err := m.machine(ctx, p, d)
+	image := p.BaseImage
+	if entry.ISO {
+		image = iso
+	}
+	ep, r, err := m.machine(ctx, p, d, image, entry.ISO)
 	if err != nil {
 		return err
 	}
@@ -241,6 +255,7 @@ func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profil
 	p := &config.Profile{
 		Name: o.Profile, Driver: o.Driver, KubernetesVersion: v.String(), CPUs: o.CPUs, MemoryMB: mem, DiskMB: disk,
 		BinaryMirror: o.BinaryMirror, ImageRepository: o.ImageRepository, BaseImage: o.BaseImage,
+		ISOURLs: o.ISOURLs, KVMQemuURI: o.KVMQemuURI, KVMAccel: o.KVMAccel,
 		APIServerPort: DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: DefaultServiceCIDR, PodCIDR: DefaultPodCIDR, DNSDomain: DefaultDNSDomain,
 		EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(), Addons: map[string]bool{},
@@ -424,7 +439,7 @@ func imageList(ctx context.Context, kubeadmBin string, v k8sversion.Version, cac
 }
 
 // machine creates or restarts the node and returns its endpoint and a runner.
-func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Driver) (driver.Endpoint, driver.Runner, error) {
+func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Driver, image string, vm bool) (driver.Endpoint, driver.Runner, error) {
 	st, err := d.State(ctx)
 	if err != nil {
 		return driver.Endpoint{}, nil, reason.New(reason.ProviderError, err, "")
@@ -433,17 +448,20 @@ func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Drive
 	if err != nil {
 		return driver.Endpoint{}, nil, err
 	}
-	image := p.BaseImage
 	switch st {
 	case driver.Nonexistent:
-		m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
+		if vm {
+			m.Out.Step(out.Fire, "Creating %s VM (CPUs=%d, Memory=%dMB, Disk=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB, p.DiskMB)
+		} else {
+			m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
+		}
 		err = d.Create(ctx, driver.Spec{Name: p.Name, CPUs: p.CPUs, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, Image: image,
 			APIServerPort: p.APIServerPort, SSHPublicKey: pub})
 	case driver.Running:
-		m.Out.Step(out.Running, "Updating the running %s %q container ...", p.Driver, p.Name)
+		m.Out.Step(out.Running, "Updating the running %s %q %s ...", p.Driver, p.Name, machineWord(vm))
 		err = d.Start(ctx)
 	default:
-		m.Out.Step(out.Restart, "Restarting existing %s container for %q ...", p.Driver, p.Name)
+		m.Out.Step(out.Restart, "Restarting existing %s %s for %q ...", p.Driver, machineWord(vm), p.Name)
 		err = d.Start(ctx)
 	}
 	if err != nil {
@@ -533,4 +551,30 @@ func digestString(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	slices.Sort(lines)
 	return fmt.Sprintf("%x", sha256Sum(strings.Join(lines, "\n")))
+}
+
+func machineWord(vm bool) string {
+	if vm {
+		return "VM"
+	}
+	return "container"
+}
+
+// cacheISO brings the VM image into the cache: from --iso-url (tried in order), or in a
+// development build from the ISO `make iso` wrote next to the mkube binary.
+func (m *Manager) cacheISO(ctx context.Context, p *config.Profile) (string, error) {
+	urls := p.ISOURLs
+	if len(urls) == 0 {
+		dev := isoimage.DevDefault()
+		if dev == "" {
+			return "", reason.Errorf(reason.Download, "build it with `make iso` (found next to the mkube binary), or pass --iso-url=URL",
+				"the %s driver boots mkube's ISO %s, and none is available", p.Driver, isoimage.Name())
+		}
+		urls = []string{dev}
+	}
+	iso, err := isoimage.Cache(ctx, urls, m.Home.CacheDir("iso"), m.Out.Err())
+	if err != nil {
+		return "", reason.New(reason.Download, err, "check --iso-url (each URL needs URL.sha256 beside it)")
+	}
+	return iso, nil
 }

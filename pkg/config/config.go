@@ -61,6 +61,9 @@ type Profile struct {
 	BinaryMirror      string            `json:"binaryMirror,omitempty"`
 	ImageRepository   string            `json:"imageRepository,omitempty"`
 	BaseImage         string            `json:"baseImage,omitempty"`
+	ISOURLs           []string          `json:"isoURLs,omitempty"`
+	KVMQemuURI        string            `json:"kvmQemuURI,omitempty"`
+	KVMAccel          string            `json:"kvmAccel,omitempty"`
 	APIServerPort     int               `json:"apiServerPort"`
 	APIServerNames    []string          `json:"apiServerNames,omitempty"`
 	APIServerIPs      []string          `json:"apiServerIPs,omitempty"`

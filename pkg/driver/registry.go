@@ -23,8 +23,10 @@ type Entry struct {
 	Priority int // higher wins auto-selection
 	// Supported reports whether the driver exists on this OS/arch at all.
 	Supported bool
-	Health    func(ctx context.Context) Health
-	New       func(profile string, opts Options) (Driver, error)
+	// ISO says the driver boots mkube's ISO (VM drivers); the cluster caches it and passes its path.
+	ISO    bool
+	Health func(ctx context.Context) Health
+	New    func(profile string, opts Options) (Driver, error)
 }
 
 // Options carry host-wide settings a driver may need.

@@ -49,7 +49,7 @@ func Session(ctx context.Context, c *gossh.Client, args []string, stdin io.Reade
 			err = s.Wait()
 		}
 	} else {
-		err = s.Run(Quote(args))
+		err = s.Run(commandLine(args))
 	}
 	var exit *gossh.ExitError
 	if errors.As(err, &exit) {
@@ -63,4 +63,13 @@ func Session(ctx context.Context, c *gossh.Client, args []string, stdin io.Reade
 		return 0, err
 	}
 	return 0, nil
+}
+
+// commandLine is what the remote shell runs: one argument is a command line, as with minikube
+// (`mkube ssh "sudo ls /"`); several are words, each kept whole (`mkube ssh -- sh -c "exit 3"`).
+func commandLine(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return Quote(args)
 }

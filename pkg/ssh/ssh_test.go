@@ -51,3 +51,18 @@ func TestEnsureKey(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sudo ls /etc | head"}, "sudo ls /etc | head"},
+		{[]string{"sh", "-c", "exit 3"}, "sh -c 'exit 3'"},
+		{[]string{"uname", "-a"}, "uname -a"},
+	} {
+		if got := commandLine(tt.args); got != tt.want {
+			t.Errorf("%q: %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ const APIServerPort = 8443
 
 // Entry registers the driver. It exists on Linux builds with cgo (libvirt is loaded at run time).
 func Entry() driver.Entry {
-	return driver.Entry{Name: Name, Priority: 80, Supported: supported, Health: Health, New: newDriver}
+	return driver.Entry{Name: Name, Priority: 80, Supported: supported, ISO: true, Health: Health, New: newDriver}
 }
 
 // KVMUsable tells whether /dev/kvm can be opened; whether guests really run with it is only known
