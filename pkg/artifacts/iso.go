@@ -19,7 +19,6 @@ import (
 	"mkube/pkg/mirror"
 )
 
-
 // guestPackages are what a VM node needs beyond a container node: device management, its own
 // network configuration and resolver, and mke2fs for the data disk.
 var guestPackages = []string{"udev", "systemd-resolved", "e2fsprogs", "dosfstools"}
