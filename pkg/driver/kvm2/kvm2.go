@@ -4,8 +4,11 @@ package kvm2
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +84,11 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if spec.Image == "" {
 		return errors.New("the kvm2 driver needs the ISO (mkube passes the cached one)")
 	}
-	isoPath, err := uploadFile(c, pool, isoVolume(filepath.Base(spec.Image)), spec.Image, false)
+	sha, err := fileSHA256(spec.Image)
+	if err != nil {
+		return err
+	}
+	isoPath, err := uploadFile(c, pool, isoVolume(filepath.Base(spec.Image), sha), spec.Image)
 	if err != nil {
 		return fmt.Errorf("copying the ISO into libvirt's pool: %w", err)
 	}
@@ -480,9 +487,26 @@ func deleteVolume(pool *libvirt.StoragePool, name string) error {
 	return v.Delete(0)
 }
 
-// uploadFile copies a host file into a raw volume, unless a volume of that name and size is
-// there already (the ISO's name carries its version).
-func uploadFile(c *libvirt.Connect, pool *libvirt.StoragePool, name, src string, force bool) (string, error) {
+// fileSHA256 is the file's digest: the one the cache recorded beside it, or computed.
+func fileSHA256(path string) (string, error) {
+	if raw, err := os.ReadFile(path + ".sha256"); err == nil && len(strings.TrimSpace(string(raw))) == 64 {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// uploadFile copies a host file into a raw volume, unless a complete volume of that name is there
+// already (names carry the content's digest).
+func uploadFile(c *libvirt.Connect, pool *libvirt.StoragePool, name, src string) (string, error) {
 	st, err := os.Stat(src)
 	if err != nil {
 		return "", err
@@ -490,7 +514,7 @@ func uploadFile(c *libvirt.Connect, pool *libvirt.StoragePool, name, src string,
 	if v, err := pool.LookupStorageVolByName(name); err == nil {
 		info, ierr := v.GetInfo()
 		path, perr := v.GetPath()
-		if ierr == nil && perr == nil && info.Capacity == uint64(st.Size()) && !force {
+		if ierr == nil && perr == nil && info.Capacity == uint64(st.Size()) {
 			v.Free()
 			return path, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"text/template"
 )
 
@@ -181,4 +182,11 @@ func macs(profile string) [2]string {
 // Volume names in the pool.
 func diskVolume(profile string) string { return profile + "-disk.qcow2" }
 func seedVolume(profile string) string { return profile + "-seed.iso" }
-func isoVolume(isoName string) string  { return isoName }
+// isoVolume names the ISO's volume after its content, so a rebuilt ISO is never mistaken for the
+// copy already in the pool.
+func isoVolume(isoName, sha string) string {
+	if len(sha) > 12 {
+		sha = sha[:12]
+	}
+	return strings.TrimSuffix(isoName, ".iso") + "-" + sha + ".iso"
+}
