@@ -43,8 +43,9 @@ test: ## unit tests (fast; no Docker, no network)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-integration: build artifacts node-image ## end-to-end tests against a real Docker engine and the offline mirror
-	hack/install-deps.sh --test
+integration: build artifacts node-image iso ## end-to-end tests: real Docker engine, real libvirt/QEMU, the offline mirror
+	hack/install-deps.sh --test --vm
+	hack/libvirt-up.sh
 	$(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v ./test/integration/...
 
 bench: build ## time start (warm/cold cache), restart, stop, delete with hyperfine; results in out/bench

@@ -1,0 +1,178 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mkube/pkg/driver"
+	dockerdriver "mkube/pkg/driver/docker"
+	"mkube/pkg/driver/drivertest"
+	"mkube/pkg/driver/kvm2"
+	"mkube/pkg/isoimage"
+)
+
+// TestDriverConformanceDocker runs the driver suite against the real Docker engine.
+func TestDriverConformanceDocker(t *testing.T) {
+	drivertest.Run(t, drivertest.Config{
+		New: func(dir string) (driver.Driver, error) {
+			return dockerdriver.New("itest-drv-docker", driver.Options{MachineDir: dir})
+		},
+		Spec:    driver.Spec{Name: "itest-drv-docker", CPUs: 2, MemoryMB: 2048, Image: dockerdriver.DefaultImage, APIServerPort: 8443},
+		Timeout: 5 * time.Minute,
+	})
+}
+
+// needLibvirt fails (not skips) when libvirtd is not there: `make integration` starts it.
+func needLibvirt(t *testing.T) {
+	t.Helper()
+	if h := kvm2.Health(t.Context()); !h.Healthy {
+		t.Fatalf("kvm2 tests need libvirtd (hack/libvirt-up.sh starts it): %s — %s", h.Problem, h.Fix)
+	}
+}
+
+// TestDriverConformanceKVM2 runs the same suite against libvirt/QEMU with the ISO `make iso` built.
+func TestDriverConformanceKVM2(t *testing.T) {
+	needLibvirt(t)
+	iso := outPath(t, isoimage.Name())
+	drivertest.Run(t, drivertest.Config{
+		New: func(dir string) (driver.Driver, error) {
+			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Log: t.Logf})
+		},
+		Spec:    driver.Spec{Name: "itest-drv-kvm2", CPUs: 2, MemoryMB: 2048, DiskMB: 4096, Image: iso, APIServerPort: 8443},
+		Timeout: 15 * time.Minute,
+	})
+}
+
+// virsh runs virsh on the system connection.
+func virsh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, _ := runErr("virsh", append([]string{"-c", kvm2.DefaultURI}, args...)...)
+	return out
+}
+
+// TestKVM2Cluster is the docker driver's day on a VM under software emulation: start offline from
+// the ISO, ssh, ip, a NodePort app at the node's address, stop/start keeping it, delete leaving no
+// domain, volume or network; and bad input failing before anything is created.
+func TestKVM2Cluster(t *testing.T) {
+	needLibvirt(t)
+	c := newCluster(t, serveMirror(t))
+	const p = "itest-kvm"
+	t.Cleanup(func() { c.run("delete", "-p", p) })
+	t.Cleanup(func() { c.dumpOnFailure(p) })
+
+	t.Run("bad input", func(t *testing.T) {
+		dir := t.TempDir()
+		wrong := filepath.Join(dir, "wrong.iso")
+		os.WriteFile(wrong, []byte("not the ISO"), 0o644)
+		os.WriteFile(wrong+".sha256", []byte(strings.Repeat("0", 64)+"\n"), 0o644)
+		host := hostMemoryMB(t)
+		for _, tt := range []struct {
+			name string
+			env  []string
+			args []string
+			code int
+			want string
+		}{
+			{"iso 404", nil, []string{"--iso-url", "http://" + c.mirror + "/release/nosuch.iso"}, 40, "INET_DOWNLOAD"},
+			{"iso checksum", nil, []string{"--iso-url", wrong}, 40, "checksum mismatch"},
+			{"memory", nil, []string{"--memory", fmt.Sprintf("%dmb", host*2)}, 23, "RSRC_INSUFFICIENT_MEMORY"},
+			{"libvirtd down", []string{"MKUBE_KVM_QEMU_URI=qemu:///system?socket=/nonexistent/libvirt-sock"}, nil, 63, "libvirtd is not running"},
+		} {
+			cmd := execMkube(t, c, tt.env, append(append([]string{"start", "-p", "itest-kvm-bad", "--driver=kvm2"}, c.mirrorFlags()...), tt.args...)...)
+			out, err := cmd.CombinedOutput()
+			if code := exitCode(err); err == nil || code != tt.code {
+				t.Errorf("%s: exit %d, want %d\n%s", tt.name, code, tt.code, out)
+			}
+			if n := strings.Count(string(out), "Exiting due to"); n != 1 || !strings.Contains(string(out), tt.want) {
+				t.Errorf("%s: want one error line with %q:\n%s", tt.name, tt.want, out)
+			}
+		}
+		if strings.Contains(virsh(t, "list", "--all", "--name"), "itest-kvm-bad") {
+			t.Error("bad input left a domain behind")
+		}
+		if _, err := os.Stat(filepath.Join(c.home, "profiles", "itest-kvm-bad")); err == nil {
+			t.Error("bad input left a profile behind")
+		}
+	})
+
+	start := time.Now()
+	out := c.must(append([]string{"start", "-p", p, "--driver=kvm2", "--memory=4096mb"}, c.mirrorFlags()...)...)
+	t.Logf("kvm2 start under %s: %s", map[bool]string{true: "kvm", false: "software emulation"}[!strings.Contains(out, "software emulation")], time.Since(start).Round(time.Second))
+	if !strings.Contains(out, "Creating kvm2 VM") || !strings.Contains(out, "Done!") {
+		t.Errorf("start output:\n%s", out)
+	}
+	ip := strings.TrimSpace(c.must("-p", p, "ip"))
+
+	t.Run("node Ready, ssh and ip", func(t *testing.T) {
+		got := c.kubectl(p, "get", "nodes", "-o", `jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address} {.items[0].status.conditions[?(@.type=="Ready")].status}`)
+		if got != ip+" True" {
+			t.Errorf("node: %q, want %q", got, ip+" True")
+		}
+		if !strings.HasPrefix(ip, "192.168.39.") {
+			t.Errorf("ip %s is not on mkube's libvirt network", ip)
+		}
+		if out := c.must("-p", p, "ssh", "--", "uname", "-a"); !strings.Contains(out, "Linux "+p) {
+			t.Errorf("ssh uname: %s", out)
+		}
+		if out := c.must("-p", p, "ssh", "stat -fc %T /sys/fs/cgroup"); strings.TrimSpace(out) != "cgroup2fs" {
+			t.Errorf("the guest is not on cgroup v2: %s", out)
+		}
+	})
+
+	agnhost := "registry.k8s.io/e2e-test-images/agnhost:" + agnhostVersion(t)
+	answers := func() string {
+		body, err := get(strings.TrimSpace(c.must("-p", p, "service", "echo", "--url"))+"/hostname", "")
+		if err != nil || !strings.HasPrefix(body, "echo-") {
+			return fmt.Sprintf("%v %q", err, body)
+		}
+		return ""
+	}
+	t.Run("NodePort app at mkube ip", func(t *testing.T) {
+		c.must("-p", p, "cache", "add", agnhost)
+		c.kubectl(p, "create", "deployment", "echo", "--image="+agnhost, "--", "/agnhost", "netexec", "--http-port=8080")
+		c.kubectl(p, "expose", "deployment", "echo", "--type=NodePort", "--port=8080")
+		c.kubectl(p, "rollout", "status", "deployment/echo", "--timeout=300s")
+		eventually(t, 2*time.Minute, answers)
+	})
+
+	t.Run("stop and start keep the app", func(t *testing.T) {
+		c.must("-p", p, "stop")
+		if out := virsh(t, "domstate", p); !strings.Contains(out, "shut off") {
+			t.Errorf("after stop the domain is %q", out)
+		}
+		start := time.Now()
+		c.must("-p", p, "start")
+		t.Logf("restart: %s", time.Since(start).Round(time.Second))
+		c.kubectl(p, "rollout", "status", "deployment/echo", "--timeout=300s")
+		eventually(t, 3*time.Minute, answers)
+	})
+
+	t.Run("delete leaves nothing behind", func(t *testing.T) {
+		c.must("-p", p, "delete")
+		if out := virsh(t, "list", "--all", "--name"); strings.Contains(out, p) {
+			t.Errorf("domain left: %s", out)
+		}
+		if out := virsh(t, "net-list", "--all", "--name"); strings.Contains(out, kvm2.PrivateNetwork) {
+			t.Errorf("network left: %s", out)
+		}
+		if out := virsh(t, "vol-list", kvm2.Pool); strings.Contains(out, p+"-") {
+			t.Errorf("volumes left: %s", out)
+		}
+	})
+}
+
+func hostMemoryMB(t *testing.T) int {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kb int
+	fmt.Sscanf(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal: %d kB", &kb)
+	return kb / 1024
+}
