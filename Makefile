@@ -39,9 +39,11 @@ iso: mirror-tool ## build the bootable VM image out/mkube-<version>-amd64.iso (k
 	hack/install-deps.sh --iso
 	$(OUT)/mkube-mirror iso --work $(BUILD_DIR)
 
-test: ## unit tests (fast; no Docker, no network)
+test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for Windows and macOS
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/mkube
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mkube
 
 integration: build artifacts node-image iso ## end-to-end tests: real Docker engine, real libvirt/QEMU, the offline mirror
 	hack/install-deps.sh --test --vm

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -152,14 +151,14 @@ func WriteDirTar(tw *tar.Writer, root string) error {
 		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = time.Unix(0, 0), time.Time{}, time.Time{}
 		hdr.Uname, hdr.Gname = "", ""
 		hdr.Format = tar.FormatPAX
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-			if m.IsRegular() && st.Nlink > 1 {
-				if first, seen := links[st.Ino]; seen {
+		if o, ok := ownerOf(info); ok {
+			hdr.Uid, hdr.Gid = o.uid, o.gid
+			if m.IsRegular() && o.nlink > 1 {
+				if first, seen := links[o.ino]; seen {
 					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
 					return tw.WriteHeader(hdr)
 				}
-				links[st.Ino] = hdr.Name
+				links[o.ino] = hdr.Name
 			}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {

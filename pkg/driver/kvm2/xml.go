@@ -182,6 +182,7 @@ func macs(profile string) [2]string {
 // Volume names in the pool.
 func diskVolume(profile string) string { return profile + "-disk.qcow2" }
 func seedVolume(profile string) string { return profile + "-seed.iso" }
+
 // isoVolume names the ISO's volume after its content, so a rebuilt ISO is never mistaken for the
 // copy already in the pool.
 func isoVolume(isoName, sha string) string {
