@@ -20,8 +20,10 @@ import (
 )
 
 // guestPackages are what a VM node needs beyond a container node: device management, its own
-// network configuration and resolver, and mke2fs for the data disk.
-var guestPackages = []string{"udev", "systemd-resolved", "e2fsprogs", "dosfstools"}
+// network configuration and resolver, mke2fs for the data disk, and the hypervisors' guest tools:
+// QEMU's agent (kvm2) and Hyper-V's KVP daemon, which reports the guest's addresses to
+// Get-VMNetworkAdapter (hyperv). VirtualBox's guest utilities are not in Debian main.
+var guestPackages = []string{"udev", "systemd-resolved", "e2fsprogs", "dosfstools", "qemu-guest-agent", "hyperv-daemons"}
 
 // initramfsModules are the kernel modules the initramfs loads (with their dependencies) to find the
 // boot medium and the data disk on kvm (virtio), VirtualBox (SATA/IDE) and Hyper-V (storvsc).

@@ -84,6 +84,9 @@ var domainTmpl = template.Must(template.New("domain").Parse(`<domain type='{{.Ty
     <console type='pty'>
       <target type='serial' port='0'/>
     </console>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
     <rng model='virtio'>
       <backend model='random'>/dev/urandom</backend>
     </rng>
