@@ -19,6 +19,7 @@ import (
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/docker"
 	"mkube/pkg/driver/kvm2"
+	"mkube/pkg/driver/virtualbox"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -51,7 +52,7 @@ func (a *app) manager() (*cluster.Manager, error) {
 
 // Drivers are the drivers this build knows.
 func Drivers() *driver.Registry {
-	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry())
+	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH))
 }
 
 // Run executes mkube with args and returns the process exit code.

@@ -1,0 +1,425 @@
+// Package virtualbox runs the node as a VirtualBox VM through VBoxManage: mkube's ISO in a DVD
+// drive, the NoCloud seed in a second one, a VDI data disk, NIC 1 on NAT with SSH forwarded from
+// 127.0.0.1, NIC 2 on a host-only network whose DHCP lease is the node's address.
+package virtualbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"mkube/pkg/driver"
+	"mkube/pkg/driver/seed"
+	"mkube/pkg/ssh"
+)
+
+// Name of the driver, as minikube's.
+const Name = "virtualbox"
+
+// The host-only network mkube uses (minikube's subnet for VirtualBox).
+const (
+	hostOnlyIP   = "192.168.59.1"
+	hostOnlyMask = "255.255.255.0"
+	dhcpServerIP = "192.168.59.2"
+	dhcpLower    = "192.168.59.100"
+	dhcpUpper    = "192.168.59.254"
+	storageCtl   = "SATA"
+	sshUser      = "docker"
+	apiPort      = 8443
+	minMajor     = 6
+	minMinor     = 1
+)
+
+// Timeouts: the guest's ACPI shutdown, and its DHCP lease after boot.
+var (
+	stopTimeout = 2 * time.Minute
+	ipTimeout   = 5 * time.Minute
+	pollEvery   = 500 * time.Millisecond
+)
+
+// Driver is one profile's VM.
+type Driver struct {
+	profile string
+	opts    driver.Options
+}
+
+// Entry registers the driver; VirtualBox exists for Windows, macOS (Intel) and Linux.
+func Entry(goos, goarch string) driver.Entry {
+	supported := goos == "windows" || goos == "linux" || (goos == "darwin" && goarch == "amd64")
+	return driver.Entry{Name: Name, Priority: 60, Supported: supported, ISO: true, Health: Health, New: New}
+}
+
+// New makes the driver for a profile.
+func New(profile string, opts driver.Options) (driver.Driver, error) {
+	return &Driver{profile: profile, opts: opts}, nil
+}
+
+func (d *Driver) Name() string { return Name }
+
+// Health checks that VBoxManage exists and is new enough.
+func Health(ctx context.Context) driver.Health {
+	if _, err := vboxManage(); err != nil {
+		return driver.Health{Problem: "VirtualBox is not installed (VBoxManage not found)",
+			Fix: "install VirtualBox 6.1 or newer from virtualbox.org, or pick another --driver", Doc: "https://www.virtualbox.org/wiki/Downloads"}
+	}
+	out, err := run(ctx, "--version")
+	if err != nil {
+		return driver.Health{Installed: true, Problem: "VBoxManage does not work: " + firstLine(err.Error()),
+			Fix: "reinstall VirtualBox; on Linux check that its kernel module is loaded (sudo /sbin/vboxconfig)"}
+	}
+	major, minor, err := version(out)
+	if err != nil {
+		return driver.Health{Installed: true, Problem: err.Error(), Fix: "reinstall VirtualBox"}
+	}
+	if major < minMajor || (major == minMajor && minor < minMinor) {
+		return driver.Health{Installed: true, Running: true,
+			Problem: fmt.Sprintf("VirtualBox %d.%d is too old: mkube needs %d.%d or newer", major, minor, minMajor, minMinor),
+			Fix:     "upgrade VirtualBox from virtualbox.org"}
+	}
+	return driver.Health{Installed: true, Running: true, Healthy: true}
+}
+
+func (d *Driver) dir() string        { return d.opts.MachineDir }
+func (d *Driver) disk() string       { return filepath.Join(d.dir(), "disk.vdi") }
+func (d *Driver) seedISO() string    { return filepath.Join(d.dir(), "seed.iso") }
+func (d *Driver) consoleLog() string { return filepath.Join(d.dir(), "console.log") }
+
+// mac is NIC 2's address (VirtualBox's 08:00:27 prefix), derived from the profile so its DHCP
+// lease stays put.
+func (d *Driver) mac() string {
+	h := sha256.Sum256([]byte("mkube/virtualbox/" + d.profile))
+	return fmt.Sprintf("080027%02X%02X%02X", h[0], h[1], h[2])
+}
+
+// info is `showvminfo --machinereadable`, or nil when the VM does not exist.
+func (d *Driver) info(ctx context.Context) (map[string]string, error) {
+	out, err := run(ctx, "showvminfo", d.profile, "--machinereadable")
+	var ce *commandError
+	if errors.As(err, &ce) && strings.Contains(ce.output, "Could not find a registered machine") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return machineReadable(out), nil
+}
+
+// Create registers and boots the VM; steps already done by an interrupted create are skipped.
+func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
+	if spec.Image == "" {
+		return errors.New("the virtualbox driver needs the ISO (mkube passes the cached one)")
+	}
+	if err := os.MkdirAll(d.dir(), 0o755); err != nil {
+		return err
+	}
+	hostIf, err := d.hostOnlyNetwork(ctx)
+	if err != nil {
+		return err
+	}
+	raw, err := seed.ISO(seed.Data{Hostname: d.profile, AuthorizedKey: spec.SSHPublicKey})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(d.seedISO(), raw, 0o644); err != nil {
+		return err
+	}
+	info, err := d.info(ctx)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		if err := d.register(ctx, spec, hostIf); err != nil {
+			return err
+		}
+	}
+	return d.Start(ctx)
+}
+
+// register creates the VM, its controller, disk and drives.
+func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string) error {
+	sshPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	steps := [][]string{
+		{"createvm", "--name", d.profile, "--ostype", "Linux_64", "--basefolder", d.dir(), "--register"},
+		{"modifyvm", d.profile,
+			"--cpus", strconv.Itoa(spec.CPUs), "--memory", strconv.Itoa(spec.MemoryMB),
+			"--paravirtprovider", "default", "--acpi", "on", "--ioapic", "on", "--rtcuseutc", "on",
+			"--boot1", "dvd", "--boot2", "disk", "--boot3", "none", "--boot4", "none",
+			"--nic1", "nat", "--nictype1", "virtio", "--natpf1", fmt.Sprintf("ssh,tcp,127.0.0.1,%d,,22", sshPort),
+			"--nic2", "hostonly", "--hostonlyadapter2", hostIf, "--nictype2", "virtio", "--macaddress2", d.mac(),
+			"--uart1", "0x3F8", "4", "--uartmode1", "file", d.consoleLog(),
+			"--audio-driver", "none", "--usb", "off"},
+		{"storagectl", d.profile, "--name", storageCtl, "--add", "sata", "--controller", "IntelAhci", "--portcount", "3", "--hostiocache", "on"},
+		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", spec.Image},
+		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "1", "--device", "0", "--type", "dvddrive", "--medium", d.seedISO()},
+	}
+	for _, args := range steps {
+		if _, err := run(ctx, args...); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(d.disk()); errors.Is(err, os.ErrNotExist) {
+		if _, err := run(ctx, "createmedium", "disk", "--filename", d.disk(), "--size", strconv.Itoa(spec.DiskMB), "--format", "VDI"); err != nil {
+			return err
+		}
+	}
+	_, err = run(ctx, "storageattach", d.profile, "--storagectl", storageCtl, "--port", "2", "--device", "0", "--type", "hdd", "--medium", d.disk())
+	return err
+}
+
+// hostOnlyNetwork finds (or creates) the host-only interface on mkube's subnet, with its DHCP server.
+func (d *Driver) hostOnlyNetwork(ctx context.Context) (string, error) {
+	out, err := run(ctx, "list", "hostonlyifs")
+	if err != nil {
+		return "", err
+	}
+	for _, h := range parseHostOnlyIfs(out) {
+		if h.IP == hostOnlyIP {
+			return h.Name, d.dhcpServer(ctx, h.Name)
+		}
+	}
+	out, err = run(ctx, "hostonlyif", "create")
+	if err != nil {
+		return "", err
+	}
+	name := between(out, "Interface '", "' was successfully created")
+	if name == "" {
+		return "", fmt.Errorf("VBoxManage hostonlyif create did not name the interface: %q", strings.TrimSpace(out))
+	}
+	if _, err := run(ctx, "hostonlyif", "ipconfig", name, "--ip", hostOnlyIP, "--netmask", hostOnlyMask); err != nil {
+		return "", err
+	}
+	return name, d.dhcpServer(ctx, name)
+}
+
+// dhcpServer adds the interface's DHCP server unless it has one.
+func (d *Driver) dhcpServer(ctx context.Context, ifname string) error {
+	out, err := run(ctx, "list", "dhcpservers")
+	if err != nil {
+		return err
+	}
+	if strings.Contains(out, "HostInterfaceNetworking-"+ifname) {
+		return nil
+	}
+	_, err = run(ctx, "dhcpserver", "add", "--interface="+ifname, "--server-ip="+dhcpServerIP, "--netmask="+hostOnlyMask,
+		"--lower-ip="+dhcpLower, "--upper-ip="+dhcpUpper, "--enable")
+	return err
+}
+
+// Start boots the VM headless unless it runs, and waits for its address.
+func (d *Driver) Start(ctx context.Context) error {
+	info, err := d.info(ctx)
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		return fmt.Errorf("VirtualBox has no VM named %s", d.profile)
+	}
+	if info["VMState"] != "running" {
+		if _, err := run(ctx, "startvm", d.profile, "--type", "headless"); err != nil {
+			return startAdvice(err)
+		}
+	}
+	_, err = d.waitIP(ctx)
+	return err
+}
+
+// startAdvice explains the classic failure: VT-x taken by Hyper-V (Windows) or missing.
+func startAdvice(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "VERR_VMX_NO_VMX") || strings.Contains(msg, "VT-x is not available"):
+		return fmt.Errorf("VirtualBox cannot use VT-x: on Windows Hyper-V holds it (turn it off: bcdedit /set hypervisorlaunchtype off, then reboot) or enable virtualization in the firmware settings: %s", firstLine(msg))
+	case strings.Contains(msg, "VERR_SVM_DISABLED") || strings.Contains(msg, "AMD-V is disabled"):
+		return fmt.Errorf("AMD-V is disabled: enable virtualization (SVM) in the firmware settings: %s", firstLine(msg))
+	}
+	return err
+}
+
+// Stop presses the ACPI power button and powers off after stopTimeout.
+func (d *Driver) Stop(ctx context.Context) error {
+	info, err := d.info(ctx)
+	if err != nil || info == nil || info["VMState"] != "running" {
+		return err
+	}
+	if _, err := run(ctx, "controlvm", d.profile, "acpipowerbutton"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(stopTimeout)
+	for time.Now().Before(deadline) {
+		if info, err := d.info(ctx); err == nil && info != nil && info["VMState"] != "running" && info["VMState"] != "stopping" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+	d.logf("the VM did not shut down within %s: powering it off", stopTimeout)
+	_, err = run(ctx, "controlvm", d.profile, "poweroff")
+	return err
+}
+
+// Delete powers the VM off and unregisters it with its disk; the seed goes with the machine directory.
+func (d *Driver) Delete(ctx context.Context) error {
+	info, err := d.info(ctx)
+	if err != nil || info == nil {
+		return err
+	}
+	if st := info["VMState"]; st == "running" || st == "paused" || st == "stopping" {
+		if _, err := run(ctx, "controlvm", d.profile, "poweroff"); err != nil {
+			return err
+		}
+	}
+	_, err = run(ctx, "unregistervm", d.profile, "--delete")
+	return err
+}
+
+// State maps VirtualBox's VMState to mkube's.
+func (d *Driver) State(ctx context.Context) (driver.State, error) {
+	info, err := d.info(ctx)
+	if err != nil {
+		return driver.Error, err
+	}
+	if info == nil {
+		return driver.Nonexistent, nil
+	}
+	switch info["VMState"] {
+	case "running", "stopping":
+		return driver.Running, nil
+	case "starting", "restoring":
+		return driver.Starting, nil
+	case "paused":
+		return driver.Paused, nil
+	case "poweroff", "saved", "aborted":
+		return driver.Stopped, nil
+	default:
+		return driver.Error, nil
+	}
+}
+
+// Endpoint: SSH through the NAT forward on 127.0.0.1, the API server on the host-only address.
+func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
+	info, err := d.info(ctx)
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	if info == nil {
+		return driver.Endpoint{}, fmt.Errorf("VirtualBox has no VM named %s", d.profile)
+	}
+	ip, err := d.ip(ctx, info)
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	if ip == "" {
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address on its host-only network yet", d.profile)
+	}
+	port := 0
+	for k, v := range info {
+		if strings.HasPrefix(k, "Forwarding(") && strings.HasPrefix(v, "ssh,") {
+			f := strings.Split(v, ",")
+			if len(f) == 6 {
+				port, _ = strconv.Atoi(f[3])
+			}
+		}
+	}
+	if port == 0 {
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no SSH port forward", d.profile)
+	}
+	return driver.Endpoint{IP: ip, SSHHost: "127.0.0.1", SSHPort: port, SSHUser: sshUser,
+		APIServerHost: ip, APIServerPort: apiPort, NodeReachable: true}, nil
+}
+
+// ip reads NIC 2's DHCP lease from the host-only network's lease file.
+func (d *Driver) ip(ctx context.Context, info map[string]string) (string, error) {
+	ifname := info["hostonlyadapter2"]
+	if ifname == "" {
+		return "", fmt.Errorf("the VM %s has no host-only adapter", d.profile)
+	}
+	file := filepath.Join(userHome(), "HostInterfaceNetworking-"+ifname+"-Dhcpd.leases")
+	ip, err := leaseIP(file, colonMAC(d.mac()))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return ip, err
+}
+
+func (d *Driver) waitIP(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, ipTimeout)
+	defer cancel()
+	for {
+		if info, err := d.info(ctx); err == nil && info != nil {
+			if ip, err := d.ip(ctx, info); err == nil && ip != "" {
+				return ip, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("the VM got no address on its host-only network in %s; its console log is %s", ipTimeout, d.consoleLog())
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// Runner runs commands over SSH.
+func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
+	ep, err := d.Endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cl, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: filepath.Join(d.dir(), "id_ed25519")}.Dial(dctx)
+	if err != nil {
+		return nil, err
+	}
+	return &ssh.Runner{Client: cl}, nil
+}
+
+func (d *Driver) logf(format string, args ...any) {
+	if d.opts.Log != nil {
+		d.opts.Log(format, args...)
+	}
+}
+
+func colonMAC(m string) string {
+	var parts []string
+	for i := 0; i+2 <= len(m); i += 2 {
+		parts = append(parts, strings.ToLower(m[i:i+2]))
+	}
+	return strings.Join(parts, ":")
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(a):]
+	j := strings.Index(s, b)
+	if j < 0 {
+		return ""
+	}
+	return s[:j]
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
