@@ -44,3 +44,43 @@ func TestRunWithoutAMachine(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigDefaultsStart(t *testing.T) {
+	t.Setenv("MKUBE_HOME", t.TempDir())
+	t.Setenv("KUBECONFIG", t.TempDir()+"/config")
+	run := func(args ...string) (int, string, string) {
+		var out, errw bytes.Buffer
+		code := Run(context.Background(), args, strings.NewReader(""), &out, &errw)
+		return code, out.String(), errw.String()
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"config", "set", "driver", "nosuch"}, 56, "DRV_UNSUPPORTED"},
+		{[]string{"config", "set", "cpus", "abc"}, 14, "invalid value"},
+		{[]string{"config", "set", "colour", "blue"}, 14, "not found"},
+		{[]string{"config", "get", "driver"}, 14, "could not be found"},
+		{[]string{"config", "set", "driver", "docker"}, 0, ""},
+		{[]string{"config", "set", "cpus", "1"}, 0, ""},
+	} {
+		if code, _, stderr := run(tt.args...); code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d (want %d), stderr %q", tt.args, code, tt.code, stderr)
+		}
+	}
+	if _, out, _ := run("config", "get", "driver"); out != "docker\n" {
+		t.Errorf("config get driver: %q", out)
+	}
+	if _, out, _ := run("config", "view"); out != "- cpus: 1\n- driver: docker\n" {
+		t.Errorf("config view: %q", out)
+	}
+	// The saved cpus reaches start, which refuses it before doing anything.
+	if code, _, stderr := run("start"); code != 29 || !strings.Contains(stderr, "RSRC_INSUFFICIENT_CORES") {
+		t.Errorf("start with saved cpus=1: exit %d %q", code, stderr)
+	}
+	// A flag still wins over the saved default.
+	if code, _, stderr := run("start", "--cpus", "abc"); code != 14 {
+		t.Errorf("flag over setting: exit %d %q", code, stderr)
+	}
+}

@@ -21,6 +21,9 @@ func newStart(a *app) *cobra.Command {
 		Short: "Starts a local Kubernetes cluster (creates it, or resumes a stopped or half-created one)",
 		Args:  noArgs,
 		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+			if err := applySettings(cmd, m); err != nil {
+				return err
+			}
 			o.Profile = a.profile
 			o.Set = func(name string) bool { return cmd.Flags().Changed(name) }
 			return m.Start(cmd.Context(), o, host)

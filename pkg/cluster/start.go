@@ -277,7 +277,14 @@ func (m *Manager) chooseDriver(ctx context.Context, o StartOptions, p *config.Pr
 		if err != nil {
 			return driver.Entry{}, reason.New(reason.DriverNotFound, err, "install Docker, or pass --driver")
 		}
-		m.Out.Step(out.Sparkle, "Automatically selected the %s driver", c.Entry.Name)
+		if len(c.Others) > 0 {
+			m.Out.Step(out.Sparkle, "Automatically selected the %s driver. Other choices: %s", c.Entry.Name, strings.Join(c.Others, ", "))
+		} else {
+			m.Out.Step(out.Sparkle, "Automatically selected the %s driver", c.Entry.Name)
+		}
+		for name, h := range c.Rejected {
+			m.Out.V(1, "driver %s passed over: %s — %s", name, h.Problem, h.Fix)
+		}
 		return c.Entry, nil
 	}
 	e, ok := m.Drivers.Lookup(name)

@@ -75,27 +75,33 @@ func (r *Registry) Names() []string {
 // Choice is the result of auto-selection.
 type Choice struct {
 	Entry    Entry
-	Why      string
+	Others   []string          // other healthy drivers, best first
 	Rejected map[string]Health // drivers passed over, with why
 }
 
-// Choose picks the healthy driver with the highest priority.
+// Choose picks the healthy driver with the highest priority (docker, then kvm2, then the other
+// hypervisors, as minikube prefers), and says what else could have been used.
 func (r *Registry) Choose(ctx context.Context) (Choice, error) {
 	c := Choice{Rejected: map[string]Health{}}
 	for _, n := range r.Names() {
 		e := r.entries[n]
 		h := e.Health(ctx)
-		if h.Healthy {
+		switch {
+		case !h.Healthy:
+			c.Rejected[n] = h
+		case c.Entry.Name == "":
 			c.Entry = e
-			c.Why = "automatically selected: the healthiest installed driver"
-			return c, nil
+		default:
+			c.Others = append(c.Others, n)
 		}
-		c.Rejected[n] = h
+	}
+	if c.Entry.Name != "" {
+		return c, nil
 	}
 	var lines []string
 	for _, n := range r.Names() {
 		h := c.Rejected[n]
-		lines = append(lines, fmt.Sprintf("%s: %s", n, h.Problem))
+		lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, h.Problem, h.Fix))
 	}
-	return c, fmt.Errorf("no usable driver found (%s)", strings.Join(lines, "; "))
+	return c, fmt.Errorf("no usable driver found: %s", strings.Join(lines, "; "))
 }

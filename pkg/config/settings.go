@@ -1,0 +1,78 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"mkube/pkg/atomicfile"
+)
+
+// SettingKeys are what `mkube config set` accepts: defaults for `mkube start` flags of the same
+// names, kept in $MKUBE_HOME/config/config.json as minikube keeps its own.
+var SettingKeys = []string{"driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "kvm-accel", "kvm-qemu-uri"}
+
+func (h Home) settingsPath() string { return h.path("config", "config.json") }
+
+// Settings reads the saved settings (none is an empty map).
+func (h Home) Settings() (map[string]string, error) {
+	raw, err := os.ReadFile(h.settingsPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := map[string]string{}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", h.settingsPath(), err)
+	}
+	return s, nil
+}
+
+// CheckSettingKey says whether key is a setting.
+func CheckSettingKey(key string) error {
+	for _, k := range SettingKeys {
+		if k == key {
+			return nil
+		}
+	}
+	return fmt.Errorf("property name %q not found (settings: %s)", key, strings.Join(SettingKeys, ", "))
+}
+
+// SetSetting saves key=value; an empty value removes the key.
+func (h Home) SetSetting(key, value string) error {
+	if err := CheckSettingKey(key); err != nil {
+		return err
+	}
+	s, err := h.Settings()
+	if err != nil {
+		return err
+	}
+	if value == "" {
+		delete(s, key)
+	} else {
+		s[key] = value
+	}
+	raw, err := json.MarshalIndent(s, "", "    ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.path("config"), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(h.settingsPath(), append(raw, '\n'), 0o644)
+}
+
+// SortedSettings lists settings as "key: value" lines, sorted, as `minikube config view` does.
+func SortedSettings(s map[string]string) []string {
+	var out []string
+	for k, v := range s {
+		out = append(out, fmt.Sprintf("- %s: %s", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
