@@ -30,9 +30,10 @@ func newStart(a *app) *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Driver, "driver", "", "driver to use: docker or kvm2 (default: the best healthy one)")
+	f.StringVar(&o.Driver, "driver", "", "driver to use: docker, kvm2, virtualbox or hyperv (default: the best healthy one)")
 	f.StringSliceVar(&o.ISOURLs, "iso-url", nil, "VM drivers: where to get mkube's ISO (http, https, file or a path; URL.sha256 beside each), tried in order (default: the one `make iso` built next to mkube)")
 	f.StringVar(&o.KVMQemuURI, "kvm-qemu-uri", "qemu:///system", "kvm2: the libvirt connection URI")
+	f.StringVar(&o.HypervSwitch, "hyperv-virtual-switch", "", "hyperv: the virtual switch to use (default: \"Default Switch\", else the first external one)")
 	f.StringVar(&o.KVMAccel, "kvm-accel", "auto", "kvm2: kvm (hardware), tcg (software emulation, slow) or auto (kvm when /dev/kvm works)")
 	f.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "Kubernetes version: vX.Y.Z, X.Y.Z, stable or latest (default "+k8sversion.DefaultString+")")
 	f.IntVar(&o.CPUs, "cpus", 2, "number of CPUs for the node")

@@ -18,6 +18,7 @@ import (
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/docker"
+	"mkube/pkg/driver/hyperv"
 	"mkube/pkg/driver/kvm2"
 	"mkube/pkg/driver/virtualbox"
 	"mkube/pkg/kubeconfig"
@@ -52,7 +53,7 @@ func (a *app) manager() (*cluster.Manager, error) {
 
 // Drivers are the drivers this build knows.
 func Drivers() *driver.Registry {
-	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH))
+	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH), hyperv.Entry(runtime.GOOS))
 }
 
 // Run executes mkube with args and returns the process exit code.

@@ -90,7 +90,7 @@ func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
 func (m *Manager) driverOptions(p *config.Profile) driver.Options {
 	return driver.Options{
 		MachineDir: m.Home.MachineDir(p.Name),
-		Extra:      map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel},
+		Extra:      map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel, "hyperv-virtual-switch": p.HypervSwitch},
 		Log:        func(format string, args ...any) { m.Out.Warn(format, args...) },
 	}
 }

@@ -43,6 +43,7 @@ type StartOptions struct {
 	ISOURLs           []string // VM drivers: where to get the ISO, tried in order
 	KVMQemuURI        string
 	KVMAccel          string // auto, kvm or tcg
+	HypervSwitch      string
 	APIServerNames    []string
 	APIServerIPs      []string
 	ExtraConfig       []string
@@ -255,7 +256,7 @@ func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profil
 	p := &config.Profile{
 		Name: o.Profile, Driver: o.Driver, KubernetesVersion: v.String(), CPUs: o.CPUs, MemoryMB: mem, DiskMB: disk,
 		BinaryMirror: o.BinaryMirror, ImageRepository: o.ImageRepository, BaseImage: o.BaseImage,
-		ISOURLs: o.ISOURLs, KVMQemuURI: o.KVMQemuURI, KVMAccel: o.KVMAccel,
+		ISOURLs: o.ISOURLs, KVMQemuURI: o.KVMQemuURI, KVMAccel: o.KVMAccel, HypervSwitch: o.HypervSwitch,
 		APIServerPort: DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: DefaultServiceCIDR, PodCIDR: DefaultPodCIDR, DNSDomain: DefaultDNSDomain,
 		EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(), Addons: map[string]bool{},

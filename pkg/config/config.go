@@ -64,6 +64,7 @@ type Profile struct {
 	ISOURLs           []string          `json:"isoURLs,omitempty"`
 	KVMQemuURI        string            `json:"kvmQemuURI,omitempty"`
 	KVMAccel          string            `json:"kvmAccel,omitempty"`
+	HypervSwitch      string            `json:"hypervVirtualSwitch,omitempty"`
 	APIServerPort     int               `json:"apiServerPort"`
 	APIServerNames    []string          `json:"apiServerNames,omitempty"`
 	APIServerIPs      []string          `json:"apiServerIPs,omitempty"`

@@ -13,7 +13,7 @@ import (
 
 // SettingKeys are what `mkube config set` accepts: defaults for `mkube start` flags of the same
 // names, kept in $MKUBE_HOME/config/config.json as minikube keeps its own.
-var SettingKeys = []string{"driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "kvm-accel", "kvm-qemu-uri"}
+var SettingKeys = []string{"driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "kvm-accel", "kvm-qemu-uri", "hyperv-virtual-switch"}
 
 func (h Home) settingsPath() string { return h.path("config", "config.json") }
 

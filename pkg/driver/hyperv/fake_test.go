@@ -1,0 +1,230 @@
+package hyperv
+
+// A fake Windows PowerShell for tests: the test binary, copied as "powershell" onto PATH, acts as
+// PowerShell with the Hyper-V module when run under that name. It keeps VMs and disks as JSON in a
+// temp dir, records every script in a transcript, understands only the cmdlets and parameters the
+// driver may use (as the Hyper-V cmdlet reference defines them), and fails like PowerShell does:
+// unknown cmdlets and parameters, missing files, VMs that do not exist or already do.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type fakeVM struct {
+	State    string
+	Path     string
+	Switch   string
+	Settings map[string]string
+}
+
+type fakeState struct{ VMs map[string]*fakeVM }
+
+func TestMain(m *testing.M) {
+	if b := filepath.Base(os.Args[0]); b == "powershell" || b == "powershell.exe" {
+		os.Exit(fakePowerShell(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeDir() string { return os.Getenv("FAKE_PS_DIR") }
+
+func loadFake() *fakeState {
+	s := &fakeState{VMs: map[string]*fakeVM{}}
+	if raw, err := os.ReadFile(filepath.Join(fakeDir(), "state.json")); err == nil {
+		json.Unmarshal(raw, s)
+	}
+	return s
+}
+
+func (s *fakeState) save() {
+	raw, _ := json.MarshalIndent(s, "", "  ")
+	os.WriteFile(filepath.Join(fakeDir(), "state.json"), raw, 0o644)
+}
+
+func psFail(format string, a ...any) int {
+	fmt.Fprintf(os.Stderr, format+"\n", a...)
+	return 1
+}
+
+// cmdletParams are the parameters each cmdlet accepts (true: a switch, no value).
+var cmdletParams = map[string]map[string]bool{
+	"New-VM":              {"Name": false, "Path": false, "Generation": false, "MemoryStartupBytes": false, "SwitchName": false, "NoVHD": true},
+	"Set-VMProcessor":     {"VMName": false, "Count": false},
+	"Set-VMMemory":        {"VMName": false, "DynamicMemoryEnabled": false, "StartupBytes": false},
+	"Set-VMDvdDrive":      {"VMName": false, "ControllerNumber": false, "ControllerLocation": false, "Path": false},
+	"Add-VMDvdDrive":      {"VMName": false, "ControllerNumber": false, "ControllerLocation": false, "Path": false},
+	"New-VHD":             {"Path": false, "SizeBytes": false, "Dynamic": true, "Fixed": true},
+	"Add-VMHardDiskDrive": {"VMName": false, "ControllerNumber": false, "ControllerLocation": false, "Path": false},
+	"Set-VMBios":          {"VMName": false, "StartupOrder": false},
+	"Start-VM":            {"Name": false},
+	"Stop-VM":             {"Name": false, "TurnOff": true, "Force": true},
+	"Remove-VM":           {"Name": false, "Force": true},
+}
+
+// tokens splits a PowerShell command line: single-quoted strings (” is a quote), @( ... ) arrays.
+func tokens(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inQuote, depth := false, 0
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQuote && c == '\'' && i+1 < len(s) && s[i+1] == '\'':
+			cur.WriteByte('\'')
+			i++
+		case c == '\'' && depth == 0:
+			inQuote = !inQuote
+		case !inQuote && c == '(':
+			depth++
+			cur.WriteByte(c)
+		case !inQuote && c == ')':
+			depth--
+			cur.WriteByte(c)
+		case !inQuote && depth == 0 && c == ' ':
+			flush()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return out
+}
+
+func fakePowerShell(args []string) int {
+	if len(args) != 4 || args[0] != "-NoProfile" || args[1] != "-NonInteractive" || args[2] != "-Command" {
+		return psFail("fake powershell: unexpected arguments %q", args)
+	}
+	script := args[3]
+	f, _ := os.OpenFile(filepath.Join(fakeDir(), "transcript"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	fmt.Fprintln(f, script)
+	f.Close()
+	s := loadFake()
+	defer s.save()
+	notFound := func(cmdlet, name string) int {
+		return psFail("Hyper-V\\%s : Hyper-V was unable to find a virtual machine with name \"%s\".", cmdlet, name)
+	}
+	switch {
+	case script == `@(Get-Module -ListAvailable Hyper-V).Count`:
+		if os.Getenv("FAKE_PS_NO_HYPERV") != "" {
+			fmt.Println("0")
+		} else {
+			fmt.Println("1")
+		}
+		return 0
+	case strings.HasPrefix(script, `$p = [Security.Principal.WindowsPrincipal]`):
+		fmt.Println(map[bool]string{true: "False", false: "True"}[os.Getenv("FAKE_PS_NOT_ADMIN") != ""])
+		return 0
+	case script == `Hyper-V\Get-VMSwitch | Select-Object -ExpandProperty Name`:
+		for _, n := range strings.Split(envOr("FAKE_PS_SWITCHES", "Default Switch"), ",") {
+			fmt.Println(n)
+		}
+		return 0
+	case script == `Hyper-V\Get-VMSwitch -SwitchType External | Select-Object -First 1 -ExpandProperty Name`:
+		fmt.Println(os.Getenv("FAKE_PS_EXTERNAL"))
+		return 0
+	case strings.HasPrefix(script, `( Hyper-V\Get-VM -Name `) && strings.HasSuffix(script, ` ).State`):
+		name := tokens(strings.TrimSuffix(strings.TrimPrefix(script, `( Hyper-V\Get-VM -Name `), ` ).State`))[0]
+		v, ok := s.VMs[name]
+		if !ok {
+			return notFound("Get-VM", name)
+		}
+		fmt.Println(v.State)
+		return 0
+	case strings.HasPrefix(script, `(( Hyper-V\Get-VM -Name `) && strings.HasSuffix(script, ` ).NetworkAdapters[0]).IPAddresses`):
+		name := tokens(strings.TrimSuffix(strings.TrimPrefix(script, `(( Hyper-V\Get-VM -Name `), ` ).NetworkAdapters[0]).IPAddresses`))[0]
+		v, ok := s.VMs[name]
+		if !ok {
+			return notFound("Get-VM", name)
+		}
+		if v.State == "Running" {
+			fmt.Println("172.29.112.5\nfe80::215:5dff:fe00:101")
+		}
+		return 0
+	}
+	t := tokens(script)
+	cmdlet, ok := strings.CutPrefix(t[0], `Hyper-V\`)
+	params, known := cmdletParams[cmdlet]
+	if !ok || !known {
+		return psFail("%s : The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.", t[0], t[0])
+	}
+	p := map[string]string{}
+	for i := 1; i < len(t); i++ {
+		name, isParam := strings.CutPrefix(t[i], "-")
+		isSwitch, allowed := params[name]
+		if !isParam || !allowed {
+			return psFail("%s : A parameter cannot be found that matches parameter name '%s'.", cmdlet, strings.TrimPrefix(t[i], "-"))
+		}
+		if isSwitch {
+			p[name] = "true"
+			continue
+		}
+		if i+1 >= len(t) {
+			return psFail("%s : Missing an argument for parameter '%s'.", cmdlet, name)
+		}
+		p[name] = t[i+1]
+		i++
+	}
+	vmName := p["VMName"] + p["Name"]
+	if cmdlet != "New-VM" && cmdlet != "New-VHD" {
+		if _, ok := s.VMs[vmName]; !ok {
+			return notFound(cmdlet, vmName)
+		}
+	}
+	v := s.VMs[vmName]
+	switch cmdlet {
+	case "New-VM":
+		if _, exists := s.VMs[vmName]; exists {
+			return psFail("Hyper-V\\New-VM : Failed to create a new virtual machine.\nThe operation failed because a virtual machine named '%s' already exists.", vmName)
+		}
+		if p["Generation"] != "1" && p["Generation"] != "2" {
+			return psFail("New-VM : Cannot validate argument on parameter 'Generation'.")
+		}
+		s.VMs[vmName] = &fakeVM{State: "Off", Path: p["Path"], Switch: p["SwitchName"], Settings: map[string]string{}}
+	case "Set-VMDvdDrive", "Add-VMDvdDrive", "Add-VMHardDiskDrive":
+		if _, err := os.Stat(p["Path"]); err != nil {
+			return psFail("Hyper-V\\%s : Failed to add device 'Virtual CD/DVD Disk'.\nThe system cannot find the file specified. (0x80070002)", cmdlet)
+		}
+		v.Settings[cmdlet+"/"+p["ControllerNumber"]+"/"+p["ControllerLocation"]] = p["Path"]
+	case "New-VHD":
+		if _, err := os.Stat(p["Path"]); err == nil {
+			return psFail("Hyper-V\\New-VHD : Failed to create the virtual hard disk.\nThe file exists. (0x80070050)")
+		}
+		os.WriteFile(p["Path"], nil, 0o644)
+	case "Set-VMProcessor", "Set-VMMemory", "Set-VMBios":
+		for k, val := range p {
+			v.Settings[cmdlet+"/"+k] = val
+		}
+	case "Start-VM":
+		v.State = "Running"
+	case "Stop-VM":
+		if p["TurnOff"] == "" && os.Getenv("FAKE_PS_HANG_STOP") != "" {
+			time.Sleep(time.Hour) // the guest ignores the shutdown request
+		}
+		v.State = "Off"
+	case "Remove-VM":
+		if v.State != "Off" {
+			return psFail("Hyper-V\\Remove-VM : The operation cannot be performed while the virtual machine is in its current state.")
+		}
+		delete(s.VMs, vmName)
+	}
+	return 0
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,346 @@
+// Package hyperv runs the node as a Hyper-V VM through PowerShell's Hyper-V cmdlets: a generation 1
+// VM (mkube's ISO boots with BIOS isolinux) with the ISO and the NoCloud seed in DVD drives, a dynamic
+// VHDX data disk, on the virtual switch --hyperv-virtual-switch names (else "Default Switch", else
+// the first external one). The guest's KVP daemon reports its address to Get-VM.
+package hyperv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mkube/pkg/driver"
+	"mkube/pkg/driver/seed"
+	"mkube/pkg/ssh"
+)
+
+// Name of the driver, as minikube's.
+const Name = "hyperv"
+
+// Timeouts: the guest's shutdown, and its address after boot.
+var (
+	stopTimeout = 2 * time.Minute
+	ipTimeout   = 5 * time.Minute
+	pollEvery   = 500 * time.Millisecond
+)
+
+// Driver is one profile's VM.
+type Driver struct {
+	profile string
+	opts    driver.Options
+}
+
+// Entry registers the driver; Hyper-V exists on Windows only.
+func Entry(goos string) driver.Entry {
+	return driver.Entry{Name: Name, Priority: 70, Supported: goos == "windows", ISO: true, Health: Health, New: New}
+}
+
+// New makes the driver. Options.Extra["hyperv-virtual-switch"] picks the switch.
+func New(profile string, opts driver.Options) (driver.Driver, error) {
+	return &Driver{profile: profile, opts: opts}, nil
+}
+
+func (d *Driver) Name() string { return Name }
+
+// psError is PowerShell failing, with what it wrote on stderr.
+type psError struct {
+	script string
+	output string
+}
+
+func (e *psError) Error() string {
+	return fmt.Sprintf("powershell %q: %s", e.script, strings.TrimSpace(e.output))
+}
+
+// ps runs one script with Windows PowerShell and returns its output.
+func ps(ctx context.Context, script string) (string, error) {
+	bin, err := exec.LookPath("powershell")
+	if err != nil {
+		return "", fmt.Errorf("PowerShell was not found: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, bin, "-NoProfile", "-NonInteractive", "-Command", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if _, ok := err.(*exec.ExitError); ok {
+			return stdout.String(), &psError{script: script, output: stderr.String()}
+		}
+		return "", err
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// quote makes a PowerShell single-quoted string literal.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Health checks for the Hyper-V module and for the right to use it (Administrators or
+// "Hyper-V Administrators", SID S-1-5-32-578).
+func Health(ctx context.Context) driver.Health {
+	out, err := ps(ctx, `@(Get-Module -ListAvailable Hyper-V).Count`)
+	if err != nil {
+		return driver.Health{Problem: "PowerShell does not run: " + firstLine(err.Error()), Fix: "the hyperv driver needs Windows PowerShell"}
+	}
+	if strings.TrimSpace(out) == "0" {
+		return driver.Health{Problem: "the Hyper-V PowerShell module is not installed",
+			Fix: "enable Hyper-V (as Administrator): Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All",
+			Doc: "https://learn.microsoft.com/virtualization/hyper-v-on-windows/quick-start/enable-hyper-v"}
+	}
+	out, err = ps(ctx, `$p = [Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent(); $p.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator) -or $p.IsInRole([Security.Principal.SecurityIdentifier]::new('S-1-5-32-578'))`)
+	if err != nil {
+		return driver.Health{Installed: true, Problem: firstLine(err.Error()), Fix: "run mkube from an elevated PowerShell"}
+	}
+	if !strings.EqualFold(strings.TrimSpace(out), "True") {
+		return driver.Health{Installed: true, Running: true, Problem: "you are neither an Administrator nor in the Hyper-V Administrators group",
+			Fix: "add yourself (as Administrator): Add-LocalGroupMember -SID S-1-5-32-578 -Member $env:USERNAME, then sign out and in"}
+	}
+	return driver.Health{Installed: true, Running: true, Healthy: true}
+}
+
+func (d *Driver) dir() string     { return d.opts.MachineDir }
+func (d *Driver) disk() string    { return filepath.Join(d.dir(), "disk.vhdx") }
+func (d *Driver) seedISO() string { return filepath.Join(d.dir(), "seed.iso") }
+
+// state is Get-VM's State, or "" when there is no such VM.
+func (d *Driver) state(ctx context.Context) (string, error) {
+	out, err := ps(ctx, "( Hyper-V\\Get-VM -Name "+quote(d.profile)+" ).State")
+	var pe *psError
+	if errors.As(err, &pe) && strings.Contains(pe.output, "unable to find a virtual machine") {
+		return "", nil
+	}
+	return strings.TrimSpace(out), err
+}
+
+// switchName is the switch to use: the chosen one (which must exist), else "Default Switch", else
+// the first external switch.
+func (d *Driver) switchName(ctx context.Context) (string, error) {
+	out, err := ps(ctx, "Hyper-V\\Get-VMSwitch | Select-Object -ExpandProperty Name")
+	if err != nil {
+		return "", err
+	}
+	names := strings.Split(strings.ReplaceAll(strings.TrimSpace(out), "\r", ""), "\n")
+	want := d.opts.Extra["hyperv-virtual-switch"]
+	for _, n := range names {
+		if want != "" && n == want {
+			return n, nil
+		}
+	}
+	if want != "" {
+		return "", fmt.Errorf("there is no Hyper-V virtual switch named %q (switches: %s)", want, strings.Join(names, ", "))
+	}
+	for _, n := range names {
+		if n == "Default Switch" {
+			return n, nil
+		}
+	}
+	out, err = ps(ctx, "Hyper-V\\Get-VMSwitch -SwitchType External | Select-Object -First 1 -ExpandProperty Name")
+	if err != nil || strings.TrimSpace(out) == "" {
+		return "", fmt.Errorf("no Hyper-V virtual switch to use: create an external one in Hyper-V Manager and pass --hyperv-virtual-switch NAME")
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// Create makes the VM unless it exists, and boots it.
+func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
+	if spec.Image == "" {
+		return errors.New("the hyperv driver needs the ISO (mkube passes the cached one)")
+	}
+	if err := os.MkdirAll(d.dir(), 0o755); err != nil {
+		return err
+	}
+	raw, err := seed.ISO(seed.Data{Hostname: d.profile, AuthorizedKey: spec.SSHPublicKey})
+	if err != nil {
+		return err
+	}
+	st, err := d.state(ctx)
+	if err != nil {
+		return err
+	}
+	if st == "" {
+		if err := os.WriteFile(d.seedISO(), raw, 0o644); err != nil {
+			return err
+		}
+		sw, err := d.switchName(ctx)
+		if err != nil {
+			return err
+		}
+		name := quote(d.profile)
+		steps := []string{
+			fmt.Sprintf("Hyper-V\\New-VM -Name %s -Path %s -Generation 1 -MemoryStartupBytes %dMB -SwitchName %s", name, quote(d.dir()), spec.MemoryMB, quote(sw)),
+			fmt.Sprintf("Hyper-V\\Set-VMProcessor -VMName %s -Count %d", name, spec.CPUs),
+			fmt.Sprintf("Hyper-V\\Set-VMMemory -VMName %s -DynamicMemoryEnabled $false -StartupBytes %dMB", name, spec.MemoryMB),
+			fmt.Sprintf("Hyper-V\\Set-VMDvdDrive -VMName %s -ControllerNumber 1 -ControllerLocation 0 -Path %s", name, quote(spec.Image)),
+			fmt.Sprintf("Hyper-V\\Add-VMDvdDrive -VMName %s -ControllerNumber 1 -ControllerLocation 1 -Path %s", name, quote(d.seedISO())),
+		}
+		if _, err := os.Stat(d.disk()); errors.Is(err, os.ErrNotExist) {
+			steps = append(steps, fmt.Sprintf("Hyper-V\\New-VHD -Path %s -SizeBytes %dMB -Dynamic", quote(d.disk()), spec.DiskMB))
+		}
+		steps = append(steps,
+			fmt.Sprintf("Hyper-V\\Add-VMHardDiskDrive -VMName %s -ControllerNumber 0 -ControllerLocation 0 -Path %s", name, quote(d.disk())),
+			fmt.Sprintf("Hyper-V\\Set-VMBios -VMName %s -StartupOrder @('CD', 'IDE', 'LegacyNetworkAdapter', 'Floppy')", name))
+		for _, s := range steps {
+			if _, err := ps(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return d.Start(ctx)
+}
+
+// Start boots the VM unless it runs, and waits for its address.
+func (d *Driver) Start(ctx context.Context) error {
+	st, err := d.state(ctx)
+	if err != nil {
+		return err
+	}
+	if st == "" {
+		return fmt.Errorf("Hyper-V has no VM named %s", d.profile)
+	}
+	if st != "Running" {
+		if _, err := ps(ctx, "Hyper-V\\Start-VM -Name "+quote(d.profile)); err != nil {
+			return err
+		}
+	}
+	_, err = d.waitIP(ctx)
+	return err
+}
+
+// Stop shuts the guest down and turns it off after stopTimeout.
+func (d *Driver) Stop(ctx context.Context) error {
+	st, err := d.state(ctx)
+	if err != nil || st == "" || st == "Off" {
+		return err
+	}
+	done := make(chan error, 1)
+	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	go func() {
+		_, err := ps(sctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+	case <-sctx.Done():
+	}
+	d.logf("the VM did not shut down within %s: turning it off", stopTimeout)
+	_, err = ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile)+" -TurnOff")
+	return err
+}
+
+// Delete turns the VM off, removes it, and deletes its disk and seed.
+func (d *Driver) Delete(ctx context.Context) error {
+	st, err := d.state(ctx)
+	if err != nil {
+		return err
+	}
+	if st != "" {
+		if st != "Off" {
+			if _, err := ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile)+" -TurnOff"); err != nil {
+				return err
+			}
+		}
+		if _, err := ps(ctx, "Hyper-V\\Remove-VM -Name "+quote(d.profile)+" -Force"); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{d.disk(), d.seedISO()} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// State maps Hyper-V's VM states to mkube's.
+func (d *Driver) State(ctx context.Context) (driver.State, error) {
+	st, err := d.state(ctx)
+	if err != nil {
+		return driver.Error, err
+	}
+	switch st {
+	case "":
+		return driver.Nonexistent, nil
+	case "Running":
+		return driver.Running, nil
+	case "Starting":
+		return driver.Starting, nil
+	case "Paused":
+		return driver.Paused, nil
+	case "Off", "Saved":
+		return driver.Stopped, nil
+	default:
+		return driver.Error, nil
+	}
+}
+
+// ip is the first IPv4 address the guest's KVP daemon reported.
+func (d *Driver) ip(ctx context.Context) (string, error) {
+	out, err := ps(ctx, "(( Hyper-V\\Get-VM -Name "+quote(d.profile)+" ).NetworkAdapters[0]).IPAddresses")
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		if l = strings.TrimSpace(l); strings.Count(l, ".") == 3 {
+			return l, nil
+		}
+	}
+	return "", nil
+}
+
+func (d *Driver) waitIP(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, ipTimeout)
+	defer cancel()
+	for {
+		if ip, err := d.ip(ctx); err == nil && ip != "" {
+			return ip, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("Hyper-V reported no address for the VM %s in %s (is its switch connected to a network with DHCP?)", d.profile, ipTimeout)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// Endpoint: SSH and the API server at the guest's address.
+func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
+	ip, err := d.ip(ctx)
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	if ip == "" {
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address yet", d.profile)
+	}
+	return driver.Endpoint{IP: ip, SSHHost: ip, SSHPort: 22, SSHUser: "docker", APIServerHost: ip, APIServerPort: 8443, NodeReachable: true}, nil
+}
+
+// Runner runs commands over SSH.
+func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
+	ep, err := d.Endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cl, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: filepath.Join(d.dir(), "id_ed25519")}.Dial(dctx)
+	if err != nil {
+		return nil, err
+	}
+	return &ssh.Runner{Client: cl}, nil
+}
+
+func (d *Driver) logf(format string, args ...any) {
+	if d.opts.Log != nil {
+		d.opts.Log(format, args...)
+	}
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
