@@ -192,7 +192,7 @@ func fakeVBoxManage(args []string) int {
 		o, code := parseOpts(args[2:], map[string]int{"--cpus": 1, "--memory": 1, "--paravirtprovider": 1, "--acpi": 1, "--ioapic": 1,
 			"--rtcuseutc": 1, "--boot1": 1, "--boot2": 1, "--boot3": 1, "--boot4": 1, "--nic1": 1, "--nictype1": 1, "--natpf1": 1,
 			"--nic2": 1, "--hostonlyadapter2": 1, "--nictype2": 1, "--macaddress2": 1, "--uart1": 2, "--uartmode1": 2,
-			"--audio-driver": 1, "--usb": 1})
+			"--usb": 1})
 		if code != 0 {
 			return code
 		}

@@ -157,7 +157,7 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string) 
 			"--nic1", "nat", "--nictype1", "virtio", "--natpf1", fmt.Sprintf("ssh,tcp,127.0.0.1,%d,,22", sshPort),
 			"--nic2", "hostonly", "--hostonlyadapter2", hostIf, "--nictype2", "virtio", "--macaddress2", d.mac(),
 			"--uart1", "0x3F8", "4", "--uartmode1", "file", d.consoleLog(),
-			"--audio-driver", "none", "--usb", "off"},
+			"--usb", "off"},
 		{"storagectl", d.profile, "--name", storageCtl, "--add", "sata", "--controller", "IntelAhci", "--portcount", "3", "--hostiocache", "on"},
 		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", spec.Image},
 		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "1", "--device", "0", "--type", "dvddrive", "--medium", d.seedISO()},
