@@ -241,12 +241,16 @@ func (d *Driver) waitBooted(ctx context.Context) error {
 		if ierr == nil && st.State != nil && !st.State.Running {
 			return fmt.Errorf("the node container exited during boot (exit code %d): see `docker logs %s`", st.State.ExitCode, d.container())
 		}
-		if state != "" && state != "starting" && state != "initializing" {
+		// "offline": systemd does not answer yet (the container's PID 1 is still exec'ing it), which a
+		// busy host shows for a moment; only a settled state is an answer.
+		switch state {
+		case "", "starting", "initializing", "offline":
+		default:
 			return fmt.Errorf("the node did not boot: systemd is %q (see `docker exec %s systemctl --failed`)", state, d.container())
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the node did not finish booting: %w", err)
+			return fmt.Errorf("the node did not finish booting (systemd: %q): %w", state, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
