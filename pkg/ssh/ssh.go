@@ -164,3 +164,15 @@ func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64
 		Quote([]string{filepath.Dir(path)}), Quote([]string{path}), mode, Quote([]string{path}), Quote([]string{path}), Quote([]string{path}))
 	return r.Run(ctx, driver.Cmd{Args: []string{"sh", "-c", script}, Stdin: content})
 }
+
+// Dial connects a Runner to a machine's SSH endpoint, retrying for up to five minutes while it
+// boots: what every VM driver's Runner is.
+func Dial(ctx context.Context, ep driver.Endpoint, keyPath string) (*Runner, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cl, err := Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: keyPath}.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{Client: cl}, nil
+}

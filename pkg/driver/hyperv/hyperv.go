@@ -328,13 +328,7 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cl, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: filepath.Join(d.dir(), "id_ed25519")}.Dial(dctx)
-	if err != nil {
-		return nil, err
-	}
-	return &ssh.Runner{Client: cl}, nil
+	return ssh.Dial(ctx, ep, filepath.Join(d.dir(), "id_ed25519"))
 }
 
 func (d *Driver) logf(format string, args ...any) {
