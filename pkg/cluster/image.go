@@ -22,11 +22,7 @@ import (
 // or OCI), or an image in the local Docker engine, or failing that one pulled into mkube's cache.
 // Pods then run them with imagePullPolicy IfNotPresent (or Never) without any pull.
 func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
-	p, d, err := m.runningDriver(ctx, profile)
-	if err != nil {
-		return err
-	}
-	r, err := d.Runner(ctx)
+	p, r, err := m.runningRunner(ctx, profile)
 	if err != nil {
 		return err
 	}
@@ -111,14 +107,14 @@ type NodeImage struct {
 
 // ImageList lists the tagged images in the profile's node.
 func (m *Manager) ImageList(ctx context.Context, profile string) ([]NodeImage, error) {
-	_, d, err := m.runningDriver(ctx, profile)
+	_, r, err := m.runningRunner(ctx, profile)
 	if err != nil {
 		return nil, err
 	}
-	r, err := d.Runner(ctx)
-	if err != nil {
-		return nil, err
-	}
+	return nodeImages(ctx, r)
+}
+
+func nodeImages(ctx context.Context, r driver.Runner) ([]NodeImage, error) {
 	var stdout strings.Builder
 	if err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "ls"}, Stdout: &stdout}); err != nil {
 		return nil, err
@@ -158,7 +154,8 @@ func PrintImages(w io.Writer, imgs []NodeImage, format string) error {
 			if at := strings.LastIndex(i.Ref, ":"); at > strings.LastIndex(i.Ref, "/") {
 				repo, tag = i.Ref[:at], i.Ref[at+1:]
 			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", repo, tag, strings.TrimPrefix(i.Digest, "sha256:")[:min(12, len(strings.TrimPrefix(i.Digest, "sha256:")))], i.Size)
+			digest := strings.TrimPrefix(i.Digest, "sha256:")
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", repo, tag, digest[:min(12, len(digest))], i.Size)
 		}
 		return tw.Flush()
 	case "json":
@@ -173,15 +170,11 @@ func PrintImages(w io.Writer, imgs []NodeImage, format string) error {
 
 // ImageRemove removes images from the profile's node.
 func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string) error {
-	have, err := m.ImageList(ctx, profile)
+	_, r, err := m.runningRunner(ctx, profile)
 	if err != nil {
 		return err
 	}
-	_, d, err := m.runningDriver(ctx, profile)
-	if err != nil {
-		return err
-	}
-	r, err := d.Runner(ctx)
+	have, err := nodeImages(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -340,11 +340,7 @@ func PrintProfiles(w io.Writer, rows []ProfileRow, format string) error {
 // Logs writes what a bug report needs: the kubelet's and containerd's journals, the control-plane
 // containers' logs, and the node's view of its pods.
 func (m *Manager) Logs(ctx context.Context, name string, lines int, w io.Writer) error {
-	_, d, err := m.runningDriver(ctx, name)
-	if err != nil {
-		return err
-	}
-	r, err := d.Runner(ctx)
+	_, r, err := m.runningRunner(ctx, name)
 	if err != nil {
 		return err
 	}

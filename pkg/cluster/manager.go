@@ -116,6 +116,16 @@ func (m *Manager) runningDriver(ctx context.Context, name string) (*config.Profi
 	return p, d, nil
 }
 
+// runningRunner loads a profile whose machine must be running, with a runner into it.
+func (m *Manager) runningRunner(ctx context.Context, name string) (*config.Profile, driver.Runner, error) {
+	p, d, err := m.runningDriver(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := d.Runner(ctx)
+	return p, r, err
+}
+
 // runningEndpoint loads a profile whose machine must be running, and where the host reaches it.
 func (m *Manager) runningEndpoint(ctx context.Context, name string) (*config.Profile, driver.Endpoint, error) {
 	p, d, err := m.runningDriver(ctx, name)

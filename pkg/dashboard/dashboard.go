@@ -18,6 +18,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -83,7 +84,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title stri
 // fail shows an API error as a page: a missing object is a 404, anything else a 502.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusBadGateway
-	if strings.Contains(err.Error(), "not found") {
+	if apierrors.IsNotFound(err) {
 		code = http.StatusNotFound
 	}
 	w.WriteHeader(code)

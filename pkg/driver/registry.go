@@ -38,6 +38,13 @@ type Options struct {
 	Log func(format string, args ...any)
 }
 
+// Logf calls Log when it is set.
+func (o Options) Logf(format string, args ...any) {
+	if o.Log != nil {
+		o.Log(format, args...)
+	}
+}
+
 // Registry holds the drivers for this build.
 type Registry struct{ entries map[string]Entry }
 

@@ -230,7 +230,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 		}
 	case <-sctx.Done():
 	}
-	d.logf("the VM did not shut down within %s: turning it off", stopTimeout)
+	d.opts.Logf("the VM did not shut down within %s: turning it off", stopTimeout)
 	_, err = ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile)+" -TurnOff")
 	return err
 }
@@ -329,12 +329,6 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 		return nil, err
 	}
 	return ssh.Dial(ctx, ep, filepath.Join(d.dir(), "id_ed25519"))
-}
-
-func (d *Driver) logf(format string, args ...any) {
-	if d.opts.Log != nil {
-		d.opts.Log(format, args...)
-	}
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }

@@ -4,11 +4,8 @@ package kvm2
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +15,7 @@ import (
 
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
+	"mkube/pkg/mirror"
 	"mkube/pkg/ssh"
 )
 
@@ -138,23 +136,25 @@ func (d *Driver) consoleLog() string { return "/var/log/libvirt/qemu/" + d.profi
 // boot starts the domain unless it runs, falling back from kvm to software emulation when the host
 // has /dev/kvm but cannot run guests with it, and waits for the node's address.
 func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Domain) error {
+	fellBack := false
 	if active, err := dom.IsActive(); err != nil || !active {
 		if err := dom.Create(); err != nil {
 			if d.accel != "auto" || !strings.Contains(err.Error(), "kvm") {
 				return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
 			}
-			d.logf("hardware acceleration failed (%v): falling back to software emulation, which is several times slower", firstLine(err))
+			d.opts.Logf("hardware acceleration failed (%v): falling back to software emulation, which is several times slower", firstLine(err))
 			if dom, err = d.redefineAs(c, dom, "qemu"); err != nil {
 				return err
 			}
 			defer dom.Free()
+			fellBack = true
 			if err := dom.Create(); err != nil {
 				return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
 			}
 		}
 	}
-	if typ, _ := domainType(dom); typ == "qemu" && d.accel != "tcg" {
-		d.logf("the VM runs under software emulation (no usable /dev/kvm): expect a slow start")
+	if typ, _ := domainType(dom); typ == "qemu" && d.accel != "tcg" && !fellBack {
+		d.opts.Logf("the VM runs under software emulation (no usable /dev/kvm): expect a slow start")
 	}
 	_, err := d.waitIP(ctx, c)
 	return err
@@ -180,12 +180,6 @@ func domainType(dom *libvirt.Domain) (string, error) {
 		return "qemu", nil
 	}
 	return "kvm", nil
-}
-
-func (d *Driver) logf(format string, args ...any) {
-	if d.opts.Log != nil {
-		d.opts.Log(format, args...)
-	}
 }
 
 // Start boots a stopped machine.
@@ -243,7 +237,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	d.logf("the VM did not shut down within %s: powering it off", stopTimeout)
+	d.opts.Logf("the VM did not shut down within %s: powering it off", stopTimeout)
 	return dom.Destroy()
 }
 
@@ -486,16 +480,7 @@ func fileSHA256(path string) (string, error) {
 	if raw, err := os.ReadFile(path + ".sha256"); err == nil && len(strings.TrimSpace(string(raw))) == 64 {
 		return strings.TrimSpace(string(raw)), nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return mirror.FileSHA256(path)
 }
 
 // uploadFile copies a host file into a raw volume, unless a complete volume of that name is there

@@ -265,7 +265,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 		case <-time.After(pollEvery):
 		}
 	}
-	d.logf("the VM did not shut down within %s: powering it off", stopTimeout)
+	d.opts.Logf("the VM did not shut down within %s: powering it off", stopTimeout)
 	_, err = run(ctx, "controlvm", d.profile, "poweroff")
 	return err
 }
@@ -378,12 +378,6 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 		return nil, err
 	}
 	return ssh.Dial(ctx, ep, filepath.Join(d.dir(), "id_ed25519"))
-}
-
-func (d *Driver) logf(format string, args ...any) {
-	if d.opts.Log != nil {
-		d.opts.Log(format, args...)
-	}
 }
 
 func colonMAC(m string) string {
