@@ -32,6 +32,9 @@ type Entry struct {
 // Options carry host-wide settings a driver may need.
 type Options struct {
 	MachineDir string // $MKUBE_HOME/machines/<profile>
+	// Owner is what every host object the driver creates is marked with; the driver never reuses,
+	// stops or deletes an object that does not carry exactly this mark.
+	Owner Owner
 	Extra      map[string]string
 	// Log tells the user about something the driver decided (e.g. falling back to software
 	// emulation); nil prints nothing.
