@@ -25,7 +25,7 @@ func newConfig(a *app) *cobra.Command {
 			if err := validateSetting(cmd.Root(), m, args[0], args[1]); err != nil {
 				return err
 			}
-			if err := m.Home.SetSetting(args[0], args[1]); err != nil {
+			if err := m.Home.SetSetting(cmd.Context(), args[0], args[1]); err != nil {
 				return reason.New(reason.Usage, err, "")
 			}
 			a.out.Step(out.Tip, "These changes will take effect upon a mkube delete and then a mkube start")
@@ -61,7 +61,7 @@ func newConfig(a *app) *cobra.Command {
 			if len(args) != 1 {
 				return reason.Errorf(reason.Usage, "e.g. mkube config unset driver", "config unset takes one property")
 			}
-			if err := m.Home.SetSetting(args[0], ""); err != nil {
+			if err := m.Home.SetSetting(cmd.Context(), args[0], ""); err != nil {
 				return reason.New(reason.Usage, err, "")
 			}
 			return nil
@@ -115,7 +115,7 @@ func applySettings(cmd *cobra.Command, m *cluster.Manager) error {
 	}
 	for k, v := range s {
 		f := cmd.Flags().Lookup(k)
-		if f == nil || f.Changed {
+		if k == "profile" || f == nil || f.Changed { // the profile was settled before any command ran
 			continue
 		}
 		if err := f.Value.Set(v); err != nil {

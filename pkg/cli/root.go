@@ -44,11 +44,15 @@ func (a *app) manager() (*cluster.Manager, error) {
 	if err != nil {
 		return nil, reason.New(reason.Config, err, "")
 	}
+	id, err := home.Open()
+	if err != nil {
+		return nil, reason.New(reason.Config, err, "")
+	}
 	paths, err := kubeconfig.Paths()
 	if err != nil {
 		return nil, reason.New(reason.Config, err, "set KUBECONFIG")
 	}
-	return &cluster.Manager{Home: home, Out: a.out, Drivers: Drivers(), KubeconfigPaths: paths}, nil
+	return &cluster.Manager{Home: home, HomeID: id, Out: a.out, Drivers: Drivers(), KubeconfigPaths: paths}, nil
 }
 
 // Drivers are the drivers this build knows.
@@ -87,7 +91,7 @@ func newRoot(a *app) *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.out = out.New(a.stdout, a.stderr, a.verbosity)
-			return nil
+			return a.resolveProfile(cmd)
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.profile, "profile", "p", defaultProfile(), "the name of the mkube cluster (profile)")
@@ -101,6 +105,29 @@ func newRoot(a *app) *cobra.Command {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
 	return root
+}
+
+// resolveProfile settles which profile this command works on — -p, else $MKUBE_PROFILE, else the
+// one `mkube profile NAME` saved, else "mkube" — and validates it once, for every command, before
+// any of them builds a path, a container name or a kubeconfig entry from it.
+func (a *app) resolveProfile(cmd *cobra.Command) error {
+	source := "-p"
+	switch {
+	case cmd.Flags().Changed("profile"):
+	case os.Getenv("MKUBE_PROFILE") != "":
+		source = "MKUBE_PROFILE"
+	default:
+		source = "the saved default profile (mkube config get profile)"
+		if home, err := config.DefaultHome(); err == nil {
+			if s, err := home.Settings(); err == nil && s["profile"] != "" {
+				a.profile = s["profile"]
+			}
+		}
+	}
+	if err := config.ValidateProfileName(a.profile); err != nil {
+		return reason.New(reason.Usage, fmt.Errorf("%s: %w", source, err), "e.g. -p dev")
+	}
+	return nil
 }
 
 // defaultProfile is $MKUBE_PROFILE or "mkube".

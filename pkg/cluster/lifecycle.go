@@ -3,11 +3,11 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -51,7 +51,9 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 }
 
 // Delete removes a profile's node, its kubeconfig entries and its state; the cache and the shared
-// CA stay unless purge. A profile that does not exist still has any leftovers cleaned.
+// CA stay unless purge. A profile that does not exist still has any leftovers cleaned — only
+// objects that carry this home's and this profile's mark: a user's own container, VM or
+// kubeconfig entry of the same name is left alone.
 func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error {
 	unlock, err := m.lockProfile(ctx, name)
 	if err != nil {
@@ -66,23 +68,25 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 	e, ok := m.Drivers.Lookup(driverName)
 	if ok && e.Supported {
 		m.Out.Step(out.Fire, "Deleting %q in %s ...", name, driverName)
-		opts := driver.Options{MachineDir: m.Home.MachineDir(name)}
-		if p != nil {
-			opts = m.driverOptions(p)
+		opts, err := m.driverOptions(name, p)
+		if err != nil {
+			return err
 		}
 		d, err := e.New(name, opts)
 		if err != nil {
 			return err
 		}
 		if err := d.Delete(ctx); err != nil {
-			return reason.New(reason.GuestError, err, "")
+			return machineError(err)
 		}
 	}
 	if err := kubeconfig.Remove(ctx, m.KubeconfigPaths, name); err != nil {
 		return reason.New(reason.Config, err, "")
 	}
-	if _, err := os.Stat(m.Home.MachineDir(name)); err == nil {
-		m.Out.Step(out.Fire, "Removing %s ...", m.Home.MachineDir(name))
+	if dir, err := m.Home.MachineDir(name); err == nil {
+		if _, err := os.Stat(dir); err == nil {
+			m.Out.Step(out.Fire, "Removing %s ...", dir)
+		}
 	}
 	if err := m.Home.Remove(name); err != nil {
 		return err
@@ -93,12 +97,27 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 		m.Out.Step(out.Skull, "Removed all traces of the %q cluster.", name)
 	}
 	if purgeHome {
-		if err := os.RemoveAll(string(m.Home)); err != nil {
-			return err
-		}
-		m.Out.Step(out.Skull, "Successfully purged mkube directory located at - [%s]", m.Home)
+		return m.purge()
 	}
 	return nil
+}
+
+// purge removes $MKUBE_HOME, only when it carries mkube's marker file.
+func (m *Manager) purge() error {
+	if err := m.Home.Purge(); err != nil {
+		return reason.New(reason.Config, err, "remove it yourself if you are sure")
+	}
+	m.Out.Step(out.Skull, "Successfully purged mkube directory located at - [%s]", m.Home)
+	return nil
+}
+
+// machineError turns a driver's failure into a user-facing one: a host object that is not this
+// profile's is a conflict the user resolves, anything else the driver's error.
+func machineError(err error) error {
+	if errors.Is(err, driver.ErrNotOwned) {
+		return reason.New(reason.Conflict, err, "")
+	}
+	return reason.New(reason.GuestError, err, "")
 }
 
 // DeleteAll deletes every profile.
@@ -114,10 +133,7 @@ func (m *Manager) DeleteAll(ctx context.Context, purge bool) error {
 	}
 	m.Out.Step(out.Fire, "Successfully deleted all profiles")
 	if purge {
-		if err := os.RemoveAll(string(m.Home)); err != nil {
-			return err
-		}
-		m.Out.Step(out.Skull, "Successfully purged mkube directory located at - [%s]", m.Home)
+		return m.purge()
 	}
 	return nil
 }
@@ -221,7 +237,11 @@ func (m *Manager) SSH(ctx context.Context, name string, args []string, stdin io.
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: filepath.Join(m.Home.MachineDir(name), "id_ed25519")}.Dial(dctx)
+	key, err := m.machineKey(name)
+	if err != nil {
+		return 0, err
+	}
+	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key}.Dial(dctx)
 	if err != nil {
 		return 0, reason.New(reason.GuestError, err, "is the node's SSH server running? see `mkube logs`")
 	}

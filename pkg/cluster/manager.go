@@ -46,6 +46,8 @@ type Manager struct {
 	Drivers *driver.Registry
 	// KubeconfigPaths are the user's kubeconfig files ($KUBECONFIG or ~/.kube/config).
 	KubeconfigPaths []string
+	// HomeID is the random ID in $MKUBE_HOME's marker file: it marks what this home owns.
+	HomeID string
 }
 
 // lockProfile keeps other mkube processes off a profile while this one changes it; a second
@@ -83,16 +85,29 @@ func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
 	if !ok || !e.Supported {
 		return nil, reason.Errorf(reason.DriverUnsupported, "", "the driver %q of profile %q is not supported on %s/%s", p.Driver, p.Name, runtime.GOOS, runtime.GOARCH)
 	}
-	return e.New(p.Name, m.driverOptions(p))
+	opts, err := m.driverOptions(p.Name, p)
+	if err != nil {
+		return nil, err
+	}
+	return e.New(p.Name, opts)
 }
 
-// driverOptions are what a profile's driver is built with.
-func (m *Manager) driverOptions(p *config.Profile) driver.Options {
-	return driver.Options{
-		MachineDir: m.Home.MachineDir(p.Name),
-		Extra:      map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel, "hyperv-virtual-switch": p.HypervSwitch},
+// driverOptions are what a profile's driver is built with (p is nil for a profile whose
+// config.json is gone: delete still cleans up what carries its mark).
+func (m *Manager) driverOptions(name string, p *config.Profile) (driver.Options, error) {
+	dir, err := m.Home.MachineDir(name)
+	if err != nil {
+		return driver.Options{}, err
+	}
+	opts := driver.Options{
+		MachineDir: dir,
+		Owner:      driver.Owner{HomeID: m.HomeID, Profile: name},
 		Log:        func(format string, args ...any) { m.Out.Warn(format, args...) },
 	}
+	if p != nil {
+		opts.Extra = map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel, "hyperv-virtual-switch": p.HypervSwitch}
+	}
+	return opts, nil
 }
 
 // runningDriver loads a profile whose machine must be running.
@@ -149,11 +164,23 @@ func (m *Manager) runningClient(ctx context.Context, name string) (kubernetes.In
 	return c, ep, err
 }
 
-// credentials are the files a profile's kubeconfig entry refers to.
+// credentials are the files a profile's kubeconfig entry refers to. The name was validated when
+// the command started; a name that is not one path element gets paths that do not exist.
 func (m *Manager) credentials(name string) (ca, cert, key string) {
-	return filepath.Join(m.Home.CertsDir(), "ca.crt"),
-		filepath.Join(m.Home.ProfileDir(name), "client.crt"),
-		filepath.Join(m.Home.ProfileDir(name), "client.key")
+	dir, err := m.Home.ProfileDir(name)
+	if err != nil {
+		dir = filepath.Join(m.Home.CertsDir(), "invalid-profile")
+	}
+	return filepath.Join(m.Home.CertsDir(), "ca.crt"), filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+}
+
+// machineKey is the SSH private key of a profile's machine.
+func (m *Manager) machineKey(name string) (string, error) {
+	dir, err := m.Home.MachineDir(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "id_ed25519"), nil
 }
 
 // restConfig is a client configuration for the profile's API server as the host reaches it.

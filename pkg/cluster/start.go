@@ -111,7 +111,11 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 		return err
 	}
 
-	d, err := entry.New(p.Name, m.driverOptions(p))
+	opts, err := m.driverOptions(p.Name, p)
+	if err != nil {
+		return err
+	}
+	d, err := entry.New(p.Name, opts)
 	if err != nil {
 		return reason.New(reason.Usage, err, "")
 	}
@@ -452,7 +456,11 @@ func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Drive
 	if err != nil {
 		return driver.Endpoint{}, nil, reason.New(reason.ProviderError, err, "")
 	}
-	_, pub, err := ssh.EnsureKey(m.Home.MachineDir(p.Name))
+	key, err := m.machineKey(p.Name)
+	if err != nil {
+		return driver.Endpoint{}, nil, err
+	}
+	_, pub, err := ssh.EnsureKey(filepath.Dir(key))
 	if err != nil {
 		return driver.Endpoint{}, nil, err
 	}
@@ -524,7 +532,11 @@ func (m *Manager) params(ctx context.Context, p *config.Profile, v k8sversion.Ve
 // certificates makes (or reuses) the shared CAs and this cluster's certificates, and maps them to
 // their names under /etc/kubernetes/pki.
 func (m *Manager) certificates(p *config.Profile, params kubeadm.Params) (map[string]string, error) {
-	shared, own := m.Home.CertsDir(), m.Home.ProfileDir(p.Name)
+	shared := m.Home.CertsDir()
+	own, err := m.Home.ProfileDir(p.Name)
+	if err != nil {
+		return nil, err
+	}
 	ca, err := certs.EnsureCA(certs.In(shared, "ca"), "mkubeCA")
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -27,7 +26,11 @@ type Tunnel struct {
 func (m *Manager) openTunnel(ctx context.Context, profile string, ep driver.Endpoint) (*Tunnel, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: filepath.Join(m.Home.MachineDir(profile), "id_ed25519")}.Dial(dctx)
+	key, err := m.machineKey(profile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key}.Dial(dctx)
 	if err != nil {
 		return nil, reason.New(reason.GuestError, err, "is the node's SSH server running? see `mkube logs`")
 	}

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 
 	"mkube/pkg/atomicfile"
+	"mkube/pkg/safepath"
 )
 
 // DefaultProfile is the profile used without -p.
@@ -38,11 +40,16 @@ func (h Home) path(parts ...string) string {
 	return filepath.Join(append([]string{string(h)}, parts...)...)
 }
 
-// ProfileDir holds a profile's config.json and client credentials.
-func (h Home) ProfileDir(name string) string { return h.path("profiles", name) }
+// ProfileDir holds a profile's config.json and client credentials. A name that is not one safe
+// path element is refused, whatever the callers checked before.
+func (h Home) ProfileDir(name string) (string, error) {
+	return safepath.Join(string(h), "profiles", name)
+}
 
 // MachineDir holds a machine's keys and disks.
-func (h Home) MachineDir(name string) string { return h.path("machines", name) }
+func (h Home) MachineDir(name string) (string, error) {
+	return safepath.Join(string(h), "machines", name)
+}
 
 // CertsDir holds the CAs shared by all profiles (kept across delete/recreate).
 func (h Home) CertsDir() string { return h.path("certs") }
@@ -88,12 +95,22 @@ type NodeState struct {
 
 var profileName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// ValidateProfileName keeps names usable as container, network, volume and kubeconfig names.
+// ValidateProfileName keeps names usable as container, network, volume, host and kubeconfig
+// names, and as one path element under $MKUBE_HOME.
 func ValidateProfileName(name string) error {
-	if !profileName.MatchString(name) {
-		return fmt.Errorf("profile name %q is invalid: use lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+	if !profileName.MatchString(name) || safepath.Elem(name) != nil {
+		return fmt.Errorf("profile name %s is invalid: use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit", quoteName(name))
 	}
 	return nil
+}
+
+// quoteName shows a rejected name in an error: quoted, control characters escaped, and cut
+// short, so a hostile name cannot forge more output lines or flood the terminal.
+func quoteName(s string) string {
+	if len(s) > 70 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
 }
 
 // ErrNoProfile is returned for a profile that does not exist.
@@ -101,7 +118,11 @@ var ErrNoProfile = errors.New("profile not found")
 
 // Load reads a profile.
 func (h Home) Load(name string) (*Profile, error) {
-	raw, err := os.ReadFile(filepath.Join(h.ProfileDir(name), "config.json"))
+	dir, err := h.ProfileDir(name)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("profile %q: %w", name, ErrNoProfile)
 	}
@@ -115,17 +136,21 @@ func (h Home) Load(name string) (*Profile, error) {
 	return &p, nil
 }
 
-// Save writes a profile atomically: a crash never leaves a half-written config.json.
+// Save writes a profile atomically: a crash never leaves a half-written config.json. It is 0600:
+// a profile can name mirrors with credentials in their URLs.
 func (h Home) Save(p *Profile) error {
-	dir := h.ProfileDir(p.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := h.ProfileDir(p.Name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	raw, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteBytes(filepath.Join(dir, "config.json"), append(raw, '\n'), 0o644)
+	return atomicfile.WriteBytes(filepath.Join(dir, "config.json"), append(raw, '\n'), 0o600)
 }
 
 // List returns the names of all profiles, sorted.
@@ -139,7 +164,11 @@ func (h Home) List() ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if _, err := os.Stat(filepath.Join(h.ProfileDir(e.Name()), "config.json")); err == nil {
+		// Only names mkube could have made: anything else in profiles/ is not a profile.
+		if ValidateProfileName(e.Name()) != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(h.path("profiles", e.Name()), "config.json")); err == nil {
 			names = append(names, e.Name())
 		}
 	}
@@ -149,8 +178,14 @@ func (h Home) List() ([]string, error) {
 
 // Remove deletes a profile's and its machine's state (not the shared certs or the cache).
 func (h Home) Remove(name string) error {
-	if err := os.RemoveAll(h.MachineDir(name)); err != nil {
-		return err
+	for _, dir := range []func(string) (string, error){h.MachineDir, h.ProfileDir} {
+		p, err := dir(name)
+		if err != nil {
+			return err
+		}
+		if err := safepath.RemoveAll(string(h), p); err != nil {
+			return err
+		}
 	}
-	return os.RemoveAll(h.ProfileDir(name))
+	return nil
 }

@@ -27,21 +27,31 @@ func TestProfileRoundTripAndList(t *testing.T) {
 	if _, err := h.Load("nosuch"); !errors.Is(err, ErrNoProfile) {
 		t.Errorf("missing profile: %v", err)
 	}
-	os.WriteFile(filepath.Join(h.ProfileDir("a"), "config.json"), []byte("{broken"), 0o644)
+	if st, err := os.Stat(filepath.Join(string(h), "profiles", "a", "config.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("config.json mode: %v, %v", st, err)
+	}
+	os.WriteFile(filepath.Join(string(h), "profiles", "a", "config.json"), []byte("{broken"), 0o644)
 	if _, err := h.Load("a"); err == nil || errors.Is(err, ErrNoProfile) {
 		t.Errorf("corrupt profile: %v", err)
 	}
-	os.MkdirAll(h.MachineDir("b"), 0o700)
+	machine := filepath.Join(string(h), "machines", "b")
+	os.MkdirAll(machine, 0o700)
 	if err := h.Remove("b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(h.MachineDir("b")); !os.IsNotExist(err) {
+	if _, err := os.Stat(machine); !os.IsNotExist(err) {
 		t.Error("machine dir kept")
 	}
 }
 
 func TestValidateProfileName(t *testing.T) {
-	for name, ok := range map[string]bool{"mkube": true, "dev-2": true, "a": true, "Bad": false, "a_b": false, "-a": false, "a-": false, "": false, "a/b": false} {
+	long := "a"
+	for len(long) < 64 {
+		long += "b"
+	}
+	for name, ok := range map[string]bool{"mkube": true, "dev-2": true, "a": true, long[:63]: true,
+		"Bad": false, "a_b": false, "-a": false, "a-": false, "": false, "a/b": false, "..": false, "../..": false, ".": false,
+		"/etc": false, "a\x00b": false, "a\nb": false, long: false, "ünï": false, "a b": false, "$(id)": false} {
 		if err := ValidateProfileName(name); (err == nil) != ok {
 			t.Errorf("%q: err = %v", name, err)
 		}
@@ -57,5 +67,23 @@ func TestDefaultHome(t *testing.T) {
 	t.Setenv("HOME", "/home/u")
 	if h, _ := DefaultHome(); h != "/home/u/.mkube" {
 		t.Errorf("default home %s", h)
+	}
+}
+
+func TestPathsRefuseHostileNames(t *testing.T) {
+	h := Home(filepath.Join(t.TempDir(), "a", "b", "home"))
+	for _, bad := range []string{"..", "../..", ".", "", "x/../..", "/abs", "a\x00", "a\\b"} {
+		if p, err := h.ProfileDir(bad); err == nil {
+			t.Errorf("ProfileDir(%q) = %s", bad, p)
+		}
+		if p, err := h.MachineDir(bad); err == nil {
+			t.Errorf("MachineDir(%q) = %s", bad, p)
+		}
+		if err := h.Remove(bad); err == nil {
+			t.Errorf("Remove(%q) was allowed", bad)
+		}
+		if err := h.Save(&Profile{Name: bad}); err == nil {
+			t.Errorf("Save(%q) was allowed", bad)
+		}
 	}
 }

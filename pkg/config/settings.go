@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,11 +10,12 @@ import (
 	"strings"
 
 	"mkube/pkg/atomicfile"
+	"mkube/pkg/lockfile"
 )
 
 // SettingKeys are what `mkube config set` accepts: defaults for `mkube start` flags of the same
 // names, kept in $MKUBE_HOME/config/config.json as minikube keeps its own.
-var SettingKeys = []string{"driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "kvm-accel", "kvm-qemu-uri", "hyperv-virtual-switch"}
+var SettingKeys = []string{"profile", "driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "kvm-accel", "kvm-qemu-uri", "hyperv-virtual-switch"}
 
 func (h Home) settingsPath() string { return h.path("config", "config.json") }
 
@@ -43,11 +45,25 @@ func CheckSettingKey(key string) error {
 	return fmt.Errorf("property name %q not found (settings: %s)", key, strings.Join(SettingKeys, ", "))
 }
 
-// SetSetting saves key=value; an empty value removes the key.
-func (h Home) SetSetting(key, value string) error {
+// SetSetting saves key=value; an empty value removes the key. Concurrent `mkube config set`s
+// each keep their key: the read-modify-write holds a lock.
+func (h Home) SetSetting(ctx context.Context, key, value string) error {
 	if err := CheckSettingKey(key); err != nil {
 		return err
 	}
+	if key == "profile" && value != "" {
+		if err := ValidateProfileName(value); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(h.path("config"), 0o700); err != nil {
+		return err
+	}
+	unlock, err := lockfile.Lock(ctx, h.settingsPath()+".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s, err := h.Settings()
 	if err != nil {
 		return err
@@ -61,10 +77,7 @@ func (h Home) SetSetting(key, value string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(h.path("config"), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteBytes(h.settingsPath(), append(raw, '\n'), 0o644)
+	return atomicfile.WriteBytes(h.settingsPath(), append(raw, '\n'), 0o600)
 }
 
 // SortedSettings lists settings as "key: value" lines, sorted, as `minikube config view` does.

@@ -12,6 +12,7 @@ const (
 	ExFailure                 = 1
 	ExInterrupted             = 2
 	ExProgramError            = 10
+	ExProgramConflict         = 11
 	ExProgramUsage            = 14
 	ExProgramConfig           = 18
 	ExInsufficientMemory      = 23
@@ -48,6 +49,7 @@ var (
 	Usage              = Kind{"MK_USAGE", ExProgramUsage}
 	Interrupted        = Kind{"MK_INTERRUPTED", ExInterrupted}
 	Internal           = Kind{"MK_INTERNAL", ExProgramError}
+	Conflict           = Kind{"MK_CONFLICT", ExProgramConflict}
 	Config             = Kind{"MK_CONFIG", ExProgramConfig}
 	InsufficientCores  = Kind{"RSRC_INSUFFICIENT_CORES", ExInsufficientCores}
 	InsufficientMemory = Kind{"RSRC_INSUFFICIENT_MEMORY", ExInsufficientMemory}
