@@ -78,8 +78,12 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			return reason.New(reason.GuestError, err, "")
 		}
 	}
-	if err := kubeconfig.Remove(ctx, m.KubeconfigPaths, name); err != nil {
+	left, err := kubeconfig.Remove(ctx, m.KubeconfigPaths, name, m.HomeID)
+	if err != nil {
 		return reason.New(reason.Config, err, "")
+	}
+	for _, l := range left {
+		m.Out.Warn("Kubeconfig %s left as is: not created by this mkube profile", l)
 	}
 	if _, err := os.Stat(m.Home.MachineDir(name)); err == nil {
 		m.Out.Step(out.Fire, "Removing %s ...", m.Home.MachineDir(name))

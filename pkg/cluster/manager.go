@@ -46,6 +46,8 @@ type Manager struct {
 	Drivers *driver.Registry
 	// KubeconfigPaths are the user's kubeconfig files ($KUBECONFIG or ~/.kube/config).
 	KubeconfigPaths []string
+	// HomeID is the random ID in $MKUBE_HOME's marker file: it marks what this home owns.
+	HomeID string
 }
 
 // lockProfile keeps other mkube processes off a profile while this one changes it; a second
@@ -181,6 +183,7 @@ func (m *Manager) updateKubeconfig(ctx context.Context, p *config.Profile, ep dr
 	ca, cert, key := m.credentials(p.Name)
 	_, err := kubeconfig.Update(ctx, m.KubeconfigPaths, kubeconfig.Entry{
 		Name: p.Name, Server: serverURL(ep), CAFile: ca, ClientCert: cert, ClientKey: key, Embed: p.EmbedCerts,
+		HomeID: m.HomeID,
 	}, setCurrent)
 	return err
 }
