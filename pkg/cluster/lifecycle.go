@@ -80,8 +80,12 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			return machineError(err)
 		}
 	}
-	if err := kubeconfig.Remove(ctx, m.KubeconfigPaths, name); err != nil {
+	left, err := kubeconfig.Remove(ctx, m.KubeconfigPaths, name, m.HomeID)
+	if err != nil {
 		return reason.New(reason.Config, err, "")
+	}
+	for _, l := range left {
+		m.Out.Warn("Kubeconfig %s left as is: not created by this mkube profile", l)
 	}
 	if dir, err := m.Home.MachineDir(name); err == nil {
 		if _, err := os.Stat(dir); err == nil {

@@ -208,6 +208,7 @@ func (m *Manager) updateKubeconfig(ctx context.Context, p *config.Profile, ep dr
 	ca, cert, key := m.credentials(p.Name)
 	_, err := kubeconfig.Update(ctx, m.KubeconfigPaths, kubeconfig.Entry{
 		Name: p.Name, Server: serverURL(ep), CAFile: ca, ClientCert: cert, ClientKey: key, Embed: p.EmbedCerts,
+		HomeID: m.HomeID,
 	}, setCurrent)
 	return err
 }

@@ -13,9 +13,12 @@ import (
 	"mkube/internal/golden"
 )
 
+// testHome is the home ID the tests' entries are marked with.
+const testHome = "home-1"
+
 func entry(dir, name string) Entry {
 	return Entry{Name: name, Server: "https://127.0.0.1:32771", CAFile: filepath.Join(dir, "ca.crt"),
-		ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key")}
+		ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key"), HomeID: testHome}
 }
 
 func copyExisting(t *testing.T, dst string) {
@@ -54,8 +57,8 @@ func TestUpdateAndRemoveKeepOtherEntries(t *testing.T) {
 		t.Errorf("server = %s", s)
 	}
 
-	if err := Remove(ctx, []string{cfg}, "mkube"); err != nil {
-		t.Fatal(err)
+	if left, err := Remove(ctx, []string{cfg}, "mkube", testHome); err != nil || len(left) > 0 {
+		t.Fatalf("Remove = %v, %v", left, err)
 	}
 	after, _ := clientcmd.LoadFromFile(cfg)
 	before, _ := clientcmd.LoadFromFile("testdata/existing.yaml")
