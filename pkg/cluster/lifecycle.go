@@ -80,7 +80,7 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			return machineError(err)
 		}
 	}
-	left, err := kubeconfig.Remove(ctx, m.KubeconfigPaths, name, m.HomeID)
+	left, err := kubeconfig.Remove(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, name, m.HomeID)
 	if err != nil {
 		return reason.New(reason.Config, err, "")
 	}

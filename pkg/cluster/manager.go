@@ -206,10 +206,13 @@ func serverURL(ep driver.Endpoint) string {
 // updateKubeconfig points the profile's kubeconfig entry at the API server's current address.
 func (m *Manager) updateKubeconfig(ctx context.Context, p *config.Profile, ep driver.Endpoint, setCurrent bool) error {
 	ca, cert, key := m.credentials(p.Name)
-	_, err := kubeconfig.Update(ctx, m.KubeconfigPaths, kubeconfig.Entry{
+	_, err := kubeconfig.Update(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, kubeconfig.Entry{
 		Name: p.Name, Server: serverURL(ep), CAFile: ca, ClientCert: cert, ClientKey: key, Embed: p.EmbedCerts,
 		HomeID: m.HomeID,
 	}, setCurrent)
+	if errors.Is(err, kubeconfig.ErrNotOurs) {
+		return reason.New(reason.Conflict, err, "")
+	}
 	return err
 }
 

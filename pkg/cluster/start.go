@@ -23,6 +23,7 @@ import (
 	"mkube/pkg/images"
 	"mkube/pkg/isoimage"
 	"mkube/pkg/k8sversion"
+	"mkube/pkg/kubeconfig"
 	"mkube/pkg/mirror"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -88,6 +89,10 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	waitFor, err := kubeadm.ParseWait(o.Wait)
 	if err != nil {
 		return reason.New(reason.Usage, err, "")
+	}
+	// Refused before anything is created: a kubeconfig entry of this name that is not ours.
+	if err := kubeconfig.CheckOwned(m.KubeconfigPaths, p.Name, m.HomeID); err != nil {
+		return reason.New(reason.Conflict, err, "")
 	}
 
 	enabled := m.usableAddons(p)

@@ -22,9 +22,20 @@ const (
 	staleLockAge = 10 * time.Second
 )
 
-// Warnf reports what mkube did on the user's behalf that they may want to know about, such as
-// removing a stale lock. It writes to stderr; a program with its own printer may replace it.
-var Warnf = func(format string, args ...any) {
+type warnKey struct{}
+
+// WithWarnings returns a context under which this package reports what it did on the user's
+// behalf that they may want to know about (such as removing a stale lock) through warn; without
+// it such notes go to stderr.
+func WithWarnings(ctx context.Context, warn func(format string, args ...any)) context.Context {
+	return context.WithValue(ctx, warnKey{}, warn)
+}
+
+func warnf(ctx context.Context, format string, args ...any) {
+	if w, ok := ctx.Value(warnKey{}).(func(string, ...any)); ok && w != nil {
+		w(format, args...)
+		return
+	}
 	fmt.Fprintf(os.Stderr, "❗  "+format+"\n", args...)
 }
 
@@ -55,7 +66,7 @@ func lock(ctx context.Context, path string) (func(), error) {
 			// the first's fresh lock. The window is the microseconds between a stat and a remove,
 			// and only opens after a crash, so this is left as is rather than made elaborate.
 			if err := os.Remove(name); err == nil || errors.Is(err, fs.ErrNotExist) {
-				Warnf("Removed the kubeconfig lock %s: it was %s old, and kubectl and mkube hold it for milliseconds, so a crashed process (or an older mkube) left it behind.",
+				warnf(ctx, "Removed the kubeconfig lock %s: it was %s old, and kubectl and mkube hold it for milliseconds, so a crashed process (or an older mkube) left it behind.",
 					name, time.Since(st.ModTime()).Round(time.Second))
 				continue
 			}

@@ -11,13 +11,10 @@ import (
 	"time"
 )
 
-// captureWarnings collects what Warnf reports for the rest of the test.
-func captureWarnings(t *testing.T) *[]string {
+// captureWarnings returns a context whose warnings are collected.
+func captureWarnings(ctx context.Context) (context.Context, *[]string) {
 	var got []string
-	old := Warnf
-	Warnf = func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }
-	t.Cleanup(func() { Warnf = old })
-	return &got
+	return WithWarnings(ctx, func(format string, args ...any) { got = append(got, fmt.Sprintf(format, args...)) }), &got
 }
 
 func assertNoLeftovers(t *testing.T, cfg string) {
@@ -61,7 +58,6 @@ func TestLockFileIsGoneAfterEveryOperation(t *testing.T) {
 }
 
 func TestStaleLockIsTakenOver(t *testing.T) {
-	warnings := captureWarnings(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	// An older mkube (flock on this file) or a crashed kubectl left an empty lock file behind.
@@ -72,6 +68,7 @@ func TestStaleLockIsTakenOver(t *testing.T) {
 	os.Chtimes(cfg+".lock", old, old)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	ctx, warnings := captureWarnings(ctx)
 	if _, err := Update(ctx, []string{cfg}, entry(dir, "a"), true); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +79,7 @@ func TestStaleLockIsTakenOver(t *testing.T) {
 }
 
 func TestFreshLockMakesUpdateWait(t *testing.T) {
-	warnings := captureWarnings(t)
+	base, warnings := captureWarnings(context.Background())
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
 	copyExisting(t, cfg)
@@ -93,7 +90,7 @@ func TestFreshLockMakesUpdateWait(t *testing.T) {
 	}
 
 	t.Run("times out with ctx", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		ctx, cancel := context.WithTimeout(base, 150*time.Millisecond)
 		defer cancel()
 		_, err := Update(ctx, []string{cfg}, entry(dir, "a"), true)
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -117,7 +114,7 @@ func TestFreshLockMakesUpdateWait(t *testing.T) {
 			os.Remove(cfg + ".lock")
 		}()
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(base, 5*time.Second)
 		defer cancel()
 		if _, err := Update(ctx, []string{cfg}, entry(dir, "a"), true); err != nil {
 			t.Fatal(err)

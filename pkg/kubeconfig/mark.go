@@ -96,3 +96,21 @@ func (e *notOursError) Error() string {
 }
 
 func (e *notOursError) Unwrap() error { return ErrNotOurs }
+
+// CheckOwned returns the error Update would return for an entry of this name, without writing:
+// `mkube start` asks it before it creates anything, so a refused start leaves nothing behind.
+// A file that cannot be read now is left for Update to report.
+func CheckOwned(paths []string, name, homeID string) error {
+	for _, path := range paths {
+		s, err := read(path)
+		if err != nil {
+			continue
+		}
+		for _, p := range parts(s.cfg, name) {
+			if why := whose(p.exts, homeID, name); why != "" {
+				return &notOursError{file: path, kind: p.kind, name: name, why: why}
+			}
+		}
+	}
+	return nil
+}

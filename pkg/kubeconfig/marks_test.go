@@ -182,3 +182,21 @@ func TestRemoveLeavesWhatIsNotOurs(t *testing.T) {
 		}
 	})
 }
+
+func TestCheckOwnedMatchesUpdate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	if err := CheckOwned([]string{cfg}, "a", "home-1"); err != nil {
+		t.Fatalf("a missing file: %v", err)
+	}
+	e := entry(dir, "a")
+	if _, err := Update(context.Background(), []string{cfg}, e, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOwned([]string{cfg}, "a", e.HomeID); err != nil {
+		t.Errorf("our own entry: %v", err)
+	}
+	if err := CheckOwned([]string{cfg}, "a", "another-home"); !errors.Is(err, ErrNotOurs) {
+		t.Errorf("another home's entry: %v", err)
+	}
+}
