@@ -44,7 +44,7 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 		}
 	}
 	if err := d.Stop(ctx); err != nil {
-		return reason.New(reason.GuestError, err, "")
+		return machineError(reason.GuestError, err, "")
 	}
 	m.Out.Step(out.Stopped, "1 node stopped.")
 	return nil
@@ -77,7 +77,7 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			return err
 		}
 		if err := d.Delete(ctx); err != nil {
-			return machineError(err)
+			return machineError(reason.GuestError, err, "")
 		}
 	}
 	left, err := kubeconfig.Remove(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, name, m.HomeID)
@@ -116,12 +116,12 @@ func (m *Manager) purge() error {
 }
 
 // machineError turns a driver's failure into a user-facing one: a host object that is not this
-// profile's is a conflict the user resolves, anything else the driver's error.
-func machineError(err error) error {
+// profile's is a conflict the user resolves (MK_CONFLICT), anything else is of kind k.
+func machineError(k reason.Kind, err error, advice string) error {
 	if errors.Is(err, driver.ErrNotOwned) {
 		return reason.New(reason.Conflict, err, "")
 	}
-	return reason.New(reason.GuestError, err, "")
+	return reason.New(k, err, advice)
 }
 
 // DeleteAll deletes every profile.

@@ -122,7 +122,7 @@ func (m *Manager) runningDriver(ctx context.Context, name string) (*config.Profi
 	}
 	st, err := d.State(ctx)
 	if err != nil {
-		return nil, nil, reason.New(reason.ProviderError, err, "")
+		return nil, nil, machineError(reason.ProviderError, err, "")
 	}
 	if st != driver.Running {
 		return nil, nil, reason.Errorf(reason.GuestNotRunning, "to start a cluster, run: mkube start -p "+name,

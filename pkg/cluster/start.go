@@ -459,7 +459,7 @@ func imageList(ctx context.Context, kubeadmBin string, v k8sversion.Version, cac
 func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Driver, image string, vm bool) (driver.Endpoint, driver.Runner, error) {
 	st, err := d.State(ctx)
 	if err != nil {
-		return driver.Endpoint{}, nil, reason.New(reason.ProviderError, err, "")
+		return driver.Endpoint{}, nil, machineError(reason.ProviderError, err, "")
 	}
 	key, err := m.machineKey(p.Name)
 	if err != nil {
@@ -486,7 +486,7 @@ func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Drive
 		err = d.Start(ctx)
 	}
 	if err != nil {
-		return driver.Endpoint{}, nil, reason.New(reason.GuestError, err, "`mkube delete -p "+p.Name+"` and start again if it persists")
+		return driver.Endpoint{}, nil, machineError(reason.GuestError, err, "`mkube delete -p "+p.Name+"` and start again if it persists")
 	}
 	ep, err := d.Endpoint(ctx)
 	if err != nil {

@@ -28,11 +28,6 @@ import (
 // Name of the driver.
 const Name = "docker"
 
-// Labels mark what mkube created, so delete removes exactly that.
-const (
-	labelCreatedBy = "created_by.mkube"
-	labelProfile   = "name.mkube"
-)
 
 // DefaultImage is the node image `make node-image` builds (pkg/artifacts). It has no upstream
 // registry: like minikube's kicbase it is the project's own, and a release would publish it.
@@ -44,16 +39,17 @@ const SSHUser = "docker"
 // Driver runs one profile's node container.
 type Driver struct {
 	profile string
+	owner   driver.Owner
 	cli     *client.Client
 }
 
 // New connects to the Docker engine in the environment (DOCKER_HOST or the default socket).
-func New(profile string, _ driver.Options) (driver.Driver, error) {
+func New(profile string, opts driver.Options) (driver.Driver, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{profile: profile, cli: cli}, nil
+	return &Driver{profile: profile, owner: opts.Owner, cli: cli}, nil
 }
 
 // Entry registers the driver.
@@ -110,12 +106,44 @@ func (d *Driver) container() string { return d.profile }
 func (d *Driver) network() string   { return d.profile }
 func (d *Driver) volume() string    { return d.profile }
 
-func (d *Driver) labels() map[string]string {
-	return map[string]string{labelCreatedBy: "true", labelProfile: d.profile}
+func (d *Driver) labels() map[string]string { return d.owner.Labels() }
+
+// notOurs is the refusal for an object that has the profile's name but not this home's and
+// profile's labels: mkube never reuses, stops or deletes it.
+func (d *Driver) notOurs(kind, name string, labels map[string]string) error {
+	other := ""
+	if labels[driver.LabelCreatedBy] == "true" {
+		other = "another mkube home's or profile's"
+	}
+	return &driver.NotOwnedError{Kind: kind, Name: name, Other: other}
+}
+
+// ownContainer inspects the profile's container: (nil, nil) when there is none, an error when
+// there is one that is not ours.
+func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, error) {
+	st, err := d.cli.ContainerInspect(ctx, d.container())
+	if client.IsErrNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st.Config == nil || !d.owner.OwnsLabels(st.Config.Labels) {
+		var labels map[string]string
+		if st.Config != nil {
+			labels = st.Config.Labels
+		}
+		return nil, d.notOurs("Docker container", d.container(), labels)
+	}
+	return &st, nil
 }
 
 // Create makes the network, the volume and the container, each only if missing, then starts it.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
+	// A foreign container of the profile's name is refused before anything is created beside it.
+	if _, err := d.ownContainer(ctx); err != nil {
+		return err
+	}
 	ip, err := d.ensureNetwork(ctx)
 	if err != nil {
 		return err
@@ -123,10 +151,10 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err := d.ensureVolume(ctx); err != nil {
 		return err
 	}
-	if _, err := d.cli.ContainerInspect(ctx, d.container()); err == nil {
-		return d.Start(ctx)
-	} else if !client.IsErrNotFound(err) {
+	if st, err := d.ownContainer(ctx); err != nil {
 		return err
+	} else if st != nil {
+		return d.Start(ctx)
 	}
 	if _, err := d.cli.ImageInspect(ctx, spec.Image); err != nil {
 		if client.IsErrNotFound(err) {
@@ -258,9 +286,12 @@ func (d *Driver) waitBooted(ctx context.Context) error {
 
 // Start starts a stopped node container.
 func (d *Driver) Start(ctx context.Context) error {
-	st, err := d.cli.ContainerInspect(ctx, d.container())
+	st, err := d.ownContainer(ctx)
 	if err != nil {
 		return err
+	}
+	if st == nil {
+		return fmt.Errorf("the node container %s does not exist", d.container())
 	}
 	if !st.State.Running {
 		if err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{}); err != nil {
@@ -272,18 +303,30 @@ func (d *Driver) Start(ctx context.Context) error {
 
 // Stop halts the node cleanly: systemd stops the kubelet and containerd, then the container ends.
 func (d *Driver) Stop(ctx context.Context) error {
+	st, err := d.ownContainer(ctx)
+	if err != nil || st == nil {
+		return err
+	}
 	timeout := 30
-	err := d.cli.ContainerStop(ctx, d.container(), container.StopOptions{Timeout: &timeout})
+	err = d.cli.ContainerStop(ctx, st.ID, container.StopOptions{Timeout: &timeout})
 	if client.IsErrNotFound(err) {
 		return nil
 	}
 	return err
 }
 
-// Delete removes the container, its volume, and the network when nothing else uses it.
+// Delete removes the container, its volume, and the network — only those carrying this home's and
+// profile's labels; a foreign container of the same name is refused and nothing is removed.
 func (d *Driver) Delete(ctx context.Context) error {
-	if err := d.cli.ContainerRemove(ctx, d.container(), container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+	st, err := d.ownContainer(ctx)
+	if err != nil {
 		return err
+	}
+	if st != nil {
+		// By ID: a container that replaced ours under the same name since the check stays.
+		if err := d.cli.ContainerRemove(ctx, st.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+			return err
+		}
 	}
 	if err := d.removeOwned(ctx); err != nil {
 		return err
@@ -292,7 +335,11 @@ func (d *Driver) Delete(ctx context.Context) error {
 }
 
 func (d *Driver) removeOwned(ctx context.Context) error {
-	vs, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelProfile+"="+d.profile))})
+	if d.owner.HomeID == "" {
+		return nil // an unmarked driver owns nothing
+	}
+	mine := filters.NewArgs(filters.Arg("label", driver.LabelProfile+"="+d.profile), filters.Arg("label", driver.LabelHome+"="+d.owner.HomeID))
+	vs, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: mine})
 	if err != nil {
 		return err
 	}
@@ -301,7 +348,7 @@ func (d *Driver) removeOwned(ctx context.Context) error {
 			return err
 		}
 	}
-	ns, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelProfile+"="+d.profile))})
+	ns, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: mine})
 	if err != nil {
 		return err
 	}
@@ -313,14 +360,15 @@ func (d *Driver) removeOwned(ctx context.Context) error {
 	return nil
 }
 
-// State maps the container's state.
+// State maps the container's state; a foreign container of the profile's name is an error, so
+// nothing takes it for this profile's node.
 func (d *Driver) State(ctx context.Context) (driver.State, error) {
-	st, err := d.cli.ContainerInspect(ctx, d.container())
-	if client.IsErrNotFound(err) {
-		return driver.Nonexistent, nil
-	}
+	st, err := d.ownContainer(ctx)
 	if err != nil {
 		return driver.Error, err
+	}
+	if st == nil {
+		return driver.Nonexistent, nil
 	}
 	switch {
 	case st.State.Paused:
@@ -372,8 +420,11 @@ func (d *Driver) Runner(context.Context) (driver.Runner, error) {
 }
 
 func (d *Driver) ensureVolume(ctx context.Context) error {
-	_, err := d.cli.VolumeInspect(ctx, d.volume())
+	v, err := d.cli.VolumeInspect(ctx, d.volume())
 	if err == nil {
+		if !d.owner.OwnsLabels(v.Labels) {
+			return d.notOurs("Docker volume", d.volume(), v.Labels)
+		}
 		return nil
 	}
 	if !client.IsErrNotFound(err) {
@@ -392,6 +443,9 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 	}
 	var taken []*net.IPNet
 	for _, n := range existing {
+		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
+			return "", d.notOurs("Docker network", n.Name, n.Labels)
+		}
 		for _, c := range n.IPAM.Config {
 			if _, sn, err := net.ParseCIDR(c.Subnet); err == nil {
 				if n.Name == d.network() {
