@@ -28,7 +28,7 @@ func newCache(a *app) *cobra.Command {
 			if len(args) == 0 {
 				return reason.Errorf(reason.Usage, "see `mkube cache list`", "no image given")
 			}
-			return m.CacheDelete(args)
+			return m.CacheDelete(cmd.Context(), args)
 		}),
 	}
 	list := &cobra.Command{

@@ -148,7 +148,7 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 // applyAddon brings an addon's images into the cache and the node, then applies its manifests.
 func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Addon, r driver.Runner, manifest []byte) error {
 	if len(a.Images) > 0 {
-		cache, err := images.Open(m.Home.CacheDir("images"))
+		cache, err := images.Open(ctx, m.Home.CacheDir("images"))
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Ad
 		if err := cache.Ensure(ctx, a.Images, p.ImageRepository, m.Out.Err()); err != nil {
 			return reason.New(reason.ImageCache, err, "check --image-repository of the profile (an offline mirror: make mirror-serve)")
 		}
-		if err := kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(a.Images, w) }); err != nil {
+		if err := kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, a.Images, w) }); err != nil {
 			return err
 		}
 	}

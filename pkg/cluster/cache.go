@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/driver"
 	"mkube/pkg/images"
+	"mkube/pkg/lockfile"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
@@ -31,7 +33,25 @@ func (m *Manager) CachedImages() ([]string, error) {
 	return strings.Fields(string(raw)), nil
 }
 
-func (m *Manager) saveCacheList(refs []string) error {
+// updateCacheList changes the remembered list under a lock, so two `mkube cache add`s at once
+// both keep their images.
+func (m *Manager) updateCacheList(ctx context.Context, change func(have []string) ([]string, error)) error {
+	if err := os.MkdirAll(filepath.Dir(m.cacheListPath()), 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockfile.Lock(ctx, m.cacheListPath()+".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	have, err := m.CachedImages()
+	if err != nil {
+		return err
+	}
+	refs, err := change(have)
+	if err != nil {
+		return err
+	}
 	slices.Sort(refs)
 	refs = slices.Compact(refs)
 	return atomicfile.WriteBytes(m.cacheListPath(), []byte(strings.Join(refs, "\n")+"\n"), 0o644)
@@ -52,49 +72,46 @@ func (m *Manager) CacheAdd(ctx context.Context, profile string, refs []string) e
 	if p, err := m.Home.Load(profile); err == nil {
 		repo = p.ImageRepository
 	}
-	cache, err := images.Open(m.Home.CacheDir("images"))
+	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return err
 	}
 	if err := cache.Ensure(ctx, canon, repo, m.Out.Err()); err != nil {
 		return reason.New(reason.ImageCache, err, "check the image name, and --image-repository of the profile")
 	}
-	have, err := m.CachedImages()
+	err = m.updateCacheList(ctx, func(have []string) ([]string, error) { return append(have, canon...), nil })
 	if err != nil {
-		return err
-	}
-	if err := m.saveCacheList(append(have, canon...)); err != nil {
 		return err
 	}
 	return m.loadIfRunning(ctx, profile, cache, canon)
 }
 
 // CacheDelete forgets images and removes them from the cache.
-func (m *Manager) CacheDelete(refs []string) error {
-	have, err := m.CachedImages()
-	if err != nil {
-		return err
-	}
+func (m *Manager) CacheDelete(ctx context.Context, refs []string) error {
 	var drop []string
 	for _, r := range refs {
 		c, err := images.Canonical(r)
 		if err != nil {
 			return reason.New(reason.Usage, err, "")
 		}
-		if !slices.Contains(have, c) {
-			return reason.Errorf(reason.Usage, "see `mkube cache list`", "image %s is not in the cache", c)
-		}
 		drop = append(drop, c)
 	}
-	keep := slices.DeleteFunc(have, func(s string) bool { return slices.Contains(drop, s) })
-	if err := m.saveCacheList(keep); err != nil {
-		return err
-	}
-	cache, err := images.Open(m.Home.CacheDir("images"))
+	err := m.updateCacheList(ctx, func(have []string) ([]string, error) {
+		for _, c := range drop {
+			if !slices.Contains(have, c) {
+				return nil, reason.Errorf(reason.Usage, "see `mkube cache list`", "image %s is not in the cache", c)
+			}
+		}
+		return slices.DeleteFunc(have, func(s string) bool { return slices.Contains(drop, s) }), nil
+	})
 	if err != nil {
 		return err
 	}
-	return cache.Remove(drop)
+	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
+	if err != nil {
+		return err
+	}
+	return cache.Remove(ctx, drop)
 }
 
 // CacheReload loads every cached image into the profile's running node again.
@@ -103,7 +120,7 @@ func (m *Manager) CacheReload(ctx context.Context, profile string) error {
 	if err != nil || len(refs) == 0 {
 		return err
 	}
-	cache, err := images.Open(m.Home.CacheDir("images"))
+	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return err
 	}
@@ -130,5 +147,5 @@ func (m *Manager) loadIfRunning(ctx context.Context, profile string, cache *imag
 		return err
 	}
 	m.Out.Step(out.Docker, "Loading %d image(s) into %q ...", len(refs), profile)
-	return kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(refs, w) })
+	return kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, refs, w) })
 }

@@ -73,7 +73,7 @@ func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func
 		}, nil
 	}
 	// Not in Docker (or no Docker): pull it into mkube's cache like `cache add` does.
-	cache, err := images.Open(m.Home.CacheDir("images"))
+	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func
 		return nil, reason.Errorf(reason.ImageCache, "build or pull it with docker first, or pass an archive (docker save IMAGE -o FILE)",
 			"image %s: %s, and pulling it failed: %v", arg, why, firstLine(err))
 	}
-	return func(w io.Writer) error { return cache.WriteArchive([]string{canon}, w) }, nil
+	return func(w io.Writer) error { return cache.WriteArchive(ctx, []string{canon}, w) }, nil
 }
 
 // looksLikeFile tells a path from an image reference: references never start with / or . and

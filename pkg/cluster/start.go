@@ -156,9 +156,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	b := &kubeadm.Bootstrapper{Out: m.Out}
 	err = b.Provision(ctx, r, kubeadm.Cluster{
 		Params: params, Binaries: art.binaries, PKI: pki,
-		Images:       func(w io.Writer) error { return art.cache.WriteArchive(art.images, w) },
+		Images:       func(w io.Writer) error { return art.cache.WriteArchive(ctx, art.images, w) },
 		ImagesDigest: art.digest, PauseImage: art.pause, Addons: manifests, RemovedAddons: removed,
-		ExtraImages:       art.extraWriter(),
+		ExtraImages:       art.extraWriter(ctx),
 		ExtraImagesDigest: art.extraDigest,
 	})
 	if err != nil {
@@ -328,11 +328,11 @@ type artifacts struct {
 	pause       string
 }
 
-func (a artifacts) extraWriter() func(io.Writer) error {
+func (a artifacts) extraWriter(ctx context.Context) func(io.Writer) error {
 	if len(a.extra) == 0 {
 		return nil
 	}
-	return func(w io.Writer) error { return a.cache.WriteArchive(a.extra, w) }
+	return func(w io.Writer) error { return a.cache.WriteArchive(ctx, a.extra, w) }
 }
 
 // cacheArtifacts downloads the Kubernetes binaries and pulls the images into the cache.
@@ -372,11 +372,11 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 		return a, err
 	}
 	refs = append(slices.Clone(refs), a.extra...)
-	a.cache, err = images.Open(m.Home.CacheDir("images"))
+	a.cache, err = images.Open(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return a, reason.New(reason.ImageCache, err, "")
 	}
-	missing, err := a.cache.Missing(refs)
+	missing, err := a.cache.Missing(ctx, refs)
 	if err != nil {
 		return a, reason.New(reason.ImageCache, err, "")
 	}
@@ -386,10 +386,10 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 			return a, reason.New(reason.ImageCache, err, "check --image-repository (an offline mirror: make mirror-serve)")
 		}
 	}
-	if a.digest, err = a.cache.Digests(a.images); err != nil {
+	if a.digest, err = a.cache.Digests(ctx, a.images); err != nil {
 		return a, err
 	}
-	if a.extraDigest, err = a.cache.Digests(a.extra); err != nil {
+	if a.extraDigest, err = a.cache.Digests(ctx, a.extra); err != nil {
 		return a, err
 	}
 	a.digest, a.extraDigest = digestString(a.digest), digestString(a.extraDigest)

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cheggaaa/pb/v3"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -19,23 +22,50 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
+	"mkube/pkg/lockfile"
 	"mkube/pkg/mirror"
 	"mkube/pkg/out"
 )
 
-// Cache is the image cache.
+// Cache is the image cache. Every mkube process on the machine shares it: readers (a start
+// streaming images into its node) hold a shared lock, writers (a pull, `cache delete`) an
+// exclusive one, so a delete never takes blobs from under a running start and two pulls never
+// lose each other's index entries.
 type Cache struct {
 	store *mirror.ImageStore
-	mu    sync.Mutex // the layout's index.json is rewritten on each Put
+	lock  string     // flock beside the layout: <dir>.lock
+	mu    sync.Mutex // pulls in this process take turns at the layout, as other processes do
 }
 
+// lockWait bounds how long a command waits for another one's hold on the cache (a large pull).
+const lockWait = 30 * time.Minute
+
 // Open opens (or creates) the cache at dir.
-func Open(dir string) (*Cache, error) {
-	s, err := mirror.OpenImageStore(dir)
+func Open(ctx context.Context, dir string) (*Cache, error) {
+	c := &Cache{lock: filepath.Clean(dir) + ".lock"}
+	if err := os.MkdirAll(filepath.Dir(c.lock), 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := c.hold(ctx, lockfile.Lock) // creating the layout writes its index
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{store: s}, nil
+	defer unlock()
+	if c.store, err = mirror.OpenImageStore(dir); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// hold takes the cache's lock with how (lockfile.Lock or lockfile.RLock).
+func (c *Cache) hold(ctx context.Context, how func(context.Context, string) (func(), error)) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	unlock, err := how(ctx, c.lock)
+	if err != nil {
+		return nil, fmt.Errorf("the image cache is busy: %w", err)
+	}
+	return unlock, nil
 }
 
 // Source is where a canonical reference is pulled from: the reference itself, or, with an image
@@ -70,7 +100,12 @@ func loopback(repository string) bool {
 }
 
 // Missing lists the refs the cache does not hold.
-func (c *Cache) Missing(refs []string) ([]string, error) {
+func (c *Cache) Missing(ctx context.Context, refs []string) ([]string, error) {
+	unlock, err := c.hold(ctx, lockfile.RLock)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	var out []string
 	for _, r := range refs {
 		have, err := c.store.Recipe(r)
@@ -86,7 +121,7 @@ func (c *Cache) Missing(refs []string) ([]string, error) {
 
 // Ensure pulls every ref the cache lacks, three at a time, with a progress bar on progress.
 func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, progress io.Writer) error {
-	missing, err := c.Missing(refs)
+	missing, err := c.Missing(ctx, refs)
 	if err != nil || len(missing) == 0 {
 		return err
 	}
@@ -111,9 +146,14 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 			if err != nil {
 				return err
 			}
-			// Layers download while the layout writes them; the index update is serialised.
+			// Layers download while the layout writes them, one image at a time across processes.
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			unlock, err := c.hold(gctx, lockfile.Lock)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			if err := c.store.Put(ref, d.String(), img); err != nil {
 				return fmt.Errorf("caching %s: %w", ref, err)
 			}
@@ -128,7 +168,12 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 
 // WriteArchive writes the given cached images as one docker-archive tarball (what
 // `ctr images import` and `docker load` read), tagged with their canonical references.
-func (c *Cache) WriteArchive(refs []string, w io.Writer) error {
+func (c *Cache) WriteArchive(ctx context.Context, refs []string, w io.Writer) error {
+	unlock, err := c.hold(ctx, lockfile.RLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m := map[name.Reference]v1.Image{}
 	for _, r := range refs {
 		img, err := c.store.Image(r)
@@ -145,7 +190,12 @@ func (c *Cache) WriteArchive(refs []string, w io.Writer) error {
 }
 
 // Digests returns "ref@digest" lines for refs: a fingerprint of exactly what a preload holds.
-func (c *Cache) Digests(refs []string) (string, error) {
+func (c *Cache) Digests(ctx context.Context, refs []string) (string, error) {
+	unlock, err := c.hold(ctx, lockfile.RLock)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	var b strings.Builder
 	for _, r := range refs {
 		d, err := c.store.Recipe(r)
@@ -172,8 +222,13 @@ func Canonical(ref string) (string, error) {
 }
 
 // Remove drops refs from the cache (their blobs go at the next garbage collection).
-func (c *Cache) Remove(refs []string) error {
+func (c *Cache) Remove(ctx context.Context, refs []string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	unlock, err := c.hold(ctx, lockfile.Lock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return c.store.Remove(refs)
 }

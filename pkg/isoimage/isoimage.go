@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"mkube/pkg/download"
+	"mkube/pkg/safepath"
 )
 
 // Version of the VM image this mkube boots.
@@ -39,7 +40,12 @@ func Cache(ctx context.Context, urls []string, dir string, progress io.Writer) (
 			errs = append(errs, fmt.Sprintf("%s: not an .iso URL", u))
 			continue
 		}
-		dst := filepath.Join(dir, name)
+		// The URL's last element becomes a file name in the cache: it must stay one name there.
+		dst, err := safepath.Join(dir, name)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: unusable file name: %v", u, err))
+			continue
+		}
 		want, err := d.Checksum(ctx, u+".sha256")
 		if err != nil {
 			if download.Cached(dst) {

@@ -1,3 +1,4 @@
-// Package lockfile serialises processes working on the same file or profile: the kubeconfig, and
-// a profile's lifecycle (two `mkube start -p X` at once would fight over one machine).
+// Package lockfile serialises mkube processes working on the same state: a profile's lifecycle (two
+// `mkube start -p X` at once would fight over one machine), the image cache, the settings file.
+// (The kubeconfig uses client-go's own lock protocol, in package kubeconfig.)
 package lockfile

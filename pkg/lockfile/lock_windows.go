@@ -28,8 +28,11 @@ func Lock(ctx context.Context, path string) (func(), error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for the kubeconfig lock %s: %w", path, ctx.Err())
+			return nil, fmt.Errorf("waiting for the lock %s (another mkube is using it): %w", path, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
+
+// RLock is Lock on Windows: readers exclude each other too, which is correct, only less parallel.
+func RLock(ctx context.Context, path string) (func(), error) { return Lock(ctx, path) }

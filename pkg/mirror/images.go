@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,10 +19,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"mkube/pkg/atomicfile"
 )
 
 // Annotations on the OCI layout's index entries.
@@ -301,10 +305,81 @@ func (s *ImageStore) Recipe(ref string) (string, error) {
 	return "", nil
 }
 
-// Put stores img under ref, replacing whatever the ref pointed at before.
+// Put stores img under ref, replacing whatever the ref pointed at before. The blobs land first and
+// index.json last, replaced atomically: a crash at any point leaves the previous index, whose
+// images are all complete (at worst some unreferenced blobs wait for the next GC).
 func (s *ImageStore) Put(ref, recipe string, img v1.Image) error {
-	return s.path.ReplaceImage(img, match.Annotation(AnnotationRefName, ref),
-		layout.WithAnnotations(map[string]string{AnnotationRefName: ref, AnnotationRecipe: recipe}))
+	// go-containerregistry keeps a config or manifest blob of any size that is already there; one
+	// cut short by a crash would be kept forever. They are small: check them, drop damaged ones.
+	cfg, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	man, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	for _, h := range []v1.Hash{cfg, man} {
+		if err := s.dropDamagedBlob(h); err != nil {
+			return err
+		}
+	}
+	if err := s.path.WriteImage(img); err != nil {
+		return err
+	}
+	desc, err := partial.Descriptor(img)
+	if err != nil {
+		return err
+	}
+	desc.Annotations = map[string]string{AnnotationRefName: ref, AnnotationRecipe: recipe}
+	return s.updateIndex(func(ms []v1.Descriptor) []v1.Descriptor {
+		return append(withoutRef(ms, ref), *desc)
+	})
+}
+
+func withoutRef(ms []v1.Descriptor, ref string) []v1.Descriptor {
+	var out []v1.Descriptor
+	for _, d := range ms {
+		if d.Annotations[AnnotationRefName] != ref {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// dropDamagedBlob removes a blob whose content does not match its digest.
+func (s *ImageStore) dropDamagedBlob(h v1.Hash) error {
+	p := filepath.Join(string(s.path), "blobs", h.Algorithm, h.Hex)
+	got, err := FileSHA256(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil || got != h.Hex {
+		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return rerr
+		}
+	}
+	return nil
+}
+
+// updateIndex rewrites index.json with change applied to its manifests, atomically: readers see
+// the old index or the new one, never a part (go-containerregistry rewrites it in place).
+func (s *ImageStore) updateIndex(change func([]v1.Descriptor) []v1.Descriptor) error {
+	p := filepath.Join(string(s.path), "index.json")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(raw, &im); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	im.Manifests = change(im.Manifests)
+	out, err := json.MarshalIndent(im, "", "   ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(p, out, 0o644)
 }
 
 // Image returns the image stored under ref.
@@ -365,11 +440,15 @@ func (s *ImageStore) GC() (removed int, err error) {
 
 // Remove drops the named images from the index and deletes blobs nothing references any more.
 func (s *ImageStore) Remove(refs []string) error {
-	for _, ref := range refs {
-		if err := s.path.RemoveDescriptors(match.Annotation(AnnotationRefName, ref)); err != nil {
-			return err
+	err := s.updateIndex(func(ms []v1.Descriptor) []v1.Descriptor {
+		for _, ref := range refs {
+			ms = withoutRef(ms, ref)
 		}
+		return ms
+	})
+	if err != nil {
+		return err
 	}
-	_, err := s.GC()
+	_, err = s.GC()
 	return err
 }
