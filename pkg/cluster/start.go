@@ -463,6 +463,9 @@ func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Drive
 		} else {
 			m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
 		}
+		if err := ssh.ForgetHostKey(filepath.Join(m.Home.MachineDir(p.Name), "id_ed25519")); err != nil { // a new machine, new host keys
+			return driver.Endpoint{}, nil, err
+		}
 		err = d.Create(ctx, driver.Spec{Name: p.Name, CPUs: p.CPUs, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, Image: image,
 			APIServerPort: p.APIServerPort, SSHPublicKey: pub})
 	case driver.Running:
