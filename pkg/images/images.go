@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
+	"mkube/pkg/download"
 	"mkube/pkg/mirror"
 	"mkube/pkg/out"
 )
@@ -103,7 +104,10 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 			if err != nil {
 				return err
 			}
-			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+			// The shared transport bounds connects, TLS and headers and fails a stalled layer
+			// with a message, which go-containerregistry's default transport does not.
+			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithTransport(download.Transport()),
+				remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 			if err != nil {
 				return fmt.Errorf("pulling %s: %w", src, err)
 			}
