@@ -39,6 +39,7 @@ type StartOptions struct {
 	DiskSize          string
 	BinaryMirror      string
 	ImageRepository   string
+	InsecureRegistry  []string // hosts the binary mirror and image repository may use plain HTTP with
 	BaseImage         string
 	ISOURLs           []string // VM drivers: where to get the ISO, tried in order
 	KVMQemuURI        string
@@ -77,6 +78,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 
 	p, existing, err := m.profileFor(o, host)
 	if err != nil {
+		return err
+	}
+	if err := checkMirrorTransport(p, o.InsecureRegistry, existing); err != nil {
 		return err
 	}
 	entry, err := m.chooseDriver(ctx, o, p, existing)

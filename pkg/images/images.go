@@ -42,6 +42,9 @@ func Open(dir string) (*Cache, error) {
 // Source is where a canonical reference is pulled from: the reference itself, or, with an image
 // repository set, the same path under that repository (registry.k8s.io/coredns/coredns:v1.12.1 →
 // REPO/coredns/coredns:v1.12.1), which is how a mirror of registry.k8s.io is laid out.
+//
+// A repository on loopback, or written as http://REPO (how a profile stores one the user listed
+// in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO.
 func Source(ref, repository string) (name.Reference, error) {
 	if repository == "" {
 		return name.ParseReference(ref)
@@ -50,10 +53,12 @@ func Source(ref, repository string) (name.Reference, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := strings.TrimSuffix(repository, "/") + "/" + repo + ":" + tag
+	bare, plain := strings.CutPrefix(repository, "http://")
+	bare = strings.TrimPrefix(bare, "https://")
+	src := strings.TrimSuffix(bare, "/") + "/" + repo + ":" + tag
 	var opts []name.Option
-	if loopback(repository) {
-		opts = append(opts, name.Insecure) // a local mirror speaks plain HTTP
+	if plain || loopback(bare) {
+		opts = append(opts, name.Insecure) // a local or trusted mirror speaks plain HTTP
 	}
 	return name.ParseReference(src, opts...)
 }
