@@ -122,40 +122,54 @@ func newISO() *cobra.Command {
 }
 
 func newServe() *cobra.Command {
-	var dir, addr string
-	var logRequests bool
+	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a mirror: binaries over HTTP in dl.k8s.io's layout, images over the OCI distribution API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), dir, addr, logRequests)
+			return serve(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "out/mirror", "mirror directory")
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:5080", "address to listen on")
-	cmd.Flags().BoolVar(&logRequests, "log-requests", false, "log every registry request on stderr")
+	cmd.Flags().StringVar(&o.dir, "dir", "out/mirror", "mirror directory")
+	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:5080", "address to listen on")
+	cmd.Flags().BoolVar(&o.logRequests, "log-requests", false, "log every registry request on stderr")
+	cmd.Flags().BoolVar(&o.allowPush, "allow-push", false, "accept image pushes (the mirror is read-only without it)")
+	cmd.Flags().StringArrayVar(&o.allowHosts, "allow-host", nil,
+		"a host name the mirror is reached by besides loopback names and the listen address (repeatable); requests naming any other host are refused")
 	return cmd
 }
 
-func serve(ctx context.Context, dir, addr string, logRequests bool) error {
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("no mirror at %s: build one with `make artifacts`", dir)
+type serveOptions struct {
+	dir, addr   string
+	logRequests bool
+	allowPush   bool
+	allowHosts  []string
+}
+
+func serve(ctx context.Context, o serveOptions) error {
+	if _, err := os.Stat(o.dir); err != nil {
+		return fmt.Errorf("no mirror at %s: build one with `make artifacts`", o.dir)
 	}
 	var logger *log.Logger
-	if logRequests {
+	if o.logRequests {
 		logger = log.New(os.Stderr, "registry: ", log.LstdFlags)
 	}
-	h, err := mirror.NewServer(mirror.Layout{Root: dir}, logger)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w (set MIRROR_ADDR=host:port to use another address)", addr, err)
+		return fmt.Errorf("cannot listen on %s: %w (set MIRROR_ADDR=host:port to use another address)", o.addr, err)
 	}
 	host := ln.Addr().String()
-	fmt.Printf("Serving %s\n  binaries: --binary-mirror=http://%s/release\n  images:   --image-repository=%s\nPress Ctrl-C to stop.\n", dir, host, host)
+	opts := []mirror.ServerOption{mirror.AllowHosts(o.allowHosts...), mirror.AllowHosts(listenHosts(o.addr, host)...)}
+	if o.allowPush {
+		opts = append(opts, mirror.AllowPush())
+	}
+	h, err := mirror.NewServer(mirror.Layout{Root: o.dir}, logger, opts...)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Printf("Serving %s\n  binaries: --binary-mirror=http://%s/release\n  images:   --image-repository=%s\nPress Ctrl-C to stop.\n", o.dir, host, host)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -167,4 +181,22 @@ func serve(ctx context.Context, dir, addr string, logRequests bool) error {
 		return err
 	}
 	return nil
+}
+
+// listenHosts are the Host header values the listen address itself stands for: the configured
+// one and the one bound. A wildcard (0.0.0.0, ::) is no name a client should use, and browsers
+// have reached loopback services through 0.0.0.0, so it is left out.
+func listenHosts(addrs ...string) []string {
+	var hosts []string
+	for _, a := range addrs {
+		h, _, err := net.SplitHostPort(a)
+		if err != nil || h == "" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+			continue
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts
 }

@@ -41,6 +41,7 @@ func newStart(a *app) *cobra.Command {
 	f.StringVar(&o.DiskSize, "disk-size", "20000mb", "disk size for VM drivers, e.g. 20g")
 	f.StringVar(&o.BinaryMirror, "binary-mirror", "", "where to download Kubernetes binaries, in dl.k8s.io's release layout (default "+cluster.DefaultBinaryMirror+")")
 	f.StringVar(&o.ImageRepository, "image-repository", "", "registry mirroring registry.k8s.io's paths to pull images from (default: each image's own registry)")
+	f.StringSliceVar(&o.InsecureRegistry, "insecure-registry", nil, "registries (HOST, HOST:PORT or CIDR) allowed over plain HTTP, also for an http:// --binary-mirror (loopback ones always are)")
 	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage, "node image for the docker driver")
 	f.StringSliceVar(&o.APIServerNames, "apiserver-names", nil, "extra names for the API server certificate")
 	f.StringSliceVar(&o.APIServerIPs, "apiserver-ips", nil, "extra IP addresses for the API server certificate")

@@ -40,6 +40,7 @@ type StartOptions struct {
 	DiskSize          string
 	BinaryMirror      string
 	ImageRepository   string
+	InsecureRegistry  []string // hosts the binary mirror and image repository may use plain HTTP with
 	BaseImage         string
 	ISOURLs           []string // VM drivers: where to get the ISO, tried in order
 	KVMQemuURI        string
@@ -78,6 +79,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 
 	p, existing, err := m.profileFor(o, host)
 	if err != nil {
+		return err
+	}
+	if err := checkMirrorTransport(p, o.InsecureRegistry, existing); err != nil {
 		return err
 	}
 	entry, err := m.chooseDriver(ctx, o, p, existing)
@@ -475,6 +479,9 @@ func (m *Manager) machine(ctx context.Context, p *config.Profile, d driver.Drive
 			m.Out.Step(out.Fire, "Creating %s VM (CPUs=%d, Memory=%dMB, Disk=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB, p.DiskMB)
 		} else {
 			m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
+		}
+		if err := ssh.ForgetHostKey(key); err != nil { // a new machine, new host keys
+			return driver.Endpoint{}, nil, err
 		}
 		err = d.Create(ctx, driver.Spec{Name: p.Name, CPUs: p.CPUs, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, Image: image,
 			APIServerPort: p.APIServerPort, SSHPublicKey: pub})

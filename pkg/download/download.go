@@ -20,8 +20,8 @@ import (
 
 // Downloader fetches URLs (http, https, file).
 type Downloader struct {
-	Client   *http.Client
-	Progress io.Writer // where progress bars go; nil for none
+	Client   *http.Client // nil: one on Transport(), with its timeouts and stall guard
+	Progress io.Writer    // where progress bars go; nil for none
 }
 
 // open returns the content at u and its size (-1 if unknown).
@@ -49,7 +49,7 @@ func (d *Downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, 
 		}
 		c := d.Client
 		if c == nil {
-			c = http.DefaultClient
+			c = client()
 		}
 		resp, err := c.Do(req)
 		if err != nil {
@@ -115,6 +115,9 @@ func (d *Downloader) File(ctx context.Context, u, checksumURL, dst, label string
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
 		tmp.Close()
+		if IsStall(err) {
+			return err // names the URL already
+		}
 		return fmt.Errorf("downloading %s: %w", u, err)
 	}
 	if err := tmp.Close(); err != nil {

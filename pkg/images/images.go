@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
+	"mkube/pkg/download"
 	"mkube/pkg/lockfile"
 	"mkube/pkg/mirror"
 	"mkube/pkg/out"
@@ -71,6 +72,9 @@ func (c *Cache) hold(ctx context.Context, how func(context.Context, string) (fun
 // Source is where a canonical reference is pulled from: the reference itself, or, with an image
 // repository set, the same path under that repository (registry.k8s.io/coredns/coredns:v1.12.1 →
 // REPO/coredns/coredns:v1.12.1), which is how a mirror of registry.k8s.io is laid out.
+//
+// A repository on loopback, or written as http://REPO (how a profile stores one the user listed
+// in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO.
 func Source(ref, repository string) (name.Reference, error) {
 	if repository == "" {
 		return name.ParseReference(ref)
@@ -79,10 +83,12 @@ func Source(ref, repository string) (name.Reference, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := strings.TrimSuffix(repository, "/") + "/" + repo + ":" + tag
+	bare, plain := strings.CutPrefix(repository, "http://")
+	bare = strings.TrimPrefix(bare, "https://")
+	src := strings.TrimSuffix(bare, "/") + "/" + repo + ":" + tag
 	var opts []name.Option
-	if loopback(repository) {
-		opts = append(opts, name.Insecure) // a local mirror speaks plain HTTP
+	if plain || loopback(bare) {
+		opts = append(opts, name.Insecure) // a local or trusted mirror speaks plain HTTP
 	}
 	return name.ParseReference(src, opts...)
 }
@@ -138,7 +144,10 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 			if err != nil {
 				return err
 			}
-			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+			// The shared transport bounds connects, TLS and headers and fails a stalled layer
+			// with a message, which go-containerregistry's default transport does not.
+			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithTransport(download.Transport()),
+				remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 			if err != nil {
 				return fmt.Errorf("pulling %s: %w", src, err)
 			}

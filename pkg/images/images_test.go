@@ -34,6 +34,24 @@ func TestSource(t *testing.T) {
 	if !loopback("127.0.0.1:5080") || !loopback("localhost:1") || loopback("mirror.corp:5000") {
 		t.Error("loopback detection")
 	}
+
+	// Plain HTTP only for loopback and for repositories stored as http:// (--insecure-registry).
+	for _, tt := range []struct {
+		repo   string
+		scheme string
+		want   string
+	}{
+		{"localhost:5080", "http", "localhost:5080/pause:3.10.1"},
+		{"http://10.1.2.3:5000/k8s", "http", "10.1.2.3:5000/k8s/pause:3.10.1"},
+		{"http://mirror.corp:5000", "http", "mirror.corp:5000/pause:3.10.1"},
+		{"https://mirror.corp:5000", "https", "mirror.corp:5000/pause:3.10.1"},
+		{"mirror.corp", "https", "mirror.corp/pause:3.10.1"},
+	} {
+		got, err := Source("registry.k8s.io/pause:3.10.1", tt.repo)
+		if err != nil || got.String() != tt.want || got.Context().Registry.Scheme() != tt.scheme {
+			t.Errorf("Source(_, %q) = %v (%s), %v; want %s over %s", tt.repo, got, got.Context().Registry.Scheme(), err, tt.want, tt.scheme)
+		}
+	}
 }
 
 func TestEnsureAndArchive(t *testing.T) {

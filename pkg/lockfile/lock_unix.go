@@ -16,7 +16,9 @@ func Lock(ctx context.Context, path string) (func(), error) { return flock(ctx, 
 
 // RLock takes a shared flock on path: any number of readers hold it together, a writer's Lock
 // waits for them (and they for it).
-func RLock(ctx context.Context, path string) (func(), error) { return flock(ctx, path, syscall.LOCK_SH) }
+func RLock(ctx context.Context, path string) (func(), error) {
+	return flock(ctx, path, syscall.LOCK_SH)
+}
 
 func flock(ctx context.Context, path string, how int) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)

@@ -29,8 +29,10 @@ func RepoPath(ref string) (repo, tag string, err error) {
 }
 
 // NewServer serves a mirror: /release/... as plain files in dl.k8s.io's layout, and /v2/... as an OCI
-// distribution registry whose blobs are read straight from the image layout on disk.
-func NewServer(l Layout, logger *log.Logger) (http.Handler, error) {
+// distribution registry whose blobs are read straight from the image layout on disk. It is
+// read-only unless AllowPush is given, and answers only requests whose Host is a loopback name or
+// address or one given with AllowHosts.
+func NewServer(l Layout, logger *log.Logger, opts ...ServerOption) (http.Handler, error) {
 	if logger == nil {
 		logger = log.New(io.Discard, "", 0)
 	}
@@ -65,7 +67,11 @@ func NewServer(l Layout, logger *log.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/release/", http.FileServer(http.Dir(l.Root)))
-	return mux, nil
+	g := &guard{next: mux, hosts: map[string]bool{}}
+	for _, o := range opts {
+		o(g)
+	}
+	return g, nil
 }
 
 // layoutBlobs is a registry.BlobHandler over an OCI layout's blobs directory. Unlike the registry
@@ -94,8 +100,8 @@ func (b layoutBlobs) Get(_ context.Context, _ string, h v1.Hash) (io.ReadCloser,
 	return f, err
 }
 
-// Put accepts pushes, so the mirror also works as a plain local registry; content is verified
-// before it is renamed into place.
+// Put accepts pushes (with AllowPush), so the mirror also works as a plain local registry; content
+// is verified before it is renamed into place.
 func (b layoutBlobs) Put(_ context.Context, _ string, h v1.Hash, rc io.ReadCloser) error {
 	defer rc.Close()
 	dst := b.path(h)

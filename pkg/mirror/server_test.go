@@ -67,7 +67,7 @@ func testMirror(t *testing.T) (Layout, map[string]v1.Image) {
 
 func TestServerServesReleaseAndRegistry(t *testing.T) {
 	l, imgs := testMirror(t)
-	h, err := NewServer(l, nil)
+	h, err := NewServer(l, nil, AllowPush())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +136,91 @@ func TestServerServesReleaseAndRegistry(t *testing.T) {
 		t.Error("pulled an image the mirror does not have")
 	}
 
-	// Pushes work too, so the mirror doubles as a local registry.
+	// With AllowPush, pushes work too, so the mirror doubles as a local registry.
 	pushed, _ := name.ParseReference(host+"/mine/app:dev", name.Insecure)
 	if err := remote.Write(pushed, imgs["registry.k8s.io/pause:3.10.1"]); err != nil {
 		t.Fatalf("push: %v", err)
 	}
 	if _, err := remote.Image(pushed); err != nil {
 		t.Errorf("pull after push: %v", err)
+	}
+}
+
+func TestServerIsReadOnlyWithoutAllowPush(t *testing.T) {
+	l, imgs := testMirror(t)
+	h, err := NewServer(l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	pushed, _ := name.ParseReference(host+"/mine/app:dev", name.Insecure)
+	if err := remote.Write(pushed, imgs["registry.k8s.io/pause:3.10.1"]); err == nil || !strings.Contains(err.Error(), "--allow-push") {
+		t.Errorf("push to a read-only mirror: %v, want a refusal naming --allow-push", err)
+	}
+	// Overwriting a served tag is what read-only is for.
+	for _, tt := range []struct{ method, path string }{
+		{http.MethodPost, "/v2/pause/blobs/uploads/"},
+		{http.MethodPut, "/v2/pause/manifests/3.10.1"},
+		{http.MethodDelete, "/v2/pause/manifests/3.10.1"},
+		{http.MethodPatch, "/v2/pause/blobs/uploads/x"},
+		{http.MethodPut, "/release/v1.34.4/bin/linux/amd64/kubectl"},
+	} {
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(body), `"code":"UNSUPPORTED"`) {
+			t.Errorf("%s %s: %s %s, want 405 with an OCI error", tt.method, tt.path, resp.Status, body)
+		}
+	}
+	// Pulls are unaffected.
+	served, _ := name.ParseReference(host+"/pause:3.10.1", name.Insecure)
+	if _, err := remote.Image(served); err != nil {
+		t.Errorf("pull from a read-only mirror: %v", err)
+	}
+	if _, err := remote.Image(pushed); err == nil {
+		t.Error("the refused push left an image behind")
+	}
+}
+
+func TestServerRefusesForeignHosts(t *testing.T) {
+	l, _ := testMirror(t)
+	h, err := NewServer(l, nil, AllowHosts("mirror.lan", "192.168.1.5:5080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:5080", true},
+		{"127.0.0.2", true},
+		{"[::1]:5080", true},
+		{"localhost:5080", true},
+		{"LOCALHOST", true},
+		{"mirror.lan:5080", true}, // --allow-host
+		{"Mirror.LAN", true},
+		{"192.168.1.5:5080", true}, // the listen address
+		{"rebind.attacker.example:5080", false},
+		{"127.0.0.1.nip.io:5080", false},
+		{"192.168.1.6:5080", false},
+		{"", false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/v2/", nil)
+		req.Host = tt.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if ok := rec.Code == http.StatusOK; ok != tt.ok {
+			t.Errorf("Host %q: %d %s", tt.host, rec.Code, rec.Body)
+		}
+		if !tt.ok && (rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), `"code":"DENIED"`)) {
+			t.Errorf("Host %q: %d %s, want 403 with an OCI error", tt.host, rec.Code, rec.Body)
+		}
 	}
 }

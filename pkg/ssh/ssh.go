@@ -63,9 +63,18 @@ type Client struct {
 	Port    int
 	User    string
 	KeyPath string
+	// Profile names the machine in messages; empty means the name of KeyPath's directory,
+	// which is the profile for every machine directory mkube makes.
+	Profile string
 }
 
-// Dial connects, retrying while the node boots, until ctx ends.
+// handshakeTimeout bounds one SSH handshake attempt: a port forwarded by a hypervisor's NAT
+// accepts TCP before the guest's sshd is up and may then say nothing, and such an attempt is
+// better abandoned and retried than waited on until the caller's deadline.
+const handshakeTimeout = 15 * time.Second
+
+// Dial connects, retrying while the node boots, until ctx ends. The node's host key is pinned on
+// first use (see ForgetHostKey); a changed key fails at once with a *HostKeyChangedError.
 func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 	raw, err := os.ReadFile(c.KeyPath)
 	if err != nil {
@@ -75,35 +84,79 @@ func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.KeyPath, err)
 	}
-	cfg := &gossh.ClientConfig{
-		User: c.User,
-		Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
-		// The node is one mkube made, reached on a port it published on loopback or on its own
-		// private network; its host key is new on every create, so there is nothing to pin.
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-		Timeout:         5 * time.Second,
-	}
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	profile := c.Profile
+	if profile == "" {
+		profile = filepath.Base(filepath.Dir(c.KeyPath))
+	}
+	pin := &hostKeyPin{file: knownHostsFile(c.KeyPath), profile: profile, addr: addr}
+	cfg := &gossh.ClientConfig{
+		User:            c.User,
+		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: pin.check,
+	}
 	var lastErr error
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		cl, err := handshake(ctx, addr, cfg)
 		if err == nil {
-			sc, chans, reqs, err := gossh.NewClientConn(conn, addr, cfg)
-			if err == nil {
-				return gossh.NewClient(sc, chans, reqs), nil
+			if err := pin.record(); err != nil {
+				cl.Close()
+				return nil, err
 			}
-			conn.Close()
-			lastErr = err
-		} else {
-			lastErr = err
+			return cl, nil
 		}
+		var changed *HostKeyChangedError
+		if errors.As(err, &changed) {
+			return nil, changed // one clear line, and no point in retrying
+		}
+		var pinErr *knownHostsError
+		if errors.As(err, &pinErr) {
+			return nil, pinErr
+		}
+		lastErr = err
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("ssh %s@%s: %w", c.User, addr, errors.Join(ctx.Err(), lastErr))
 		case <-time.After(delay):
 		}
 	}
+}
+
+// handshake makes one connection attempt. gossh.NewClientConn knows no context, so the
+// connection carries a deadline (ctx's or handshakeTimeout, whichever is sooner) and is closed
+// if ctx ends first: a server that accepts TCP and never speaks SSH cannot hold the caller.
+func handshake(ctx context.Context, addr string, cfg *gossh.ClientConfig) (*gossh.Client, error) {
+	actx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(actx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := actx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	stop := context.AfterFunc(actx, func() { conn.Close() })
+	sc, chans, reqs, err := gossh.NewClientConn(conn, addr, cfg)
+	if !stop() {
+		// actx ended during the handshake and the conn is (being) closed, whatever it returned.
+		if sc != nil {
+			sc.Close()
+		}
+		return nil, errors.Join(actx.Err(), err)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// The session outlives the handshake: lift the deadline.
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		sc.Close()
+		return nil, err
+	}
+	return gossh.NewClient(sc, chans, reqs), nil
 }
 
 // Quote makes args safe to pass through the remote shell.

@@ -5,8 +5,10 @@ package kubeadm
 import (
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -22,7 +24,7 @@ var configTemplate string
 var templates = map[string]*template.Template{}
 
 func init() {
-	t := template.Must(template.New("kubeadm").Parse(configTemplate))
+	t := template.Must(template.New("kubeadm").Funcs(template.FuncMap{"quote": quote}).Parse(configTemplate))
 	for _, v := range k8sversion.Known() {
 		templates[v.MinorString()] = t
 	}
@@ -54,7 +56,14 @@ type Arg struct{ Name, Value string }
 // Components --extra-config accepts, as minikube names them.
 var Components = []string{"apiserver", "controller-manager", "scheduler", "etcd", "kubelet", "kubeadm"}
 
-// ParseExtraConfig splits component.key=value settings by component.
+// extraConfigKey is what a flag name looks like. Keys end up as YAML values, as kubeadm's
+// command-line flags and as the components' flags: anything else (a space, "=", a leading "-")
+// is a typo or an attempt to smuggle in something else.
+var extraConfigKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// ParseExtraConfig splits component.key=value settings by component. Keys must look like flag
+// names; values may hold anything but a line break or NUL, which no flag needs and which would
+// end a flag or a line in the files and command lines they are written to.
 func ParseExtraConfig(settings []string) (map[string][]Arg, error) {
 	out := map[string][]Arg{}
 	for _, s := range settings {
@@ -66,9 +75,29 @@ func ParseExtraConfig(settings []string) (map[string][]Arg, error) {
 		if !slices.Contains(Components, comp) {
 			return nil, fmt.Errorf("--extra-config %q: unknown component %q (known: %s)", s, comp, strings.Join(Components, ", "))
 		}
+		if !extraConfigKey.MatchString(key) {
+			return nil, fmt.Errorf("--extra-config %q: the key %q is not a flag name (letters, digits, '.', '_', '-', starting with a letter or digit)", s, key)
+		}
+		if strings.ContainsAny(value, "\n\r\x00") {
+			return nil, fmt.Errorf("--extra-config %q: the value holds a line break or NUL", s)
+		}
 		out[comp] = append(out[comp], Arg{Name: key, Value: value})
 	}
 	return out, nil
+}
+
+// quote renders s as a double-quoted scalar, for every value in the configuration that comes
+// from the user or a profile: a JSON string is a valid YAML one, so text such as "*.nip.io",
+// "a: b", "# c", "{", quotes or a line break stays one value and cannot change the structure.
+// (Go's %q is not: its \x escapes and invalid UTF-8 mean something else to YAML.)
+func quote(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<" and ">" need no escaping in YAML; keep values readable
+	if err := enc.Encode(s); err != nil {
+		panic(err) // a string always encodes
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // SANs are the names and addresses the API server certificate must carry: everything kubeadm

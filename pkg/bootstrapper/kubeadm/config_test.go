@@ -1,6 +1,8 @@
 package kubeadm
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,5 +97,126 @@ func TestSANs(t *testing.T) {
 	p.ExtraIPs = []string{"not-an-ip"}
 	if _, _, err := SANs(p); err == nil {
 		t.Error("bad IP accepted")
+	}
+}
+
+// hostile are values that would change a YAML document's structure if written as plain scalars:
+// mapping and comment indicators, flow collections, quotes, aliases and tags, YAML 1.1 booleans
+// and nulls, leading spaces, escapes.
+var hostile = []string{
+	"a: b", "#not a comment", "x #y", `"quoted"`, `it's`, "{k: v}", "[1, 2]", "- item", "*.nip.io", "&anchor",
+	"!!binary", "yes", "null", "~", "0x10", "  spaced  ", `back\slash`, "tab\there", "%percent", "@at", "`tick`",
+	"<html>&amp;", "\u2028line separator", "ünïcödé", "",
+}
+
+// TestHostileValuesStayValues renders the configuration with hostile --extra-config values and
+// --apiserver-names, parses it as YAML, and checks that every one comes back verbatim as a value
+// in its place, and that the documents keep their structure.
+func TestHostileValuesStayValues(t *testing.T) {
+	p := params(k8sversion.DefaultString)
+	for i, v := range hostile {
+		p.ExtraConfig = append(p.ExtraConfig,
+			fmt.Sprintf("apiserver.a%d=%s", i, v), fmt.Sprintf("kubelet.k%d=%s", i, v), fmt.Sprintf("etcd.e%d=%s", i, v))
+	}
+	p.ExtraNames = slices.DeleteFunc(slices.Clone(hostile), func(s string) bool { return s == "" })
+	got, err := GenerateConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(got), "\n---\n")
+	if len(docs) != 4 {
+		t.Fatalf("%d documents, want 4", len(docs))
+	}
+	parsed := make([]map[string]any, len(docs))
+	for i, doc := range docs {
+		if err := yaml.Unmarshal([]byte(doc), &parsed[i]); err != nil {
+			t.Fatalf("invalid YAML: %v\n%s", err, doc)
+		}
+	}
+	init, cluster := parsed[0], parsed[1]
+
+	// The documents' top-level structure is what the template writes, nothing more.
+	keys := func(m map[string]any) string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, ",")
+	}
+	if k := keys(cluster); k != "apiServer,apiVersion,certificatesDir,clusterName,controlPlaneEndpoint,controllerManager,etcd,imageRepository,kind,kubernetesVersion,networking,scheduler" {
+		t.Errorf("ClusterConfiguration keys: %s", k)
+	}
+	if k := keys(init); k != "apiVersion,bootstrapTokens,kind,localAPIEndpoint,nodeRegistration,skipPhases,timeouts" {
+		t.Errorf("InitConfiguration keys: %s", k)
+	}
+
+	// args checks a list of {name, value} against the hostile values, after skip fixed entries.
+	args := func(where string, list any, prefix string, skip int) {
+		t.Helper()
+		l, ok := list.([]any)
+		if !ok || len(l) != skip+len(hostile) {
+			t.Fatalf("%s: %d entries, want %d: %v", where, len(l), skip+len(hostile), list)
+		}
+		for i, v := range hostile {
+			a := l[skip+i].(map[string]any)
+			if a["name"] != fmt.Sprintf("%s%d", prefix, i) || a["value"] != v {
+				t.Errorf("%s[%d] = %q=%q, want %s%d=%q", where, i, a["name"], a["value"], prefix, i, v)
+			}
+		}
+	}
+	at := func(m map[string]any, path ...string) any {
+		var v any = m
+		for _, k := range path {
+			v = v.(map[string]any)[k]
+		}
+		return v
+	}
+	args("apiServer.extraArgs", at(cluster, "apiServer", "extraArgs"), "a", 0)
+	args("etcd.local.extraArgs", at(cluster, "etcd", "local", "extraArgs"), "e", 0)
+	args("kubeletExtraArgs", at(init, "nodeRegistration", "kubeletExtraArgs"), "k", 2)
+
+	sans := at(cluster, "apiServer", "certSANs").([]any)
+	for _, name := range p.ExtraNames {
+		if !slices.Contains(sans, any(name)) {
+			t.Errorf("certSANs lack %q: %v", name, sans)
+		}
+	}
+}
+
+func TestParseExtraConfigRefusesStructure(t *testing.T) {
+	for _, s := range []string{
+		"kubelet.max pods=1", "kubelet.-v=1", "kubelet..v=1", "kubelet.a:b=1", "kubelet.a#b=1", "kubelet.a\"b=1",
+		"kubelet.a\nb=1", "kubelet.v=1\nkind: Evil", "kubelet.v=1\r", "kubelet.v=a\x00b",
+	} {
+		_, err := ParseExtraConfig([]string{s})
+		if err == nil {
+			t.Errorf("%q accepted", s)
+			continue
+		}
+		if strings.Count(err.Error(), "\n") > 0 && !strings.Contains(s, "\n") {
+			t.Errorf("%q: message is not one line: %q", s, err)
+		}
+	}
+	// What real flags look like is still fine.
+	for _, s := range []string{"apiserver.feature-gates=A=true,B=false", "kubelet.eviction-hard=memory.available<5%",
+		"apiserver.oidc-username-claim=email", "scheduler.v=2", "kubelet.Max_Pods.x=3", "apiserver.service-node-port-range=1-65535"} {
+		if _, err := ParseExtraConfig([]string{s}); err != nil {
+			t.Errorf("%q refused: %v", s, err)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":     `"plain"`,
+		`a"b\c`:     `"a\"b\\c"`,
+		"<a>&":      `"<a>&"`,
+		"line\nend": `"line\nend"`,
+		"\u2028":    `"\u2028"`,
+	} {
+		if got := quote(in); got != want {
+			t.Errorf("quote(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

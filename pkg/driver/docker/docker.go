@@ -28,7 +28,6 @@ import (
 // Name of the driver.
 const Name = "docker"
 
-
 // DefaultImage is the node image `make node-image` builds (pkg/artifacts). It has no upstream
 // registry: like minikube's kicbase it is the project's own, and a release would publish it.
 const DefaultImage = "mkube.local/node:v0.1.0"

@@ -1,0 +1,240 @@
+package ssh
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// sshServer is an in-process SSH server on 127.0.0.1 presenting *hostKey (read per connection,
+// so a test can "recreate the machine" at the same address) and accepting the client key
+// authorized; it completes handshakes and refuses every channel.
+func sshServer(t *testing.T, hostKey *atomic.Pointer[gossh.Signer], authorized gossh.PublicKey) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cfg := &gossh.ServerConfig{
+				PublicKeyCallback: func(_ gossh.ConnMetadata, k gossh.PublicKey) (*gossh.Permissions, error) {
+					if string(k.Marshal()) == string(authorized.Marshal()) {
+						return nil, nil
+					}
+					return nil, errors.New("unknown key")
+				},
+			}
+			cfg.AddHostKey(*hostKey.Load())
+			go func() {
+				defer c.Close()
+				_, chans, reqs, err := gossh.NewServerConn(c, cfg)
+				if err != nil {
+					return
+				}
+				go gossh.DiscardRequests(reqs)
+				for ch := range chans {
+					ch.Reject(gossh.Prohibited, "test server")
+				}
+			}()
+		}
+	}()
+	a := ln.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+func newHostKey(t *testing.T) *atomic.Pointer[gossh.Signer] {
+	t.Helper()
+	var p atomic.Pointer[gossh.Signer]
+	s := signer(t)
+	p.Store(&s)
+	return &p
+}
+
+func signer(t *testing.T) gossh.Signer {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// machine makes a machine directory named like a profile, holding a client key pair.
+func machine(t *testing.T) (keyPath string, authorized gossh.PublicKey) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "machines", "demo")
+	priv, line, err := EnsureKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+func dial(keyPath, host string, port int, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := Client{Host: host, Port: port, User: "docker", KeyPath: keyPath}.Dial(ctx)
+	if err == nil {
+		c.Close()
+	}
+	return err
+}
+
+func TestHostKeyPinnedOnFirstUse(t *testing.T) {
+	keyPath, authorized := machine(t)
+	first := newHostKey(t)
+	host, port := sshServer(t, first, authorized)
+	kh := filepath.Join(filepath.Dir(keyPath), "known_hosts")
+
+	if err := dial(keyPath, host, port, 10*time.Second); err != nil {
+		t.Fatalf("first dial: %v", err)
+	}
+	st, err := os.Stat(kh)
+	if err != nil {
+		t.Fatalf("first dial pinned nothing: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("known_hosts mode %v, want 0600", st.Mode().Perm())
+	}
+	raw, _ := os.ReadFile(kh)
+	_, hosts, key, _, _, err := gossh.ParseKnownHosts(raw)
+	if err != nil || string(key.Marshal()) != string((*first.Load()).PublicKey().Marshal()) {
+		t.Fatalf("known_hosts %q does not pin the server's key (%v)", raw, err)
+	}
+	if want := "[127.0.0.1]:"; len(hosts) != 1 || !strings.HasPrefix(hosts[0], want) {
+		t.Errorf("pinned for %q, want %s<port>", hosts, want)
+	}
+
+	// The same key again is fine, and adds nothing.
+	if err := dial(keyPath, host, port, 10*time.Second); err != nil {
+		t.Fatalf("second dial, same key: %v", err)
+	}
+	if again, _ := os.ReadFile(kh); string(again) != string(raw) {
+		t.Errorf("known_hosts rewritten for a known key:\n%s", again)
+	}
+
+	// The same machine at another address (a new DHCP lease, another published port) keeps its
+	// pin: its key is accepted there and the address recorded.
+	_, port2 := sshServer(t, first, authorized)
+	if err := dial(keyPath, host, port2, 10*time.Second); err != nil {
+		t.Fatalf("same key, new port: %v", err)
+	}
+	if again, _ := os.ReadFile(kh); strings.Count(string(again), "\n") != 2 {
+		t.Errorf("known_hosts after a new address:\n%s", again)
+	}
+}
+
+func TestHostKeyChangedRefusedAtOnce(t *testing.T) {
+	keyPath, authorized := machine(t)
+	key := newHostKey(t)
+	first, second := *key.Load(), signer(t)
+	host, port := sshServer(t, key, authorized)
+	if err := dial(keyPath, host, port, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The machine is recreated behind mkube's back: same address, new host key. Another
+	// address with that key is refused too, as the pin belongs to the machine.
+	key.Store(&second)
+	_, port2 := sshServer(t, key, authorized)
+	for _, p := range []int{port, port2} {
+		start := time.Now()
+		err := dial(keyPath, host, p, 30*time.Second)
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("a changed key took %s to fail: it must not be retried", took)
+		}
+		var changed *HostKeyChangedError
+		if !errors.As(err, &changed) {
+			t.Fatalf("dial with a changed key: %v, want a HostKeyChangedError", err)
+		}
+		msg := err.Error()
+		for _, want := range []string{
+			"the SSH host key of the node demo/127.0.0.1:" + strconv.Itoa(p) + " changed",
+			"(expected " + gossh.FingerprintSHA256(first.PublicKey()) + ", got " + gossh.FingerprintSHA256(second.PublicKey()) + ")",
+			": if you recreated the machine outside mkube, run mkube delete -p demo and start again",
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("message %q lacks %q", msg, want)
+			}
+		}
+		if strings.Contains(msg, "\n") {
+			t.Errorf("message is not one line: %q", msg)
+		}
+	}
+
+	// Once mkube forgets the pin (it made a new machine itself), the new key is pinned.
+	if err := ForgetHostKey(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := ForgetHostKey(keyPath); err != nil {
+		t.Errorf("forgetting twice: %v", err)
+	}
+	if err := dial(keyPath, host, port, 10*time.Second); err != nil {
+		t.Fatalf("dial after ForgetHostKey: %v", err)
+	}
+	key.Store(&first)
+	if err := dial(keyPath, host, port, 10*time.Second); err == nil {
+		t.Error("the old key is accepted after a new one was pinned")
+	}
+}
+
+func TestDialHonoursContextWhenServerIsSilent(t *testing.T) {
+	keyPath, _ := machine(t)
+	// Accepts TCP and never says a word, like a NAT port forward to a guest that is not up.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	a := ln.Addr().(*net.TCPAddr)
+	start := time.Now()
+	err = dial(keyPath, a.IP.String(), a.Port, 300*time.Millisecond)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("dial took %s past a 300ms context", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("dial: %v, want the context's deadline", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(keyPath), "known_hosts")); err == nil {
+		t.Error("a failed dial pinned a key")
+	}
+}
