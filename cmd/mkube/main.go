@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,8 +12,19 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first Ctrl-C cancels the command, which stops at a safe point (every step can be
+		// resumed by running it again); a second one means "now": exit at once, as 130 (SIGINT).
+		<-sigs
+		fmt.Fprintln(os.Stderr, "\n✋  Stopping (press Ctrl-C again to quit at once) ...")
+		cancel()
+		<-sigs
+		os.Exit(130)
+	}()
 	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }

@@ -10,6 +10,7 @@ import (
 	"mkube/pkg/cluster"
 	"mkube/pkg/driver/docker"
 	"mkube/pkg/k8sversion"
+	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
 
@@ -149,7 +150,27 @@ func newKubectl(a *app) *cobra.Command {
 
 func newProfile(a *app) *cobra.Command {
 	var format string
-	cmd := &cobra.Command{Use: "profile", Short: "Lists profiles"}
+	cmd := &cobra.Command{
+		Use:   "profile [NAME]",
+		Short: "Prints the current profile, or makes NAME the default for every command (list: all profiles)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return reason.Errorf(reason.Usage, "e.g. mkube profile dev", "profile takes at most one name, not %d", len(args))
+			}
+			return nil
+		},
+		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				fmt.Fprintln(a.stdout, a.profile)
+				return nil
+			}
+			if err := m.SetDefaultProfile(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			a.out.Step(out.Check, "mkube profile was successfully set to %s", args[0])
+			return nil
+		}),
+	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Lists all profiles",

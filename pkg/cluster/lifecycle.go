@@ -388,3 +388,19 @@ func (m *Manager) Logs(ctx context.Context, name string, lines int, w io.Writer)
 	}
 	return nil
 }
+
+// SetDefaultProfile makes name the profile every command uses without -p, as `minikube profile
+// NAME` does; unlike minikube, a profile that does not exist is an error (exit 85), not a tip
+// with exit 0, so a script's typo does not pass silently.
+func (m *Manager) SetDefaultProfile(ctx context.Context, name string) error {
+	if err := config.ValidateProfileName(name); err != nil {
+		return reason.New(reason.Usage, err, "e.g. mkube profile dev")
+	}
+	if _, err := m.loadProfile(name); err != nil {
+		return err
+	}
+	if err := m.Home.SetSetting(ctx, "profile", name); err != nil {
+		return reason.New(reason.Config, err, "")
+	}
+	return nil
+}

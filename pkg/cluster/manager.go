@@ -37,6 +37,7 @@ const (
 	DefaultDNSDomain    = "cluster.local"
 	MinCPUs             = 2
 	MinMemoryMB         = 1800
+	MinDiskMB           = 2000
 )
 
 // Manager carries what every lifecycle command needs.

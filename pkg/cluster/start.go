@@ -263,6 +263,10 @@ func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profil
 	if err != nil {
 		return nil, false, reason.New(reason.Usage, fmt.Errorf("invalid --disk-size: %w", err), "")
 	}
+	if disk < MinDiskMB {
+		return nil, false, reason.Errorf(reason.InsufficientStorage, fmt.Sprintf("use --disk-size=%dmb or more", MinDiskMB),
+			"requested disk size %dMB is less than the minimum of %dMB", disk, MinDiskMB)
+	}
 	if _, err := kubeadm.ParseExtraConfig(o.ExtraConfig); err != nil {
 		return nil, false, reason.New(reason.Usage, err, "")
 	}

@@ -2,9 +2,14 @@ package cluster
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
+
+// MaxMB bounds any size mkube accepts (16 TiB): far beyond a workstation, and far from where an
+// int of megabytes, bytes or KiB overflows in a driver.
+const MaxMB = 16 << 20
 
 // ParseMB reads a size as minikube's --memory and --disk-size do: a plain number is megabytes;
 // suffixes b, k, m, g, t (with optional "b" or "ib") scale it.
@@ -26,8 +31,11 @@ func ParseMB(s string) (int, error) {
 		mult, t = 1024*1024, t[:len(t)-1]
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
 		return 0, fmt.Errorf("%q is not a size: use e.g. 4096, 4096mb or 4g", s)
+	}
+	if mb := n * mult; mb > MaxMB {
+		return 0, fmt.Errorf("%q is larger than %d TiB", s, MaxMB>>20)
 	}
 	return int(n * mult), nil
 }

@@ -46,29 +46,30 @@ type Kind struct {
 
 // Kinds used across mkube.
 var (
-	Usage              = Kind{"MK_USAGE", ExProgramUsage}
-	Interrupted        = Kind{"MK_INTERRUPTED", ExInterrupted}
-	Internal           = Kind{"MK_INTERNAL", ExProgramError}
-	Conflict           = Kind{"MK_CONFLICT", ExProgramConflict}
-	Config             = Kind{"MK_CONFIG", ExProgramConfig}
-	InsufficientCores  = Kind{"RSRC_INSUFFICIENT_CORES", ExInsufficientCores}
-	InsufficientMemory = Kind{"RSRC_INSUFFICIENT_MEMORY", ExInsufficientMemory}
-	Download           = Kind{"INET_DOWNLOAD", ExInternetError}
-	DriverUnsupported  = Kind{"DRV_UNSUPPORTED", ExDriverUnsupported}
-	DriverNotFound     = Kind{"DRV_NOT_DETECTED", ExDriverNotFound}
-	DriverUnhealthy    = Kind{"DRV_UNHEALTHY", ExDriverUnavailable}
-	ProviderNotRunning = Kind{"PROVIDER_NOT_RUNNING", ExProviderNotRunning}
-	ProviderNotFound   = Kind{"PROVIDER_NOT_FOUND", ExProviderNotFound}
-	ProviderPermission = Kind{"PROVIDER_PERMISSION", ExProviderPermission}
-	ProviderError      = Kind{"PROVIDER_ERROR", ExProviderError}
-	GuestNotFound      = Kind{"GUEST_NOT_FOUND", ExGuestNotFound}
-	GuestNotRunning    = Kind{"GUEST_NOT_RUNNING", ExGuestNotRunning}
-	GuestError         = Kind{"GUEST_ERROR", ExGuestError}
-	K8sUnsupported     = Kind{"K8S_UNSUPPORTED_VERSION", ExControlPlaneUnsupported}
-	K8sStart           = Kind{"K8S_START", ExControlPlaneError}
-	K8sTimeout         = Kind{"K8S_TIMEOUT", ExControlPlaneTimeout}
-	ImageCache         = Kind{"IMAGE_CACHE", ExRuntimeError}
-	Service            = Kind{"SVC_ERROR", ExSvcError}
+	Usage               = Kind{"MK_USAGE", ExProgramUsage}
+	Interrupted         = Kind{"MK_INTERRUPTED", ExInterrupted}
+	Internal            = Kind{"MK_INTERNAL", ExProgramError}
+	Conflict            = Kind{"MK_CONFLICT", ExProgramConflict}
+	Config              = Kind{"MK_CONFIG", ExProgramConfig}
+	InsufficientCores   = Kind{"RSRC_INSUFFICIENT_CORES", ExInsufficientCores}
+	InsufficientMemory  = Kind{"RSRC_INSUFFICIENT_MEMORY", ExInsufficientMemory}
+	InsufficientStorage = Kind{"RSRC_INSUFFICIENT_STORAGE", ExInsufficientStorage}
+	Download            = Kind{"INET_DOWNLOAD", ExInternetError}
+	DriverUnsupported   = Kind{"DRV_UNSUPPORTED", ExDriverUnsupported}
+	DriverNotFound      = Kind{"DRV_NOT_DETECTED", ExDriverNotFound}
+	DriverUnhealthy     = Kind{"DRV_UNHEALTHY", ExDriverUnavailable}
+	ProviderNotRunning  = Kind{"PROVIDER_NOT_RUNNING", ExProviderNotRunning}
+	ProviderNotFound    = Kind{"PROVIDER_NOT_FOUND", ExProviderNotFound}
+	ProviderPermission  = Kind{"PROVIDER_PERMISSION", ExProviderPermission}
+	ProviderError       = Kind{"PROVIDER_ERROR", ExProviderError}
+	GuestNotFound       = Kind{"GUEST_NOT_FOUND", ExGuestNotFound}
+	GuestNotRunning     = Kind{"GUEST_NOT_RUNNING", ExGuestNotRunning}
+	GuestError          = Kind{"GUEST_ERROR", ExGuestError}
+	K8sUnsupported      = Kind{"K8S_UNSUPPORTED_VERSION", ExControlPlaneUnsupported}
+	K8sStart            = Kind{"K8S_START", ExControlPlaneError}
+	K8sTimeout          = Kind{"K8S_TIMEOUT", ExControlPlaneTimeout}
+	ImageCache          = Kind{"IMAGE_CACHE", ExRuntimeError}
+	Service             = Kind{"SVC_ERROR", ExSvcError}
 )
 
 // Error is a failure to show a user: one line of what went wrong, one line of what to do.

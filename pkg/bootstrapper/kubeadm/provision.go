@@ -282,6 +282,11 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	if err != nil {
 		return err
 	}
+	// A start killed during init (SIGKILL leaves no time to clean up) may have left kubeadm running
+	// in the node: it would race this one.
+	if err := killKubeadm(ctx, r); err != nil {
+		return err
+	}
 	// An init interrupted half way leaves manifests and etcd data behind: start from scratch.
 	if _, err := sh(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err == nil {
 		if _, err := run(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock"); err != nil {
@@ -290,8 +295,21 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	}
 	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
 	if _, err := run(ctx, r, args...); err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C: a runner stops waiting, but the process in the node goes on; end it, with a
+			// context of its own since ours is done.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = killKubeadm(cctx, r)
+			cancel()
+		}
 		return err
 	}
 	_, err = run(ctx, r, "touch", doneMarker)
+	return err
+}
+
+// killKubeadm ends every kubeadm process in the node (found through /proc: the node needs no procps).
+func killKubeadm(ctx context.Context, r driver.Runner) error {
+	_, err := sh(ctx, r, `for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = kubeadm ] && kill -9 "${p#/proc/}" 2>/dev/null; done; true`)
 	return err
 }
