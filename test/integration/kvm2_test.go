@@ -17,11 +17,16 @@ import (
 	"mkube/pkg/isoimage"
 )
 
+// itestOwner marks what the driver suites create, as a home's ID and a profile would.
+func itestOwner(profile string) driver.Owner {
+	return driver.Owner{HomeID: "17e5700000000000000000000000d21e", Profile: profile}
+}
+
 // TestDriverConformanceDocker runs the driver suite against the real Docker engine.
 func TestDriverConformanceDocker(t *testing.T) {
 	drivertest.Run(t, drivertest.Config{
 		New: func(dir string) (driver.Driver, error) {
-			return dockerdriver.New("itest-drv-docker", driver.Options{MachineDir: dir})
+			return dockerdriver.New("itest-drv-docker", driver.Options{MachineDir: dir, Owner: itestOwner("itest-drv-docker")})
 		},
 		Spec:    driver.Spec{Name: "itest-drv-docker", CPUs: 2, MemoryMB: 2048, Image: dockerdriver.DefaultImage, APIServerPort: 8443},
 		Timeout: 5 * time.Minute,
@@ -42,7 +47,7 @@ func TestDriverConformanceKVM2(t *testing.T) {
 	iso := outPath(t, isoimage.Name())
 	drivertest.Run(t, drivertest.Config{
 		New: func(dir string) (driver.Driver, error) {
-			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Log: t.Logf})
+			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Log: t.Logf, Owner: itestOwner("itest-drv-kvm2")})
 		},
 		Spec:    driver.Spec{Name: "itest-drv-kvm2", CPUs: 2, MemoryMB: 2048, DiskMB: 4096, Image: iso, APIServerPort: 8443},
 		Timeout: 15 * time.Minute,
