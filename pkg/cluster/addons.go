@@ -92,6 +92,9 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 	if err != nil {
 		return reason.New(reason.Usage, err, "run `mkube addons list`")
 	}
+	if _, err := m.loadProfile(profile); err != nil { // before its lock file is made
+		return err
+	}
 	unlock, err := m.lockProfile(ctx, profile)
 	if err != nil {
 		return err

@@ -23,6 +23,10 @@ import (
 
 // Stop halts a profile's node, keeping everything on it.
 func (m *Manager) Stop(ctx context.Context, name string) error {
+	// An unknown profile is refused before its lock file is made: bad input changes nothing.
+	if _, err := m.loadProfile(name); err != nil {
+		return err
+	}
 	unlock, err := m.lockProfile(ctx, name)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"mkube/pkg/lockfile"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+	"mkube/pkg/safepath"
 )
 
 // Version of mkube.
@@ -54,12 +55,15 @@ type Manager struct {
 // lockProfile keeps other mkube processes off a profile while this one changes it; a second
 // `mkube start` waits for the first instead of fighting it. The lock dies with the process.
 func (m *Manager) lockProfile(ctx context.Context, name string) (func(), error) {
-	dir := filepath.Join(string(m.Home), "locks")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	path, err := safepath.Join(string(m.Home), "locks", name+".lock")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
 	try, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	unlock, err := lockfile.Lock(try, filepath.Join(dir, name+".lock"))
+	unlock, err := lockfile.Lock(try, path)
 	cancel()
 	if err == nil {
 		return unlock, nil
@@ -67,7 +71,7 @@ func (m *Manager) lockProfile(ctx context.Context, name string) (func(), error) 
 	m.Out.Step(out.Stop, "Another mkube command is working on %q: waiting for it ...", name)
 	wait, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	return lockfile.Lock(wait, filepath.Join(dir, name+".lock"))
+	return lockfile.Lock(wait, path)
 }
 
 // loadProfile reads a profile, turning "no such profile" into minikube's message and exit code.
