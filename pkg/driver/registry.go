@@ -35,7 +35,7 @@ type Options struct {
 	// Owner is what every host object the driver creates is marked with; the driver never reuses,
 	// stops or deletes an object that does not carry exactly this mark.
 	Owner Owner
-	Extra      map[string]string
+	Extra map[string]string
 	// Log tells the user about something the driver decided (e.g. falling back to software
 	// emulation); nil prints nothing.
 	Log func(format string, args ...any)

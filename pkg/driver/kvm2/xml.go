@@ -290,8 +290,12 @@ func macs(profile string) [2]string {
 // Per-profile volume names in the pool carry a short form of the home ID besides the profile:
 // the pool is shared by every mkube home on the host, and two homes may both have a profile
 // "minikube"; their disks must not be one volume.
-func diskVolume(profile, homeID string) string { return profile + "-" + homeShort(homeID) + "-disk.qcow2" }
-func seedVolume(profile, homeID string) string { return profile + "-" + homeShort(homeID) + "-seed.iso" }
+func diskVolume(profile, homeID string) string {
+	return profile + "-" + homeShort(homeID) + "-disk.qcow2"
+}
+func seedVolume(profile, homeID string) string {
+	return profile + "-" + homeShort(homeID) + "-seed.iso"
+}
 
 // homeShort is the home ID's first 8 characters when they are plain letters and digits (a random
 // ID), else the first 8 hex digits of its digest, so a volume name never gets a path separator or

@@ -81,7 +81,7 @@ func TestConformance(t *testing.T) {
 	s := spec
 	s.Image = iso
 	drivertest.Run(t, drivertest.Config{
-		New:     func(dir string) (driver.Driver, error) { return New("conformance", opts(dir)) },
+		New: func(dir string) (driver.Driver, error) { return New("conformance", opts(dir)) },
 		Intruder: func(dir string) (driver.Driver, error) {
 			return New("conformance", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "0ther0ther0ther0"}})
 		},
