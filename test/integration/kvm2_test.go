@@ -42,7 +42,11 @@ func TestDriverConformanceKVM2(t *testing.T) {
 	iso := outPath(t, isoimage.Name())
 	drivertest.Run(t, drivertest.Config{
 		New: func(dir string) (driver.Driver, error) {
-			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Log: t.Logf})
+			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvkvm2home"}, Log: t.Logf})
+		},
+		// The same profile from another home: refused, the domain left running.
+		Intruder: func(dir string) (driver.Driver, error) {
+			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvkvm2othr"}, Log: t.Logf})
 		},
 		Spec:    driver.Spec{Name: "itest-drv-kvm2", CPUs: 2, MemoryMB: 2048, DiskMB: 4096, Image: iso, APIServerPort: 8443},
 		Timeout: 15 * time.Minute,
