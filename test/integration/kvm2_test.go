@@ -28,6 +28,10 @@ func TestDriverConformanceDocker(t *testing.T) {
 		New: func(dir string) (driver.Driver, error) {
 			return dockerdriver.New("itest-drv-docker", driver.Options{MachineDir: dir, Owner: itestOwner("itest-drv-docker")})
 		},
+		// The same profile from another home: refused, the container left running.
+		Intruder: func(dir string) (driver.Driver, error) {
+			return dockerdriver.New("itest-drv-docker", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvdockerothr", Profile: "itest-drv-docker"}})
+		},
 		Spec:    driver.Spec{Name: "itest-drv-docker", CPUs: 2, MemoryMB: 2048, Image: dockerdriver.DefaultImage, APIServerPort: 8443},
 		Timeout: 5 * time.Minute,
 	})
@@ -47,7 +51,11 @@ func TestDriverConformanceKVM2(t *testing.T) {
 	iso := outPath(t, isoimage.Name())
 	drivertest.Run(t, drivertest.Config{
 		New: func(dir string) (driver.Driver, error) {
-			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Log: t.Logf, Owner: itestOwner("itest-drv-kvm2")})
+			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvkvm2home"}, Log: t.Logf})
+		},
+		// The same profile from another home: refused, the domain left running.
+		Intruder: func(dir string) (driver.Driver, error) {
+			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvkvm2othr"}, Log: t.Logf})
 		},
 		Spec:    driver.Spec{Name: "itest-drv-kvm2", CPUs: 2, MemoryMB: 2048, DiskMB: 4096, Image: iso, APIServerPort: 8443},
 		Timeout: 15 * time.Minute,

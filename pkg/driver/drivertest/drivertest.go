@@ -6,6 +6,7 @@ package drivertest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ type Config struct {
 	// NoGuest skips what needs a booted guest (the runner, /var surviving a restart): for fakes of
 	// hypervisors that cannot run on the build machine.
 	NoGuest bool
+	// Intruder, when set, builds the same profile's driver as another mkube home would (another
+	// Owner.HomeID, its own machine directory). The suite checks that it refuses the machine the
+	// driver under test created: every method fails with driver.ErrNotOwned and the machine
+	// keeps running.
+	Intruder func(machineDir string) (driver.Driver, error)
 }
 
 // Run runs the suite. It leaves nothing behind, also when it fails.
@@ -97,6 +103,10 @@ func Run(t *testing.T, cfg Config) {
 	}
 	runs("after create")
 
+	if cfg.Intruder != nil {
+		intruder(t, ctx, cfg, d)
+	}
+
 	if err := d.Create(ctx, cfg.Spec); err != nil {
 		t.Errorf("create again (idempotent): %v", err)
 	}
@@ -132,5 +142,32 @@ func Run(t *testing.T, cfg Config) {
 	state(driver.Nonexistent)
 	if err := d.Delete(ctx); err != nil {
 		t.Errorf("delete again: %v", err)
+	}
+}
+
+// intruder checks that another home's driver for the same profile leaves d's running machine alone.
+func intruder(t *testing.T, ctx context.Context, cfg Config, d driver.Driver) {
+	t.Helper()
+	other, err := cfg.Intruder(t.TempDir())
+	if err != nil {
+		t.Fatalf("intruder: %v", err)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, driver.ErrNotOwned) {
+			t.Errorf("another home's %s of this machine: %v, want an error wrapping driver.ErrNotOwned", what, err)
+		}
+	}
+	st, err := other.State(ctx)
+	refused("State", err)
+	if st == driver.Nonexistent {
+		t.Errorf("another home's State says %s: it would create over the machine", st)
+	}
+	refused("Create", other.Create(ctx, cfg.Spec))
+	refused("Start", other.Start(ctx))
+	refused("Stop", other.Stop(ctx))
+	refused("Delete", other.Delete(ctx))
+	if st, err := d.State(ctx); err != nil || st != driver.Running {
+		t.Fatalf("after another home's attempts the machine is %s (%v), want %s", st, err, driver.Running)
 	}
 }

@@ -18,8 +18,9 @@ import (
 
 type fakeVM struct {
 	State    string
-	Path     string
+	Path     string // the VM's folder, as Get-VM reports it
 	Switch   string
+	Notes    string
 	Settings map[string]string
 }
 
@@ -65,37 +66,51 @@ var cmdletParams = map[string]map[string]bool{
 	"Start-VM":            {"Name": false},
 	"Stop-VM":             {"Name": false, "TurnOff": true, "Force": true},
 	"Remove-VM":           {"Name": false, "Force": true},
+	"Set-VM":              {"Name": false, "Notes": false},
 }
 
-// tokens splits a PowerShell command line: single-quoted strings (” is a quote), @( ... ) arrays.
+// isQuote: PowerShell takes the typographic single quotes for ' too.
+func isQuote(r rune) bool {
+	return r == '\'' || r == '\u2018' || r == '\u2019' || r == '\u201a' || r == '\u201b'
+}
+
+// tokens splits a PowerShell command line: single-quoted strings (any of PowerShell's single
+// quote characters opens or closes one; two in a row inside are one, kept as the second),
+// @( ... ) arrays, and ; or a line break outside quotes, which end a statement and are kept as a
+// token of their own so that a value that escaped its quotes shows.
 func tokens(s string) []string {
 	var out []string
 	var cur strings.Builder
-	inQuote, depth := false, 0
+	inQuote, depth, quoted := false, 0, false
 	flush := func() {
-		if cur.Len() > 0 {
+		if cur.Len() > 0 || quoted {
 			out = append(out, cur.String())
 			cur.Reset()
 		}
+		quoted = false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
 		switch {
-		case inQuote && c == '\'' && i+1 < len(s) && s[i+1] == '\'':
-			cur.WriteByte('\'')
+		case inQuote && isQuote(c) && i+1 < len(rs) && isQuote(rs[i+1]):
+			cur.WriteRune(rs[i+1])
 			i++
-		case c == '\'' && depth == 0:
-			inQuote = !inQuote
+		case isQuote(c) && depth == 0:
+			inQuote, quoted = !inQuote, true
 		case !inQuote && c == '(':
 			depth++
-			cur.WriteByte(c)
+			cur.WriteRune(c)
 		case !inQuote && c == ')':
 			depth--
-			cur.WriteByte(c)
+			cur.WriteRune(c)
+		case !inQuote && depth == 0 && (c == ';' || c == '\n'):
+			flush()
+			out = append(out, string(c))
 		case !inQuote && depth == 0 && c == ' ':
 			flush()
 		default:
-			cur.WriteByte(c)
+			cur.WriteRune(c)
 		}
 	}
 	flush()
@@ -134,13 +149,17 @@ func fakePowerShell(args []string) int {
 	case script == `Hyper-V\Get-VMSwitch -SwitchType External | Select-Object -First 1 -ExpandProperty Name`:
 		fmt.Println(os.Getenv("FAKE_PS_EXTERNAL"))
 		return 0
-	case strings.HasPrefix(script, `( Hyper-V\Get-VM -Name `) && strings.HasSuffix(script, ` ).State`):
-		name := tokens(strings.TrimSuffix(strings.TrimPrefix(script, `( Hyper-V\Get-VM -Name `), ` ).State`))[0]
-		v, ok := s.VMs[name]
-		if !ok {
-			return notFound("Get-VM", name)
+	case strings.HasPrefix(script, `$vm = Hyper-V\Get-VM -Name `) && strings.HasSuffix(script, vmScriptTail):
+		t := tokens(strings.TrimSuffix(strings.TrimPrefix(script, `$vm = Hyper-V\Get-VM -Name `), vmScriptTail))
+		if len(t) != 1 {
+			return psFail("fake powershell: the VM name is not one literal: %q", t)
 		}
-		fmt.Println(v.State)
+		v, ok := s.VMs[t[0]]
+		if !ok {
+			return notFound("Get-VM", t[0])
+		}
+		raw, _ := json.Marshal(map[string]string{"State": v.State, "Path": v.Path, "Notes": v.Notes})
+		fmt.Printf("%s\r\n", raw)
 		return 0
 	case strings.HasPrefix(script, `(( Hyper-V\Get-VM -Name `) && strings.HasSuffix(script, ` ).NetworkAdapters[0]).IPAddresses`):
 		name := tokens(strings.TrimSuffix(strings.TrimPrefix(script, `(( Hyper-V\Get-VM -Name `), ` ).NetworkAdapters[0]).IPAddresses`))[0]
@@ -191,7 +210,12 @@ func fakePowerShell(args []string) int {
 		if p["Generation"] != "1" && p["Generation"] != "2" {
 			return psFail("New-VM : Cannot validate argument on parameter 'Generation'.")
 		}
-		s.VMs[vmName] = &fakeVM{State: "Off", Path: p["Path"], Switch: p["SwitchName"], Settings: map[string]string{}}
+		// New-VM -Path P keeps the VM's files in P\<name>, which Get-VM reports as its Path.
+		s.VMs[vmName] = &fakeVM{State: "Off", Path: filepath.Join(p["Path"], vmName), Switch: p["SwitchName"], Settings: map[string]string{}}
+	case "Set-VM":
+		if notes, ok := p["Notes"]; ok {
+			v.Notes = notes
+		}
 	case "Set-VMDvdDrive", "Add-VMDvdDrive", "Add-VMHardDiskDrive":
 		if _, err := os.Stat(p["Path"]); err != nil {
 			return psFail("Hyper-V\\%s : Failed to add device 'Virtual CD/DVD Disk'.\nThe system cannot find the file specified. (0x80070002)", cmdlet)
@@ -221,6 +245,9 @@ func fakePowerShell(args []string) int {
 	}
 	return 0
 }
+
+// vmScriptTail is the part of the driver's Get-VM script after the VM's name.
+const vmScriptTail = ` -ErrorAction Stop; @{ State = [string]$vm.State; Path = [string]$vm.Path; Notes = [string]$vm.Notes } | ConvertTo-Json -Compress`
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

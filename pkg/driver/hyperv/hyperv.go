@@ -7,6 +7,7 @@ package hyperv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,10 +31,12 @@ var (
 	pollEvery   = 500 * time.Millisecond
 )
 
-// Driver is one profile's VM.
+// Driver is one profile's VM. Every VM it creates carries the owner's mark (driver.Owner.Tag) as
+// its Notes, and it touches no VM of the profile's name without it.
 type Driver struct {
 	profile string
 	opts    driver.Options
+	owner   driver.Owner
 }
 
 // Entry registers the driver; Hyper-V exists on Windows only.
@@ -43,7 +46,11 @@ func Entry(goos string) driver.Entry {
 
 // New makes the driver. Options.Extra["hyperv-virtual-switch"] picks the switch.
 func New(profile string, opts driver.Options) (driver.Driver, error) {
-	return &Driver{profile: profile, opts: opts}, nil
+	owner, err := opts.Owner.ForProfile(profile)
+	if err != nil {
+		return nil, err
+	}
+	return &Driver{profile: profile, opts: opts, owner: owner}, nil
 }
 
 func (d *Driver) Name() string { return Name }
@@ -76,8 +83,15 @@ func ps(ctx context.Context, script string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
-// quote makes a PowerShell single-quoted string literal.
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// quote makes a PowerShell single-quoted string literal, in which nothing ($, `, ;, line breaks)
+// is special but the quote itself. PowerShell takes the typographic single quotes ‘ ’ ‚ ‛ for
+// quotes too, so each of them is doubled like ' (as PowerShell's own
+// CodeGeneration.EscapeSingleQuotedStringContent does); otherwise a name with ’ would end the
+// literal and the rest would run as script. Every value from the user (profile, switch name,
+// paths) goes into a script through quote; numbers are formatted by %d.
+func quote(s string) string { return "'" + singleQuotes.Replace(s) + "'" }
+
+var singleQuotes = strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
 
 // Health checks for the Hyper-V module and for the right to use it (Administrators or
 // "Hyper-V Administrators", SID S-1-5-32-578).
@@ -106,14 +120,69 @@ func (d *Driver) dir() string     { return d.opts.MachineDir }
 func (d *Driver) disk() string    { return filepath.Join(d.dir(), "disk.vhdx") }
 func (d *Driver) seedISO() string { return filepath.Join(d.dir(), "seed.iso") }
 
-// state is Get-VM's State, or "" when there is no such VM.
-func (d *Driver) state(ctx context.Context) (string, error) {
-	out, err := ps(ctx, "( Hyper-V\\Get-VM -Name "+quote(d.profile)+" ).State")
+// vmInfo is what the driver reads of a VM: Get-VM's State, Path (the VM's folder) and Notes.
+type vmInfo struct{ State, Path, Notes string }
+
+// vmScript reads a VM's state, folder and notes in one PowerShell, as JSON: notes are free text
+// (any line breaks, anything that looks like another field), JSON keeps them apart. The [string]
+// casts make State its name rather than the enum's number. -ErrorAction Stop makes a missing VM
+// fail the script.
+func vmScript(name string) string {
+	return "$vm = Hyper-V\\Get-VM -Name " + quote(name) + " -ErrorAction Stop; @{ State = [string]$vm.State; Path = [string]$vm.Path; Notes = [string]$vm.Notes } | ConvertTo-Json -Compress"
+}
+
+// parseVMInfo parses vmScript's output.
+func parseVMInfo(out string) (vmInfo, error) {
+	var v vmInfo
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		return v, fmt.Errorf("reading Get-VM's answer %q: %w", firstLine(out), err)
+	}
+	v.Notes = strings.TrimSpace(v.Notes)
+	return v, nil
+}
+
+// vm reads the profile's VM: nil when there is none, a *driver.NotOwnedError when there is one
+// that is not this profile's (see vmOwned), before anything touches it. unmarked says the VM is
+// ours but lacks the mark.
+func (d *Driver) vm(ctx context.Context) (vm *vmInfo, unmarked bool, err error) {
+	out, err := ps(ctx, vmScript(d.profile))
 	var pe *psError
 	if errors.As(err, &pe) && strings.Contains(pe.output, "unable to find a virtual machine") {
-		return "", nil
+		return nil, false, nil
 	}
-	return strings.TrimSpace(out), err
+	if err != nil {
+		return nil, false, err
+	}
+	info, err := parseVMInfo(out)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := vmOwned(d.owner, d.profile, info, d.dir()); err != nil {
+		return nil, false, err
+	}
+	return &info, info.Notes == "", nil
+}
+
+// vmOwned decides whether a VM is owner's. Its Notes decide, with one exception: Create sets them
+// right after New-VM, so a create interrupted between the two leaves a VM without notes; when its
+// folder is inside this profile's machine directory (a directory of this home that only this
+// profile's driver uses) it is that VM, and Create finishes it. A VM whose notes say anything
+// else (another's mark, the user's own text) is never ours, wherever its files are.
+func vmOwned(owner driver.Owner, name string, vm vmInfo, machineDir string) error {
+	if vm.Notes == "" && vm.Path != "" && within(machineDir, vm.Path) {
+		return nil
+	}
+	return owner.CheckTag("Hyper-V VM", name, vm.Notes)
+}
+
+// within says whether path is dir or inside it, without regard to case (as Windows compares
+// paths) or to the kind of separator.
+func within(dir, path string) bool {
+	norm := func(p string) string {
+		return strings.TrimRight(strings.ToLower(strings.ReplaceAll(p, "/", "\\")), "\\")
+	}
+	dir, path = norm(dir), norm(path)
+	return dir != "" && !strings.Contains(path, "\\..") && (path == dir || strings.HasPrefix(path, dir+"\\"))
 }
 
 // switchName is the switch to use: the chosen one (which must exist), else "Default Switch", else
@@ -145,7 +214,8 @@ func (d *Driver) switchName(ctx context.Context) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-// Create makes the VM unless it exists, and boots it.
+// Create makes the VM unless it exists, and boots it. A VM of the profile's name that is not this
+// profile's is refused before anything is made.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if spec.Image == "" {
 		return errors.New("the hyperv driver needs the ISO (mkube passes the cached one)")
@@ -157,11 +227,13 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err != nil {
 		return err
 	}
-	st, err := d.state(ctx)
+	vm, unmarked, err := d.vm(ctx)
 	if err != nil {
 		return err
 	}
-	if st == "" {
+	// An unmarked VM of ours is one a create left right after New-VM: the other steps have not
+	// run either.
+	if vm == nil || unmarked {
 		if err := os.WriteFile(d.seedISO(), raw, 0o644); err != nil {
 			return err
 		}
@@ -170,13 +242,18 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 			return err
 		}
 		name := quote(d.profile)
-		steps := []string{
-			fmt.Sprintf("Hyper-V\\New-VM -Name %s -Path %s -Generation 1 -MemoryStartupBytes %dMB -SwitchName %s", name, quote(d.dir()), spec.MemoryMB, quote(sw)),
+		var steps []string
+		if vm == nil {
+			steps = append(steps, fmt.Sprintf("Hyper-V\\New-VM -Name %s -Path %s -Generation 1 -MemoryStartupBytes %dMB -SwitchName %s", name, quote(d.dir()), spec.MemoryMB, quote(sw)))
+		}
+		steps = append(steps,
+			// The mark goes on first, so that whatever an interrupted create leaves is recognizably ours.
+			fmt.Sprintf("Hyper-V\\Set-VM -Name %s -Notes %s", name, quote(d.owner.Tag())),
 			fmt.Sprintf("Hyper-V\\Set-VMProcessor -VMName %s -Count %d", name, spec.CPUs),
 			fmt.Sprintf("Hyper-V\\Set-VMMemory -VMName %s -DynamicMemoryEnabled $false -StartupBytes %dMB", name, spec.MemoryMB),
 			fmt.Sprintf("Hyper-V\\Set-VMDvdDrive -VMName %s -ControllerNumber 1 -ControllerLocation 0 -Path %s", name, quote(spec.Image)),
 			fmt.Sprintf("Hyper-V\\Add-VMDvdDrive -VMName %s -ControllerNumber 1 -ControllerLocation 1 -Path %s", name, quote(d.seedISO())),
-		}
+		)
 		if _, err := os.Stat(d.disk()); errors.Is(err, os.ErrNotExist) {
 			steps = append(steps, fmt.Sprintf("Hyper-V\\New-VHD -Path %s -SizeBytes %dMB -Dynamic", quote(d.disk()), spec.DiskMB))
 		}
@@ -194,14 +271,14 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 
 // Start boots the VM unless it runs, and waits for its address.
 func (d *Driver) Start(ctx context.Context) error {
-	st, err := d.state(ctx)
+	vm, _, err := d.vm(ctx)
 	if err != nil {
 		return err
 	}
-	if st == "" {
+	if vm == nil {
 		return fmt.Errorf("Hyper-V has no VM named %s", d.profile)
 	}
-	if st != "Running" {
+	if vm.State != "Running" {
 		if _, err := ps(ctx, "Hyper-V\\Start-VM -Name "+quote(d.profile)); err != nil {
 			return err
 		}
@@ -212,8 +289,8 @@ func (d *Driver) Start(ctx context.Context) error {
 
 // Stop shuts the guest down and turns it off after stopTimeout.
 func (d *Driver) Stop(ctx context.Context) error {
-	st, err := d.state(ctx)
-	if err != nil || st == "" || st == "Off" {
+	vm, _, err := d.vm(ctx)
+	if err != nil || vm == nil || vm.State == "Off" {
 		return err
 	}
 	done := make(chan error, 1)
@@ -237,12 +314,12 @@ func (d *Driver) Stop(ctx context.Context) error {
 
 // Delete turns the VM off, removes it, and deletes its disk and seed.
 func (d *Driver) Delete(ctx context.Context) error {
-	st, err := d.state(ctx)
+	vm, _, err := d.vm(ctx)
 	if err != nil {
 		return err
 	}
-	if st != "" {
-		if st != "Off" {
+	if vm != nil {
+		if vm.State != "Off" {
 			if _, err := ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile)+" -TurnOff"); err != nil {
 				return err
 			}
@@ -261,13 +338,16 @@ func (d *Driver) Delete(ctx context.Context) error {
 
 // State maps Hyper-V's VM states to mkube's.
 func (d *Driver) State(ctx context.Context) (driver.State, error) {
-	st, err := d.state(ctx)
+	vm, _, err := d.vm(ctx)
 	if err != nil {
+		// Another's VM of this name is not this profile's machine in any state: saying
+		// Nonexistent would invite `mkube start` to create over it.
 		return driver.Error, err
 	}
-	switch st {
-	case "":
+	if vm == nil {
 		return driver.Nonexistent, nil
+	}
+	switch vm.State {
 	case "Running":
 		return driver.Running, nil
 	case "Starting":
@@ -312,6 +392,13 @@ func (d *Driver) waitIP(ctx context.Context) (string, error) {
 
 // Endpoint: SSH and the API server at the guest's address.
 func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
+	vm, _, err := d.vm(ctx)
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	if vm == nil {
+		return driver.Endpoint{}, fmt.Errorf("Hyper-V has no VM named %s", d.profile)
+	}
 	ip, err := d.ip(ctx)
 	if err != nil {
 		return driver.Endpoint{}, err

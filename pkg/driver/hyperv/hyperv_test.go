@@ -39,13 +39,18 @@ func transcript() string {
 	return string(raw)
 }
 
+// home is the test's mkube home; the drivers mark and check with it.
+var home = driver.Owner{HomeID: "5f0c2a9e41d84b7c"}
+
+func opts(dir string) driver.Options { return driver.Options{MachineDir: dir, Owner: home} }
+
 var spec = driver.Spec{Name: "mkube", CPUs: 2, MemoryMB: 4096, DiskMB: 20000, APIServerPort: 8443, SSHPublicKey: "ssh-ed25519 AAAA test"}
 
 // TestTranscript pins the exact cmdlets a create, stop and delete issue (reviewed against the
 // Hyper-V cmdlet reference).
 func TestTranscript(t *testing.T) {
 	dir, iso := fakeEnv(t)
-	d, _ := New("mkube", driver.Options{MachineDir: dir})
+	d, _ := New("mkube", opts(dir))
 	s := spec
 	s.Image = iso
 	ctx := context.Background()
@@ -73,7 +78,10 @@ func TestConformance(t *testing.T) {
 	s := spec
 	s.Image = iso
 	drivertest.Run(t, drivertest.Config{
-		New:     func(dir string) (driver.Driver, error) { return New("conformance", driver.Options{MachineDir: dir}) },
+		New: func(dir string) (driver.Driver, error) { return New("conformance", opts(dir)) },
+		Intruder: func(dir string) (driver.Driver, error) {
+			return New("conformance", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "0ther0ther0ther0"}})
+		},
 		Spec:    s,
 		Timeout: time.Minute,
 		NoGuest: true,
@@ -108,7 +116,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("chosen switch missing", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
-		d, _ := New("sw", driver.Options{MachineDir: dir, Extra: map[string]string{"hyperv-virtual-switch": "External LAN"}})
+		d, _ := New("sw", driver.Options{MachineDir: dir, Owner: home, Extra: map[string]string{"hyperv-virtual-switch": "External LAN"}})
 		s := spec
 		s.Image = iso
 		if err := d.Create(ctx, s); err == nil || !strings.Contains(err.Error(), `no Hyper-V virtual switch named "External LAN"`) {
@@ -122,7 +130,7 @@ func TestFailures(t *testing.T) {
 		dir, iso := fakeEnv(t)
 		t.Setenv("FAKE_PS_SWITCHES", "LAN")
 		t.Setenv("FAKE_PS_EXTERNAL", "LAN")
-		d, _ := New("ext", driver.Options{MachineDir: dir})
+		d, _ := New("ext", opts(dir))
 		s := spec
 		s.Image = iso
 		if err := d.Create(ctx, s); err != nil {
@@ -135,7 +143,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("missing ISO is PowerShell's error", func(t *testing.T) {
 		dir, _ := fakeEnv(t)
-		d, _ := New("noiso", driver.Options{MachineDir: dir})
+		d, _ := New("noiso", opts(dir))
 		s := spec
 		s.Image = filepath.Join(dir, "nowhere.iso")
 		if err := d.Create(ctx, s); err == nil || !strings.Contains(err.Error(), "cannot find the file") {
@@ -153,7 +161,7 @@ func TestFailures(t *testing.T) {
 		old := stopTimeout
 		stopTimeout = 500 * time.Millisecond
 		defer func() { stopTimeout = old }()
-		d, _ := New("stubborn", driver.Options{MachineDir: dir})
+		d, _ := New("stubborn", opts(dir))
 		s := spec
 		s.Image = iso
 		if err := d.Create(ctx, s); err != nil {

@@ -25,13 +25,18 @@ const supported = true
 type Driver struct {
 	profile string
 	opts    driver.Options
+	owner   driver.Owner
 	uri     string
 	accel   string // auto, kvm or tcg
 }
 
 // New makes the driver for a profile. Options.Extra carries "kvm-qemu-uri" and "kvm-accel".
 func New(profile string, opts driver.Options) (driver.Driver, error) {
-	d := &Driver{profile: profile, opts: opts, uri: opts.Extra["kvm-qemu-uri"], accel: opts.Extra["kvm-accel"]}
+	owner, err := opts.Owner.ForProfile(profile)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{profile: profile, opts: opts, owner: owner, uri: opts.Extra["kvm-qemu-uri"], accel: opts.Extra["kvm-accel"]}
 	if d.uri == "" {
 		d.uri = DefaultURI
 	}
@@ -61,13 +66,45 @@ func isNotFound(err error, code libvirt.ErrorNumber) bool {
 	return errors.As(err, &lerr) && lerr.Code == code
 }
 
-// Create makes the networks, pool, volumes and domain that do not exist yet, and boots it.
+// ownedDomain looks the profile's domain up: nil (and no error) when there is none, a
+// *driver.NotOwnedError when one of that name exists without this profile's mark. Every method
+// that touches the domain goes through here first, so a domain mkube did not create for this
+// profile (the user's own "postgres", another home's "minikube") is never started, stopped,
+// redefined or undefined.
+func (d *Driver) ownedDomain(c *libvirt.Connect) (*libvirt.Domain, error) {
+	dom, err := c.LookupDomainByName(d.profile)
+	if isNotFound(err, libvirt.ERR_NO_DOMAIN) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	x, err := dom.GetXMLDesc(0)
+	if err == nil {
+		err = checkDomainOwner(d.owner, d.profile, x)
+	}
+	if err != nil {
+		dom.Free()
+		return nil, err
+	}
+	return dom, nil
+}
+
+// Create makes the networks, pool, volumes and domain that do not exist yet, and boots it. A
+// domain of the profile's name that is not this profile's is refused before anything is made.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	c, err := d.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	dom, err := d.ownedDomain(c)
+	if err != nil {
+		return err
+	}
+	if dom != nil {
+		defer dom.Free()
+	}
 	if err := ensureNetwork(c, DefaultNetwork, defaultNetworkXML()); err != nil {
 		return err
 	}
@@ -94,27 +131,28 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err != nil {
 		return err
 	}
-	seedPath, err := uploadBytes(c, pool, seedVolume(d.profile), raw)
+	seedPath, err := uploadBytes(c, pool, seedVolume(d.profile, d.owner.HomeID), raw)
 	if err != nil {
 		return fmt.Errorf("writing the user-data seed: %w", err)
 	}
-	diskPath, err := ensureVolume(pool, diskVolume(d.profile), "qcow2", uint64(spec.DiskMB)<<20)
+	diskPath, err := ensureVolume(pool, diskVolume(d.profile, d.owner.HomeID), "qcow2", uint64(spec.DiskMB)<<20)
 	if err != nil {
 		return fmt.Errorf("creating the data disk: %w", err)
 	}
-	dom, err := c.LookupDomainByName(d.profile)
-	if isNotFound(err, libvirt.ERR_NO_DOMAIN) {
+	if dom == nil {
 		typ := "qemu"
 		if d.accel == "kvm" || (d.accel == "auto" && KVMUsable()) {
 			typ = "kvm"
 		}
-		dom, err = d.define(c, domain{Name: d.profile, Type: typ, CPUs: spec.CPUs, MemoryMB: spec.MemoryMB,
-			ISO: isoPath, Seed: seedPath, Disk: diskPath, MACs: macs(d.profile), ConsoleLog: d.consoleLog()})
+		// The mark is in the definition itself: there is no moment when the domain exists unmarked.
+		// Should a domain of this name appear since the check above, libvirt refuses the definition
+		// (its UUID differs from the one ours would get) rather than replacing it.
+		if dom, err = d.define(c, domain{Name: d.profile, Type: typ, CPUs: spec.CPUs, MemoryMB: spec.MemoryMB,
+			ISO: isoPath, Seed: seedPath, Disk: diskPath, MACs: macs(d.profile), ConsoleLog: d.consoleLog(), Owner: d.owner.Tag()}); err != nil {
+			return err
+		}
+		defer dom.Free()
 	}
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
 	return d.boot(ctx, c, dom)
 }
 
@@ -189,16 +227,19 @@ func (d *Driver) Start(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
+	dom, err := d.ownedDomain(c)
+	if err != nil {
+		return err
+	}
+	if dom == nil {
+		return fmt.Errorf("libvirt has no domain named %s", d.profile)
+	}
+	defer dom.Free()
 	for _, n := range []struct{ name, xml string }{{DefaultNetwork, defaultNetworkXML()}, {PrivateNetwork, networkXML()}} {
 		if err := ensureNetwork(c, n.name, n.xml); err != nil {
 			return err
 		}
 	}
-	dom, err := c.LookupDomainByName(d.profile)
-	if err != nil {
-		return err
-	}
-	defer dom.Free()
 	return d.boot(ctx, c, dom)
 }
 
@@ -212,11 +253,8 @@ func (d *Driver) Stop(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	dom, err := c.LookupDomainByName(d.profile)
-	if isNotFound(err, libvirt.ERR_NO_DOMAIN) {
-		return nil
-	}
-	if err != nil {
+	dom, err := d.ownedDomain(c)
+	if err != nil || dom == nil {
 		return err
 	}
 	defer dom.Free()
@@ -241,17 +279,20 @@ func (d *Driver) Stop(ctx context.Context) error {
 	return dom.Destroy()
 }
 
-// Delete removes the domain and its volumes; the network, the ISO and the pool go with the last
-// mkube machine.
+// Delete removes the domain and this profile's volumes. The shared objects (mkube's network,
+// the ISO volumes and the pool) go when no domain left on the host uses them, whichever home or
+// application it belongs to, and only when mkube made them.
 func (d *Driver) Delete(ctx context.Context) error {
 	c, err := d.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	dom, err := c.LookupDomainByName(d.profile)
-	switch {
-	case err == nil:
+	dom, err := d.ownedDomain(c)
+	if err != nil {
+		return err // a foreign domain: its volumes are not ours to judge either, so touch nothing
+	}
+	if dom != nil {
 		if active, _ := dom.IsActive(); active {
 			if err := dom.Destroy(); err != nil {
 				dom.Free()
@@ -263,60 +304,97 @@ func (d *Driver) Delete(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-	case !isNotFound(err, libvirt.ERR_NO_DOMAIN):
-		return err
 	}
 	pool, err := c.LookupStoragePoolByName(Pool)
-	if err == nil {
+	switch {
+	case err == nil:
 		defer pool.Free()
 		pool.Refresh(0)
-		for _, name := range []string{diskVolume(d.profile), seedVolume(d.profile)} {
+		for _, name := range []string{diskVolume(d.profile, d.owner.HomeID), seedVolume(d.profile, d.owner.HomeID)} {
 			if err := deleteVolume(pool, name); err != nil {
 				return err
 			}
 		}
-	}
-	others, err := d.otherMachines(c)
-	if err != nil || others > 0 {
+	case isNotFound(err, libvirt.ERR_NO_STORAGE_POOL):
+		pool = nil
+	default:
 		return err
 	}
-	if net, err := c.LookupNetworkByName(PrivateNetwork); err == nil {
-		if active, _ := net.IsActive(); active {
-			net.Destroy()
-		}
-		net.Undefine()
-		net.Free()
+	netUsed, poolUsed, err := sharedInUse(c)
+	if err != nil {
+		return err
 	}
-	if pool != nil && err == nil {
-		if names, err := pool.ListAllStorageVolumes(0); err == nil {
-			for _, v := range names {
-				v.Delete(0)
-				v.Free()
-			}
-		}
-		pool.Destroy()
-		pool.Delete(0)
-		pool.Undefine()
+	if !netUsed {
+		removeNetwork(c)
+	}
+	if !poolUsed && pool != nil {
+		removePool(pool)
 	}
 	return nil
 }
 
-// otherMachines counts the domains besides this one that use mkube's network.
-func (d *Driver) otherMachines(c *libvirt.Connect) (int, error) {
+// sharedInUse says whether any domain on the host uses mkube's network or pool.
+func sharedInUse(c *libvirt.Connect) (network, pool bool, err error) {
 	doms, err := c.ListAllDomains(0)
 	if err != nil {
-		return 0, err
+		return false, false, err
 	}
-	n := 0
 	for _, dom := range doms {
-		name, _ := dom.GetName()
-		x, _ := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
-		if name != d.profile && strings.Contains(x, "<source network='"+PrivateNetwork+"'") {
-			n++
+		n, p := true, true // a domain whose XML cannot be read may use them: keep them
+		if x, err := dom.GetXMLDesc(0); err == nil {
+			if un, up, err := sharedUse(x); err == nil {
+				n, p = un, up
+			}
 		}
 		dom.Free()
+		network, pool = network || n, pool || p
 	}
-	return n, nil
+	return network, pool, nil
+}
+
+// removeNetwork removes mkube's private network if mkube defined it (it carries mkube's mark); a
+// network of that name someone else made stays. Best effort: a network left behind is harmless.
+func removeNetwork(c *libvirt.Connect) {
+	net, err := c.LookupNetworkByName(PrivateNetwork)
+	if err != nil {
+		return
+	}
+	defer net.Free()
+	if x, err := net.GetXMLDesc(libvirt.NETWORK_XML_INACTIVE); err != nil || !networkCreatedByMkube(x) {
+		return
+	}
+	if active, _ := net.IsActive(); active {
+		net.Destroy()
+	}
+	net.Undefine()
+}
+
+// removePool deletes the ISO volumes and then the pool, if it is mkube's (at mkube's path) and
+// nothing else is left in it: a storage pool keeps no metadata to mark it, and other homes' disks
+// may still be there. Best effort, as removeNetwork.
+func removePool(pool *libvirt.StoragePool) {
+	if x, err := pool.GetXMLDesc(libvirt.STORAGE_XML_INACTIVE); err != nil || poolPath(x) != PoolPath {
+		return
+	}
+	vols, err := pool.ListAllStorageVolumes(0)
+	if err != nil {
+		return
+	}
+	left := 0
+	for _, v := range vols {
+		if name, err := v.GetName(); err == nil && isISOVolume(name) && v.Delete(0) == nil {
+			v.Free()
+			continue
+		}
+		left++
+		v.Free()
+	}
+	if left > 0 {
+		return
+	}
+	pool.Destroy()
+	pool.Delete(0)
+	pool.Undefine()
 }
 
 // State maps libvirt's domain state to mkube's.
@@ -326,12 +404,14 @@ func (d *Driver) State(ctx context.Context) (driver.State, error) {
 		return driver.Error, err
 	}
 	defer c.Close()
-	dom, err := c.LookupDomainByName(d.profile)
-	if isNotFound(err, libvirt.ERR_NO_DOMAIN) {
-		return driver.Nonexistent, nil
-	}
+	dom, err := d.ownedDomain(c)
 	if err != nil {
+		// Another's domain of this name is not this profile's machine in any state: saying
+		// Nonexistent would invite `mkube start` to create over it.
 		return driver.Error, err
+	}
+	if dom == nil {
+		return driver.Nonexistent, nil
 	}
 	defer dom.Free()
 	st, _, err := dom.GetState()
@@ -357,6 +437,14 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		return driver.Endpoint{}, err
 	}
 	defer c.Close()
+	dom, err := d.ownedDomain(c)
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	if dom == nil {
+		return driver.Endpoint{}, fmt.Errorf("libvirt has no domain named %s", d.profile)
+	}
+	dom.Free()
 	ip, err := d.leaseIP(c)
 	if err != nil {
 		return driver.Endpoint{}, err
@@ -412,7 +500,8 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	return ssh.Dial(ctx, ep, filepath.Join(d.opts.MachineDir, "id_ed25519"))
 }
 
-// ensureNetwork defines and starts a network unless it runs.
+// ensureNetwork defines and starts a network unless it runs. A network of that name that mkube
+// did not define is used as it is (attaching a guest changes nothing of it); Delete leaves it.
 func ensureNetwork(c *libvirt.Connect, name, xml string) error {
 	net, err := c.LookupNetworkByName(name)
 	if isNotFound(err, libvirt.ERR_NO_NETWORK) {

@@ -19,6 +19,7 @@ type fakeVM struct {
 	State    string
 	Settings map[string]string
 	Media    map[string]string // "port/type" -> medium
+	Extra    map[string]string // extradata
 }
 
 type fakeState struct {
@@ -179,7 +180,7 @@ func fakeVBoxManage(args []string) int {
 		}
 		os.MkdirAll(filepath.Dir(file), 0o755)
 		os.WriteFile(file, []byte("<VirtualBox/>"), 0o644)
-		s.VMs[name] = &fakeVM{State: "poweroff", Settings: map[string]string{"basefolder": o["--basefolder"][0]}, Media: map[string]string{}}
+		s.VMs[name] = &fakeVM{State: "poweroff", Settings: map[string]string{"basefolder": o["--basefolder"][0], "cfgfile": file}, Media: map[string]string{}}
 		fmt.Printf("Virtual machine '%s' is created and registered.\nSettings file: '%s'\n", name, file)
 	case "modifyvm":
 		if len(args) < 2 {
@@ -265,12 +266,42 @@ func fakeVBoxManage(args []string) int {
 		if code != 0 {
 			return code
 		}
-		fmt.Printf("name=\"%s\"\nostype=\"Linux 2.6 / 3.x / 4.x / 5.x (64-bit)\"\nVMState=\"%s\"\n", args[1], v.State)
+		fmt.Printf("name=\"%s\"\nostype=\"Linux 2.6 / 3.x / 4.x / 5.x (64-bit)\"\nCfgFile=\"%s\"\nVMState=\"%s\"\n", args[1], v.Settings["cfgfile"], v.State)
 		if h := v.Settings["--hostonlyadapter2"]; h != "" {
 			fmt.Printf("hostonlyadapter2=\"%s\"\nmacaddress2=\"%s\"\n", h, v.Settings["--macaddress2"])
 		}
 		if pf := v.Settings["--natpf1"]; pf != "" {
 			fmt.Printf("Forwarding(0)=\"%s\"\n", pf)
+		}
+	case "setextradata":
+		// setextradata <vm> <key> [<value>]: without a value the key is removed.
+		if len(args) != 3 && len(args) != 4 {
+			return syntaxError("Incorrect number of parameters")
+		}
+		v, code := vm(args[1])
+		if code != 0 {
+			return code
+		}
+		if v.Extra == nil {
+			v.Extra = map[string]string{}
+		}
+		if len(args) == 4 && args[3] != "" {
+			v.Extra[args[2]] = args[3]
+		} else {
+			delete(v.Extra, args[2])
+		}
+	case "getextradata":
+		if len(args) != 3 {
+			return syntaxError("Incorrect number of parameters")
+		}
+		v, code := vm(args[1])
+		if code != 0 {
+			return code
+		}
+		if val, ok := v.Extra[args[2]]; ok {
+			fmt.Printf("Value: %s\n", val)
+		} else {
+			fmt.Println("No value set!")
 		}
 	case "controlvm":
 		if len(args) != 3 {

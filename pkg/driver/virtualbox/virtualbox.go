@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -44,10 +45,15 @@ var (
 	pollEvery   = 500 * time.Millisecond
 )
 
+// ownerKey is the extradata key that holds the owner's mark (driver.Owner.Tag) on every VM mkube
+// creates: VirtualBox keeps extradata with the VM's settings and shows it to nobody else.
+const ownerKey = "mkube/owner"
+
 // Driver is one profile's VM.
 type Driver struct {
 	profile string
 	opts    driver.Options
+	owner   driver.Owner
 }
 
 // Entry registers the driver; VirtualBox exists for Windows, macOS (Intel) and Linux.
@@ -58,7 +64,16 @@ func Entry(goos, goarch string) driver.Entry {
 
 // New makes the driver for a profile.
 func New(profile string, opts driver.Options) (driver.Driver, error) {
-	return &Driver{profile: profile, opts: opts}, nil
+	owner, err := opts.Owner.ForProfile(profile)
+	if err != nil {
+		return nil, err
+	}
+	// The VM's name is a positional argument of most VBoxManage commands: one starting with '-'
+	// would be read as an option (mkube's profile names never do; this keeps it so).
+	if profile == "" || strings.HasPrefix(profile, "-") {
+		return nil, fmt.Errorf("the virtualbox driver cannot name a VM %q", profile)
+	}
+	return &Driver{profile: profile, opts: opts, owner: owner}, nil
 }
 
 func (d *Driver) Name() string { return Name }
@@ -111,10 +126,67 @@ func (d *Driver) info(ctx context.Context) (map[string]string, error) {
 	return machineReadable(out), nil
 }
 
-// Create registers and boots the VM; steps already done by an interrupted create are skipped.
+// ownedInfo is info, after checking that the VM (when there is one) is this profile's: a
+// *driver.NotOwnedError otherwise, before anything touches it. unmarked says the VM is ours but
+// lacks the mark (see vmOwned).
+func (d *Driver) ownedInfo(ctx context.Context) (info map[string]string, unmarked bool, err error) {
+	info, err = d.info(ctx)
+	if err != nil || info == nil {
+		return nil, false, err
+	}
+	out, err := run(ctx, "getextradata", d.profile, ownerKey)
+	if err != nil {
+		return nil, false, err
+	}
+	tag := extraDataValue(out)
+	if err := vmOwned(d.owner, d.profile, tag, info["CfgFile"], d.dir()); err != nil {
+		return nil, false, err
+	}
+	return info, tag == "", nil
+}
+
+// vmOwned decides whether a VM whose mark is tag and whose settings file is cfgFile is owner's.
+// The mark decides, with one exception: register sets the mark right after createvm, so a create
+// interrupted between the two leaves an unmarked VM; when its settings file is inside this
+// profile's machine directory (a directory of this home that only this profile's driver uses) it
+// is that VM, and Create finishes it. A VM carrying another mark is never ours, wherever its files are.
+func vmOwned(owner driver.Owner, name, tag, cfgFile, machineDir string) error {
+	if tag == "" && cfgFile != "" && within(machineDir, cfgFile) {
+		return nil
+	}
+	return owner.CheckTag("VirtualBox VM", name, tag)
+}
+
+// within says whether path is inside dir (compared as cleaned paths; without regard to case where
+// file systems usually ignore it).
+func within(dir, path string) bool {
+	dir, path = filepath.Clean(dir), filepath.Clean(path)
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
+		dir, path = strings.ToLower(dir), strings.ToLower(path)
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// extraDataValue parses `VBoxManage getextradata VM KEY`: "Value: V", or "No value set!" when the
+// key is absent.
+func extraDataValue(out string) string {
+	v, ok := strings.CutPrefix(strings.TrimSpace(out), "Value: ")
+	if !ok {
+		return ""
+	}
+	return v
+}
+
+// Create registers and boots the VM; steps already done by an interrupted create are skipped. A VM
+// of the profile's name that is not this profile's is refused before anything is made.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if spec.Image == "" {
 		return errors.New("the virtualbox driver needs the ISO (mkube passes the cached one)")
+	}
+	info, unmarked, err := d.ownedInfo(ctx)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(d.dir(), 0o755); err != nil {
 		return err
@@ -130,26 +202,28 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err := os.WriteFile(d.seedISO(), raw, 0o644); err != nil {
 		return err
 	}
-	info, err := d.info(ctx)
-	if err != nil {
-		return err
-	}
-	if info == nil {
-		if err := d.register(ctx, spec, hostIf); err != nil {
+	// An unmarked VM of ours is one a create left right after createvm: the rest of register has
+	// not run either.
+	if info == nil || unmarked {
+		if err := d.register(ctx, spec, hostIf, info != nil); err != nil {
 			return err
 		}
 	}
 	return d.Start(ctx)
 }
 
-// register creates the VM, its controller, disk and drives.
-func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string) error {
+// register creates the VM (unless exists says createvm already ran), its controller, disk and drives.
+func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string, exists bool) error {
 	sshPort, err := freePort()
 	if err != nil {
 		return err
 	}
+	// Every value is one argv element of VBoxManage, run without a shell: a name or path can hold
+	// any character without becoming another option or command.
 	steps := [][]string{
 		{"createvm", "--name", d.profile, "--ostype", "Linux_64", "--basefolder", d.dir(), "--register"},
+		// The mark goes on first, so that whatever an interrupted create leaves is recognizably ours.
+		{"setextradata", d.profile, ownerKey, d.owner.Tag()},
 		{"modifyvm", d.profile,
 			"--cpus", strconv.Itoa(spec.CPUs), "--memory", strconv.Itoa(spec.MemoryMB),
 			"--paravirtprovider", "default", "--acpi", "on", "--ioapic", "on", "--rtcuseutc", "on",
@@ -161,6 +235,9 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string) 
 		{"storagectl", d.profile, "--name", storageCtl, "--add", "sata", "--controller", "IntelAhci", "--portcount", "3", "--hostiocache", "on"},
 		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", spec.Image},
 		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "1", "--device", "0", "--type", "dvddrive", "--medium", d.seedISO()},
+	}
+	if exists {
+		steps = steps[1:]
 	}
 	for _, args := range steps {
 		if _, err := run(ctx, args...); err != nil {
@@ -177,6 +254,8 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string) 
 }
 
 // hostOnlyNetwork finds (or creates) the host-only interface on mkube's subnet, with its DHCP server.
+// An interface already on that subnet is used whoever made it; mkube never removes host-only
+// interfaces or DHCP servers (Delete leaves them), so it cannot take away one that is not its own.
 func (d *Driver) hostOnlyNetwork(ctx context.Context) (string, error) {
 	out, err := run(ctx, "list", "hostonlyifs")
 	if err != nil {
@@ -217,7 +296,7 @@ func (d *Driver) dhcpServer(ctx context.Context, ifname string) error {
 
 // Start boots the VM headless unless it runs, and waits for its address.
 func (d *Driver) Start(ctx context.Context) error {
-	info, err := d.info(ctx)
+	info, _, err := d.ownedInfo(ctx)
 	if err != nil {
 		return err
 	}
@@ -247,7 +326,7 @@ func startAdvice(err error) error {
 
 // Stop presses the ACPI power button and powers off after stopTimeout.
 func (d *Driver) Stop(ctx context.Context) error {
-	info, err := d.info(ctx)
+	info, _, err := d.ownedInfo(ctx)
 	if err != nil || info == nil || info["VMState"] != "running" {
 		return err
 	}
@@ -272,7 +351,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 
 // Delete powers the VM off and unregisters it with its disk; the seed goes with the machine directory.
 func (d *Driver) Delete(ctx context.Context) error {
-	info, err := d.info(ctx)
+	info, _, err := d.ownedInfo(ctx)
 	if err != nil || info == nil {
 		return err
 	}
@@ -287,8 +366,10 @@ func (d *Driver) Delete(ctx context.Context) error {
 
 // State maps VirtualBox's VMState to mkube's.
 func (d *Driver) State(ctx context.Context) (driver.State, error) {
-	info, err := d.info(ctx)
+	info, _, err := d.ownedInfo(ctx)
 	if err != nil {
+		// Another's VM of this name is not this profile's machine in any state: saying
+		// Nonexistent would invite `mkube start` to create over it.
 		return driver.Error, err
 	}
 	if info == nil {
@@ -310,7 +391,7 @@ func (d *Driver) State(ctx context.Context) (driver.State, error) {
 
 // Endpoint: SSH through the NAT forward on 127.0.0.1, the API server on the host-only address.
 func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
-	info, err := d.info(ctx)
+	info, _, err := d.ownedInfo(ctx)
 	if err != nil {
 		return driver.Endpoint{}, err
 	}

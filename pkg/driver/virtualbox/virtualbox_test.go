@@ -43,13 +43,18 @@ func transcript(t *testing.T) string {
 	return string(raw)
 }
 
+// home is the test's mkube home; the drivers mark and check with it.
+var home = driver.Owner{HomeID: "5f0c2a9e41d84b7c"}
+
+func opts(dir string) driver.Options { return driver.Options{MachineDir: dir, Owner: home} }
+
 var spec = driver.Spec{Name: "mkube", CPUs: 2, MemoryMB: 4096, DiskMB: 20000, APIServerPort: 8443, SSHPublicKey: "ssh-ed25519 AAAA test"}
 
 // TestCreateTranscript pins the exact VBoxManage commands a create issues (reviewed against the
 // VBoxManage manual), with the machine directory, ISO and SSH port normalized.
 func TestCreateTranscript(t *testing.T) {
 	dir, iso := fakeEnv(t)
-	d, _ := New("mkube", driver.Options{MachineDir: dir})
+	d, _ := New("mkube", opts(dir))
 	s := spec
 	s.Image = iso
 	if err := d.Create(context.Background(), s); err != nil {
@@ -76,7 +81,10 @@ func TestConformance(t *testing.T) {
 	s := spec
 	s.Image = iso
 	drivertest.Run(t, drivertest.Config{
-		New:     func(dir string) (driver.Driver, error) { return New("conformance", driver.Options{MachineDir: dir}) },
+		New: func(dir string) (driver.Driver, error) { return New("conformance", opts(dir)) },
+		Intruder: func(dir string) (driver.Driver, error) {
+			return New("conformance", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "0ther0ther0ther0"}})
+		},
 		Spec:    s,
 		Timeout: time.Minute,
 		NoGuest: true,
@@ -106,7 +114,7 @@ func TestFailures(t *testing.T) {
 	t.Run("VT-x taken by Hyper-V", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
 		t.Setenv("FAKE_VBOX_NO_VTX", "1")
-		d, _ := New("vtx", driver.Options{MachineDir: dir})
+		d, _ := New("vtx", opts(dir))
 		s := spec
 		s.Image = iso
 		err := d.Create(ctx, s)
@@ -117,7 +125,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("missing ISO is the tool's error", func(t *testing.T) {
 		dir, _ := fakeEnv(t)
-		d, _ := New("noiso", driver.Options{MachineDir: dir})
+		d, _ := New("noiso", opts(dir))
 		s := spec
 		s.Image = filepath.Join(dir, "nowhere.iso")
 		err := d.Create(ctx, s)
@@ -130,7 +138,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("create resumes when the VM exists", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
-		d, _ := New("again", driver.Options{MachineDir: dir})
+		d, _ := New("again", opts(dir))
 		s := spec
 		s.Image = iso
 		if err := d.Create(ctx, s); err != nil {
@@ -151,7 +159,7 @@ func TestFailures(t *testing.T) {
 		stopTimeout, pollEvery = 300*time.Millisecond, 50*time.Millisecond
 		defer func() { stopTimeout, pollEvery = old, 500*time.Millisecond }()
 		var logged []string
-		d, _ := New("stubborn", driver.Options{MachineDir: dir, Log: func(f string, a ...any) { logged = append(logged, f) }})
+		d, _ := New("stubborn", driver.Options{MachineDir: dir, Owner: home, Log: func(f string, a ...any) { logged = append(logged, f) }})
 		s := spec
 		s.Image = iso
 		if err := d.Create(ctx, s); err != nil {
