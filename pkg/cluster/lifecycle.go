@@ -251,7 +251,7 @@ func (m *Manager) SSH(ctx context.Context, name string, args []string, stdin io.
 	}
 	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key}.Dial(dctx)
 	if err != nil {
-		return 0, reason.New(reason.GuestError, err, "is the node's SSH server running? see `mkube logs`")
+		return 0, sshError(err)
 	}
 	defer c.Close()
 	return ssh.Session(ctx, c, args, stdin, stdout, stderr)

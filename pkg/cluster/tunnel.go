@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,7 +33,7 @@ func (m *Manager) openTunnel(ctx context.Context, profile string, ep driver.Endp
 	}
 	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key}.Dial(dctx)
 	if err != nil {
-		return nil, reason.New(reason.GuestError, err, "is the node's SSH server running? see `mkube logs`")
+		return nil, sshError(err)
 	}
 	t := &Tunnel{client: c}
 	go func() {
@@ -95,4 +96,14 @@ func (t *Tunnel) Close() {
 	}
 	t.listeners = nil
 	t.client.Close()
+}
+
+// sshError is a failed SSH dial for the user: a changed host key says what to do itself; anything
+// else is most likely a node whose SSH server is not up.
+func sshError(err error) error {
+	var changed *ssh.HostKeyChangedError
+	if errors.As(err, &changed) {
+		return reason.New(reason.GuestError, err, "")
+	}
+	return reason.New(reason.GuestError, err, "is the node's SSH server running? see `mkube logs`")
 }
