@@ -105,6 +105,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	if err != nil {
 		return err
 	}
+	defer art.done()
 	iso := ""
 	if entry.ISO {
 		if iso, err = m.cacheISO(ctx, p); err != nil {
@@ -334,6 +335,15 @@ type artifacts struct {
 	extra       []string // the user's cached images (mkube cache add)
 	extraDigest string
 	pause       string
+	// release lets other mkube processes change the image cache again (see cacheArtifacts).
+	release func()
+}
+
+// done releases what the artifacts hold; safe on a zero value.
+func (a artifacts) done() {
+	if a.release != nil {
+		a.release()
+	}
 }
 
 func (a artifacts) extraWriter(ctx context.Context) func(io.Writer) error {
@@ -384,14 +394,34 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 	if err != nil {
 		return a, reason.New(reason.ImageCache, err, "")
 	}
-	missing, err := a.cache.Missing(ctx, refs)
-	if err != nil {
-		return a, reason.New(reason.ImageCache, err, "")
-	}
-	if len(missing) > 0 {
-		m.Out.Step(out.Download, "Pulling %d images for Kubernetes %s into the cache ...", len(missing), v)
-		if err := a.cache.Ensure(ctx, refs, p.ImageRepository, m.Out.Err()); err != nil {
-			return a, reason.New(reason.ImageCache, err, "check --image-repository (an offline mirror: make mirror-serve)")
+	// Pull what is missing, then hold the cache as it is until the start is done with it, so a
+	// `cache delete` in another terminal waits instead of taking images from under this start. One
+	// that slipped in between the pull and the hold is noticed, and the pull done again.
+	for attempt := 0; ; attempt++ {
+		missing, err := a.cache.Missing(ctx, refs)
+		if err != nil {
+			return a, reason.New(reason.ImageCache, err, "")
+		}
+		if len(missing) > 0 {
+			if attempt > 0 {
+				m.Out.V(1, "%d images left the cache during this start: pulling them again", len(missing))
+			}
+			m.Out.Step(out.Download, "Pulling %d images for Kubernetes %s into the cache ...", len(missing), v)
+			if err := a.cache.Ensure(ctx, refs, p.ImageRepository, m.Out.Err()); err != nil {
+				return a, reason.New(reason.ImageCache, err, "check --image-repository (an offline mirror: make mirror-serve)")
+			}
+		}
+		release, err := a.cache.Hold(ctx)
+		if err != nil {
+			return a, reason.New(reason.ImageCache, err, "")
+		}
+		if missing, err = a.cache.Missing(ctx, refs); err == nil && len(missing) == 0 {
+			a.release = release
+			break
+		}
+		release()
+		if attempt == 2 {
+			return a, reason.Errorf(reason.ImageCache, "run the start again once other mkube commands are done", "images keep leaving the cache during this start")
 		}
 	}
 	if a.digest, err = a.cache.Digests(ctx, a.images); err != nil {

@@ -105,6 +105,14 @@ func loopback(repository string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Hold keeps the cache's content as it is — nothing is pulled, replaced or deleted by any process —
+// until the returned function is called; reads (Missing, Digests, WriteArchive) go on. A command
+// that streams images some time after checking them holds the cache in between. It must not pull
+// (Ensure) while it holds: a pull waits for every holder.
+func (c *Cache) Hold(ctx context.Context) (func(), error) {
+	return c.hold(ctx, lockfile.RLock)
+}
+
 // Missing lists the refs the cache does not hold.
 func (c *Cache) Missing(ctx context.Context, refs []string) ([]string, error) {
 	unlock, err := c.hold(ctx, lockfile.RLock)
