@@ -338,6 +338,8 @@ func badInputs(running, unmarked, home, long string) []badInput {
 		{"version unknown", nil, []string{"start", "--kubernetes-version", "v1.99.0"}, 106, "K8S_UNSUPPORTED_VERSION"},
 		{"version path", nil, []string{"start", "--kubernetes-version", "../../etc"}, 106, "K8S_UNSUPPORTED_VERSION"},
 		{"driver unknown", nil, []string{"start", "--driver", "nosuch"}, 56, "DRV_UNSUPPORTED"},
+		{"docker down", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"start", "--driver", "docker"}, 63, "daemon is not running"},
+		{"extra-config unknown component", nil, []string{"start", "--extra-config", "nosuch.x=1"}, 14, "unknown component"},
 		{"extra-config key with YAML", nil, []string{"start", "--extra-config", "apiserver.a: b=1"}, 14, "MK_USAGE"},
 		{"extra-config value with newline", nil, []string{"start", "--extra-config", "kubelet.max-pods=1\nx: y"}, 14, "MK_USAGE"},
 		{"wait unknown", nil, []string{"start", "--wait", "bogus"}, 14, "MK_USAGE"},

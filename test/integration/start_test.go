@@ -301,56 +301,6 @@ func TestStartResumesAfterKill(t *testing.T) {
 	}
 }
 
-// TestBadInput: each mistake gets one line, the right exit code, and leaves nothing behind.
-func TestBadInput(t *testing.T) {
-	c := newCluster(t, "127.0.0.1:1")
-	tests := []struct {
-		name string
-		env  []string
-		args []string
-		code int
-		want string
-	}{
-		{"memory", nil, []string{"start", "--memory", "abc"}, 14, "MK_USAGE"},
-		{"cpus zero", nil, []string{"start", "--cpus", "0"}, 29, "RSRC_INSUFFICIENT_CORES"},
-		{"cpus text", nil, []string{"start", "--cpus", "abc"}, 14, "MK_USAGE"},
-		{"version", nil, []string{"start", "--kubernetes-version", "v1.99.0"}, 106, "v1.31.x through v1.37.x"},
-		{"driver", nil, []string{"start", "--driver", "nosuch"}, 56, "DRV_UNSUPPORTED"},
-		{"docker down", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"start", "--driver", "docker"}, 63, "daemon is not running"},
-		{"stop unknown", nil, []string{"stop", "-p", "nosuch"}, 85, "GUEST_NOT_FOUND"},
-		{"ip unknown", nil, []string{"ip", "-p", "nosuch"}, 85, "GUEST_NOT_FOUND"},
-		{"ssh unknown", nil, []string{"ssh", "-p", "nosuch"}, 85, "GUEST_NOT_FOUND"},
-		{"profile name", nil, []string{"start", "-p", "Bad_Name"}, 14, "invalid"},
-		{"extra-config", nil, []string{"start", "--extra-config", "nosuch.x=1"}, 14, "unknown component"},
-		{"wait", nil, []string{"start", "--wait", "bogus"}, 14, "unknown component"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cmd := execMkube(t, c, tt.env, tt.args...)
-			out, err := cmd.CombinedOutput()
-			code := 0
-			if err != nil {
-				code = exitCode(err)
-			}
-			if code != tt.code {
-				t.Errorf("exit %d, want %d\n%s", code, tt.code, out)
-			}
-			var errLines []string
-			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if strings.Contains(l, "Exiting due to") {
-					errLines = append(errLines, l)
-				}
-			}
-			if len(errLines) != 1 || !strings.Contains(errLines[0], tt.want) {
-				t.Errorf("want one error line containing %q, got:\n%s", tt.want, out)
-			}
-		})
-	}
-	if names, _ := os.ReadDir(filepath.Join(c.home, "profiles")); len(names) > 0 {
-		t.Errorf("bad input left profiles behind: %v", names)
-	}
-}
-
 // TestDownloadOnlyThenOffline fills the cache with --download-only, then starts with every source
 // unreachable: a filled cache must be all a start needs.
 func TestDownloadOnlyThenOffline(t *testing.T) {
