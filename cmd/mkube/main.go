@@ -21,8 +21,12 @@ func main() {
 		<-sigs
 		fmt.Fprintln(os.Stderr, "\n✋  Stopping (press Ctrl-C again to quit at once) ...")
 		cancel()
-		<-sigs
-		os.Exit(130)
+		sig := <-sigs
+		code := 130 // 128 + SIGINT, as a shell reports it
+		if sig == syscall.SIGTERM {
+			code = 143
+		}
+		os.Exit(code)
 	}()
 	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	signal.Stop(sigs)

@@ -73,7 +73,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.out = out.New(stdout, stderr, a.verbosity)
 	}
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil { // whatever the failure says, it came from the interrupt
 			err = reason.New(reason.Interrupted, errors.New("interrupted"), "run the same command again to resume")
 		}
 		a.out.Fail(err)

@@ -96,11 +96,23 @@ func (m *Manager) CacheDelete(ctx context.Context, refs []string) error {
 		}
 		drop = append(drop, c)
 	}
-	err := m.updateCacheList(ctx, func(have []string) ([]string, error) {
+	notCached := func(have []string) error {
 		for _, c := range drop {
 			if !slices.Contains(have, c) {
-				return nil, reason.Errorf(reason.Usage, "see `mkube cache list`", "image %s is not in the cache", c)
+				return reason.Errorf(reason.Usage, "see `mkube cache list`", "image %s is not in the cache", c)
 			}
+		}
+		return nil
+	}
+	// A mistyped name is answered before any lock file is made; the check is repeated under it.
+	if have, err := m.CachedImages(); err != nil {
+		return err
+	} else if err := notCached(have); err != nil {
+		return err
+	}
+	err := m.updateCacheList(ctx, func(have []string) ([]string, error) {
+		if err := notCached(have); err != nil {
+			return nil, err
 		}
 		return slices.DeleteFunc(have, func(s string) bool { return slices.Contains(drop, s) }), nil
 	})

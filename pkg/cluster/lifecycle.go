@@ -15,6 +15,7 @@ import (
 
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
+	"mkube/pkg/k8sversion"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -64,6 +65,7 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 		return err
 	}
 	defer unlock()
+	var notOurs error
 	p, err := m.Home.Load(name)
 	driverName := "docker"
 	if err == nil {
@@ -81,7 +83,12 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			return err
 		}
 		if err := d.Delete(ctx); err != nil {
-			return machineError(reason.GuestError, err, "")
+			if !errors.Is(err, driver.ErrNotOwned) {
+				return machineError(reason.GuestError, err, "")
+			}
+			// A machine of that name that is not ours stays; mkube's own state still goes, and
+			// the refusal is the command's answer at the end.
+			notOurs = machineError(reason.GuestError, err, "")
 		}
 	}
 	left, err := kubeconfig.Remove(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, name, m.HomeID)
@@ -99,9 +106,12 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 	if err := m.Home.Remove(name); err != nil {
 		return err
 	}
-	if p == nil {
+	switch {
+	case notOurs != nil:
+		return notOurs
+	case p == nil:
 		m.Out.Step(out.Shrug, "Profile %q not found: cleaned up anything it left behind.", name)
-	} else {
+	default:
 		m.Out.Step(out.Skull, "Removed all traces of the %q cluster.", name)
 	}
 	if purgeHome {
@@ -134,10 +144,20 @@ func (m *Manager) DeleteAll(ctx context.Context, purge bool) error {
 	if err != nil {
 		return err
 	}
+	// Every profile is tried, as minikube does: one that cannot be deleted does not keep the
+	// others alive. The first failure is the command's answer; the others are warnings.
+	var first error
 	for _, n := range names {
 		if err := m.Delete(ctx, n, false); err != nil {
-			return err
+			if first == nil {
+				first = err
+			} else {
+				m.Out.Warn("deleting %q: %v", n, err)
+			}
 		}
+	}
+	if first != nil {
+		return first
 	}
 	m.Out.Step(out.Fire, "Successfully deleted all profiles")
 	if purge {
@@ -263,7 +283,11 @@ func (m *Manager) Kubectl(ctx context.Context, name string, args []string, stdin
 	if err != nil {
 		return 0, err
 	}
-	bin := m.Home.CacheDir("binaries", runtime.GOOS, runtime.GOARCH, p.KubernetesVersion, "kubectl")
+	v, err := k8sversion.Parse(p.KubernetesVersion) // config.json is a file: it names no paths
+	if err != nil {
+		return 0, reason.New(reason.Config, err, "`mkube delete -p "+name+"` and start again")
+	}
+	bin := m.Home.CacheDir("binaries", runtime.GOOS, runtime.GOARCH, v.String(), "kubectl")
 	if _, err := os.Stat(bin); err != nil {
 		return 0, reason.Errorf(reason.Download, "run `mkube start -p "+name+"` to download it", "kubectl %s is not in the cache", p.KubernetesVersion)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,6 +60,26 @@ type StartOptions struct {
 	Set func(flag string) bool
 }
 
+// ownerChecker is a driver that can tell, before it creates anything, whether every host object it
+// would use for the profile (not only the machine) is free or already the profile's own.
+type ownerChecker interface {
+	CheckOwned(ctx context.Context) error
+}
+
+// checkOwned refuses a start whose machine — or, where the driver can tell, any object it would
+// create — has the profile's name but not its mark.
+func checkOwned(ctx context.Context, d driver.Driver) error {
+	if _, err := d.State(ctx); err != nil && errors.Is(err, driver.ErrNotOwned) {
+		return machineError(reason.ProviderError, err, "")
+	}
+	if c, ok := d.(ownerChecker); ok {
+		if err := c.CheckOwned(ctx); err != nil {
+			return machineError(reason.ProviderError, err, "")
+		}
+	}
+	return nil
+}
+
 // HostResources are the host's CPUs and memory, for checking what a user asks for.
 type HostResources struct {
 	CPUs     int
@@ -94,9 +115,21 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	if err != nil {
 		return reason.New(reason.Usage, err, "")
 	}
-	// Refused before anything is created: a kubeconfig entry of this name that is not ours.
+	// Refused before anything is created or downloaded: a kubeconfig entry, container, volume,
+	// network or VM of this name that is not ours.
 	if err := kubeconfig.CheckOwned(m.KubeconfigPaths, p.Name, m.HomeID); err != nil {
 		return reason.New(reason.Conflict, err, "")
+	}
+	opts, err := m.driverOptions(p.Name, p)
+	if err != nil {
+		return err
+	}
+	d, err := entry.New(p.Name, opts)
+	if err != nil {
+		return reason.New(reason.Usage, err, "")
+	}
+	if err := checkOwned(ctx, d); err != nil {
+		return err
 	}
 
 	enabled := m.usableAddons(p)
@@ -119,15 +152,6 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	// Saved before the machine exists, so `mkube delete` can clean up a start that dies half way.
 	if err := m.Home.Save(p); err != nil {
 		return err
-	}
-
-	opts, err := m.driverOptions(p.Name, p)
-	if err != nil {
-		return err
-	}
-	d, err := entry.New(p.Name, opts)
-	if err != nil {
-		return reason.New(reason.Usage, err, "")
 	}
 	m.Out.Step(out.ThumbsUp, "Starting %q primary control-plane node in %q cluster", p.Name, p.Name)
 	image := p.BaseImage
@@ -425,9 +449,11 @@ func (m *Manager) cacheArtifacts(ctx context.Context, p *config.Profile, v k8sve
 		}
 	}
 	if a.digest, err = a.cache.Digests(ctx, a.images); err != nil {
+		a.done()
 		return a, err
 	}
 	if a.extraDigest, err = a.cache.Digests(ctx, a.extra); err != nil {
+		a.done()
 		return a, err
 	}
 	a.digest, a.extraDigest = digestString(a.digest), digestString(a.extraDigest)

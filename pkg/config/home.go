@@ -48,6 +48,10 @@ func (h Home) Open() (string, error) {
 		return "", fmt.Errorf("MKUBE_HOME %s: %w", h, err)
 	}
 	for _, e := range ents {
+		// Another process creating this home at this instant has its marker in the making.
+		if strings.HasPrefix(e.Name(), MarkerFile) || strings.HasPrefix(e.Name(), "."+MarkerFile) {
+			continue
+		}
 		if !knownEntries[e.Name()] {
 			return "", fmt.Errorf("MKUBE_HOME %s is not an mkube directory (it holds %q and no %s): mkube will not write into it; point MKUBE_HOME at a new or empty directory", h, e.Name(), MarkerFile)
 		}
@@ -61,10 +65,17 @@ func (h Home) Open() (string, error) {
 	}
 	m := marker{ID: hex.EncodeToString(b), Created: time.Now().UTC()}
 	raw, _ := json.Marshal(m)
-	if err := atomicfile.WriteBytes(h.path(MarkerFile), append(raw, '\n'), 0o600); err != nil {
+	// Written aside, then linked into place: a link never replaces an existing marker, so of two
+	// processes creating the home at once the first wins and the second reads its ID — an ID,
+	// once handed out, never changes under a command that marked objects with it.
+	tmp := h.path(MarkerFile + ".new-" + hex.EncodeToString(b[:4]))
+	if err := atomicfile.WriteBytes(tmp, append(raw, '\n'), 0o600); err != nil {
 		return "", err
 	}
-	// Two processes may create the home at once: whichever rename landed last is the ID.
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, h.path(MarkerFile)); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
 	return h.ID()
 }
 

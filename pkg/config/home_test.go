@@ -92,3 +92,28 @@ func TestPreciousHomesRefused(t *testing.T) {
 		}
 	}
 }
+
+// Many processes opening a new home at once all get the same ID.
+func TestOpenConcurrentlyAgreesOnOneID(t *testing.T) {
+	h := Home(filepath.Join(t.TempDir(), "a", "b", "home"))
+	ids := make(chan string, 16)
+	for range 16 {
+		go func() {
+			id, err := h.Open()
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- id
+		}()
+	}
+	first := <-ids
+	for range 15 {
+		if id := <-ids; id != first {
+			t.Fatalf("two IDs for one home: %s and %s", first, id)
+		}
+	}
+	ents, _ := os.ReadDir(string(h))
+	if len(ents) != 1 {
+		t.Errorf("leftovers beside the marker: %v", ents)
+	}
+}

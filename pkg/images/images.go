@@ -47,11 +47,15 @@ func Open(ctx context.Context, dir string) (*Cache, error) {
 	if err := os.MkdirAll(filepath.Dir(c.lock), 0o755); err != nil {
 		return nil, err
 	}
-	unlock, err := c.hold(ctx, lockfile.Lock) // creating the layout writes its index
-	if err != nil {
-		return nil, err
+	var err error
+	if _, serr := os.Stat(filepath.Join(dir, "index.json")); serr != nil {
+		// Only creating the layout writes: that takes the lock; opening one reads nothing yet.
+		unlock, err := c.hold(ctx, lockfile.Lock)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	if c.store, err = mirror.OpenImageStore(dir); err != nil {
 		return nil, err
 	}

@@ -49,10 +49,16 @@ func lock(ctx context.Context, path string) (func(), error) {
 	for {
 		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
+			mine, serr := f.Stat()
 			f.Close()
-			// A failed remove leaves a lock only the stale rule below will clear; nothing better
-			// can be done about it here, and the write itself has succeeded or failed already.
-			return func() { os.Remove(name) }, nil
+			// Remove the lock only while it is still ours: if we ever held it so long that another
+			// process took it over as stale, its lock is not ours to remove. A failed remove
+			// leaves a lock only the stale rule below will clear.
+			return func() {
+				if st, err := os.Lstat(name); serr != nil || (err == nil && os.SameFile(st, mine)) {
+					os.Remove(name)
+				}
+			}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("locking kubeconfig %s: %w", path, err)

@@ -76,13 +76,20 @@ func Inside(root, p string) bool {
 
 // RemoveAll removes p and what it holds, only when p lies strictly inside root, also after
 // resolving symbolic links in its parent directories (a link planted in the middle of mkube's
-// tree must not redirect a delete into the user's files). A missing p is not an error. A link at
-// p itself is removed as a link, never followed.
+// tree must not redirect a delete into the user's files). The one kind of link it follows is a
+// top-level folder of root that the user moved elsewhere (machines/ → another disk): containment
+// is then checked inside that folder's target. A missing p is not an error. A link at p itself is
+// removed as a link, never followed.
 func RemoveAll(root, p string) error {
 	if !Inside(root, p) {
 		return fmt.Errorf("refusing to remove %s: %w", p, ErrOutside)
 	}
-	realRoot, err := filepath.EvalSymlinks(root)
+	rel, _ := filepath.Rel(filepath.Clean(root), filepath.Clean(p))
+	area := root
+	if top, _, nested := strings.Cut(rel, string(filepath.Separator)); nested {
+		area = filepath.Join(root, top)
+	}
+	realRoot, err := filepath.EvalSymlinks(area)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

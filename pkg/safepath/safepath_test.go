@@ -127,3 +127,31 @@ func TestRemoveAllStaysInside(t *testing.T) {
 		t.Fatalf("a missing path: %v", err)
 	}
 }
+
+// A user who moved a top-level folder (machines/) to another disk with a link can still delete.
+func TestRemoveAllFollowsAMovedTopFolder(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "a", "b")
+	root := filepath.Join(base, "home")
+	disk := filepath.Join(base, "otherdisk", "machines")
+	os.MkdirAll(filepath.Join(disk, "p"), 0o755)
+	os.MkdirAll(root, 0o755)
+	if err := os.Symlink(disk, filepath.Join(root, "machines")); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveAll(root, filepath.Join(root, "machines", "p")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(disk, "p")); !os.IsNotExist(err) {
+		t.Fatal("the machine on the other disk is still there")
+	}
+	// Deeper links are still not followed.
+	os.MkdirAll(filepath.Join(disk, "q"), 0o755)
+	os.MkdirAll(filepath.Join(base, "victim", "x"), 0o755)
+	os.Symlink(filepath.Join(base, "victim"), filepath.Join(disk, "q", "link"))
+	if err := RemoveAll(root, filepath.Join(root, "machines", "q", "link", "x")); err == nil {
+		t.Fatal("a link below the moved folder was followed")
+	}
+	if _, err := os.Stat(filepath.Join(base, "victim", "x")); err != nil {
+		t.Fatal("the victim is gone")
+	}
+}

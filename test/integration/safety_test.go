@@ -111,7 +111,9 @@ func TestSafety(t *testing.T) {
 		unmarked := filepath.Join(t.TempDir(), "a", "b", "notmkube")
 		os.MkdirAll(filepath.Join(unmarked, "profiles"), 0o755)
 		os.WriteFile(filepath.Join(unmarked, "notes.txt"), []byte("mine"), 0o644)
-		home, _ := os.UserHomeDir()
+		home := filepath.Join(t.TempDir(), "a", "b", "user")
+		os.MkdirAll(home, 0o755)
+		os.WriteFile(filepath.Join(home, ".bashrc"), []byte("# mine"), 0o644)
 		long := strings.Repeat("a", 300)
 		for _, tt := range badInputs(p, unmarked, home, long) {
 			t.Run(tt.name, func(t *testing.T) {
@@ -138,8 +140,10 @@ func TestSafety(t *testing.T) {
 		if after := takeSnapshot(t, c); after != before {
 			t.Errorf("bad input changed the user's or mkube's state:\n%s", diffLines(before, after))
 		}
-		if _, err := os.Stat(filepath.Join(unmarked, "notes.txt")); err != nil {
-			t.Errorf("an unmarked MKUBE_HOME lost a file: %v", err)
+		for _, f := range []string{filepath.Join(unmarked, "notes.txt"), filepath.Join(home, ".bashrc")} {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("a directory mkube did not create lost a file: %v", err)
+			}
 		}
 	})
 
@@ -265,7 +269,7 @@ func TestSafety(t *testing.T) {
 			}
 		}
 		// With room again, the same start resumes.
-		if out, err := runErr("mount", "-o", "remount,size=3g", dir); err != nil {
+		if out, err := runErr("mount", "-o", "remount,size=1500m", dir); err != nil {
 			t.Fatalf("remount: %v\n%s", err, out)
 		}
 		small.must(args...)
@@ -369,7 +373,8 @@ func badInputs(running, unmarked, home, long string) []badInput {
 		{"logs into a missing directory", nil, []string{"-p", running, "logs", "--file", "/nonexistent/dir/logs.txt"}, 14, "MK_USAGE"},
 		{"status unknown format", nil, []string{"-p", running, "status", "-o", "yaml"}, 14, "MK_USAGE"},
 		{"MKUBE_HOME not mkube's", []string{"MKUBE_HOME=" + unmarked}, []string{"delete", "--all", "--purge"}, 18, "MK_CONFIG"},
-		{"MKUBE_HOME is the home directory", []string{"MKUBE_HOME=" + home}, []string{"delete", "--all", "--purge"}, 18, "MK_CONFIG"},
+		// HOME is a throw-away directory here too: a regression must not reach the real one.
+		{"MKUBE_HOME is the home directory", []string{"HOME=" + home, "MKUBE_HOME=" + home}, []string{"delete", "--all", "--purge"}, 18, "MK_CONFIG"},
 	}
 }
 

@@ -287,6 +287,15 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	if err := killKubeadm(ctx, r); err != nil {
 		return err
 	}
+	defer func() {
+		if ctx.Err() != nil {
+			// Ctrl-C during reset or init: a runner stops waiting, but the process in the node goes
+			// on; end it, with a context of its own since ours is done.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = killKubeadm(cctx, r)
+			cancel()
+		}
+	}()
 	// An init interrupted half way leaves manifests and etcd data behind: start from scratch.
 	if _, err := sh(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err == nil {
 		if _, err := run(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock"); err != nil {
@@ -295,13 +304,6 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	}
 	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
 	if _, err := run(ctx, r, args...); err != nil {
-		if ctx.Err() != nil {
-			// Ctrl-C: a runner stops waiting, but the process in the node goes on; end it, with a
-			// context of its own since ours is done.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = killKubeadm(cctx, r)
-			cancel()
-		}
 		return err
 	}
 	_, err = run(ctx, r, "touch", doneMarker)

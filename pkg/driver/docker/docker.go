@@ -117,6 +117,29 @@ func (d *Driver) notOurs(kind, name string, labels map[string]string) error {
 	return &driver.NotOwnedError{Kind: kind, Name: name, Other: other}
 }
 
+// CheckOwned says whether the container, volume and network of the profile's name are each either
+// missing or this profile's: a start asks before it creates or downloads anything.
+func (d *Driver) CheckOwned(ctx context.Context) error {
+	if _, err := d.ownContainer(ctx); err != nil {
+		return err
+	}
+	v, err := d.cli.VolumeInspect(ctx, d.volume())
+	switch {
+	case err == nil && !d.owner.OwnsLabels(v.Labels):
+		return d.notOurs("Docker volume", d.volume(), v.Labels)
+	case err != nil && !client.IsErrNotFound(err):
+		return err
+	}
+	n, err := d.cli.NetworkInspect(ctx, d.network(), network.InspectOptions{})
+	switch {
+	case err == nil && n.Name == d.network() && !d.owner.OwnsLabels(n.Labels):
+		return d.notOurs("Docker network", d.network(), n.Labels)
+	case err != nil && !client.IsErrNotFound(err):
+		return err
+	}
+	return nil
+}
+
 // ownContainer inspects the profile's container: (nil, nil) when there is none, an error when
 // there is one that is not ours.
 func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, error) {
@@ -126,6 +149,10 @@ func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, 
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Docker also finds a container by a prefix of its ID: a profile named like one is not it.
+	if strings.TrimPrefix(st.Name, "/") != d.container() {
+		return nil, nil
 	}
 	if st.Config == nil || !d.owner.OwnsLabels(st.Config.Labels) {
 		var labels map[string]string
@@ -139,8 +166,9 @@ func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, 
 
 // Create makes the network, the volume and the container, each only if missing, then starts it.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
-	// A foreign container of the profile's name is refused before anything is created beside it.
-	if _, err := d.ownContainer(ctx); err != nil {
+	// A foreign container, volume or network of the profile's name is refused before anything is
+	// created beside it.
+	if err := d.CheckOwned(ctx); err != nil {
 		return err
 	}
 	ip, err := d.ensureNetwork(ctx)
@@ -318,6 +346,14 @@ func (d *Driver) Stop(ctx context.Context) error {
 // profile's labels; a foreign container of the same name is refused and nothing is removed.
 func (d *Driver) Delete(ctx context.Context) error {
 	st, err := d.ownContainer(ctx)
+	if errors.Is(err, driver.ErrNotOwned) {
+		// The container of that name is someone else's: it stays, but what carries our labels
+		// (volume, network) still goes; the refusal is reported after.
+		if rerr := d.removeOwned(ctx); rerr != nil {
+			return rerr
+		}
+		return err
+	}
 	if err != nil {
 		return err
 	}
