@@ -91,7 +91,8 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			notOurs = machineError(reason.GuestError, err, "")
 		}
 	}
-	left, err := kubeconfig.Remove(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, name, m.HomeID)
+	_, clientCert, _ := m.credentials(name)
+	left, err := kubeconfig.Remove(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, name, m.HomeID, clientCert)
 	if err != nil {
 		return reason.New(reason.Config, err, "")
 	}

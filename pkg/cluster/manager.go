@@ -110,6 +110,7 @@ func (m *Manager) driverOptions(name string, p *config.Profile) (driver.Options,
 		Log:        func(format string, args ...any) { m.Out.Warn(format, args...) },
 	}
 	if p != nil {
+		opts.Owner.Legacy = !p.OwnerMarks
 		opts.Extra = map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel, "hyperv-virtual-switch": p.HypervSwitch}
 	}
 	return opts, nil

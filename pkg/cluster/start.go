@@ -117,7 +117,8 @@ func (m *Manager) Start(ctx context.Context, o StartOptions, host HostResources)
 	}
 	// Refused before anything is created or downloaded: a kubeconfig entry, container, volume,
 	// network or VM of this name that is not ours.
-	if err := kubeconfig.CheckOwned(m.KubeconfigPaths, p.Name, m.HomeID); err != nil {
+	_, clientCert, _ := m.credentials(p.Name)
+	if err := kubeconfig.CheckOwned(m.KubeconfigPaths, p.Name, m.HomeID, clientCert); err != nil {
 		return reason.New(reason.Conflict, err, "")
 	}
 	opts, err := m.driverOptions(p.Name, p)
@@ -301,7 +302,7 @@ func (m *Manager) profileFor(o StartOptions, host HostResources) (*config.Profil
 		ISOURLs: o.ISOURLs, KVMQemuURI: o.KVMQemuURI, KVMAccel: o.KVMAccel, HypervSwitch: o.HypervSwitch,
 		APIServerPort: DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: DefaultServiceCIDR, PodCIDR: DefaultPodCIDR, DNSDomain: DefaultDNSDomain,
-		EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(), Addons: map[string]bool{},
+		EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(), Addons: map[string]bool{}, OwnerMarks: true,
 	}
 	for _, a := range o.Addons {
 		p.Addons[a] = true

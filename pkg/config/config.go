@@ -59,31 +59,34 @@ func (h Home) CacheDir(parts ...string) string { return h.path(append([]string{"
 
 // Profile is one cluster's configuration, as `mkube start` was asked for it.
 type Profile struct {
-	Name              string            `json:"name"`
-	Driver            string            `json:"driver"`
-	KubernetesVersion string            `json:"kubernetesVersion"`
-	CPUs              int               `json:"cpus"`
-	MemoryMB          int               `json:"memoryMB"`
-	DiskMB            int               `json:"diskMB"`
-	BinaryMirror      string            `json:"binaryMirror,omitempty"`
-	ImageRepository   string            `json:"imageRepository,omitempty"`
-	BaseImage         string            `json:"baseImage,omitempty"`
-	ISOURLs           []string          `json:"isoURLs,omitempty"`
-	KVMQemuURI        string            `json:"kvmQemuURI,omitempty"`
-	KVMAccel          string            `json:"kvmAccel,omitempty"`
-	HypervSwitch      string            `json:"hypervVirtualSwitch,omitempty"`
-	APIServerPort     int               `json:"apiServerPort"`
-	APIServerNames    []string          `json:"apiServerNames,omitempty"`
-	APIServerIPs      []string          `json:"apiServerIPs,omitempty"`
-	ExtraConfig       []string          `json:"extraConfig,omitempty"`
-	ServiceCIDR       string            `json:"serviceCIDR"`
-	PodCIDR           string            `json:"podCIDR"`
-	DNSDomain         string            `json:"dnsDomain"`
-	EmbedCerts        bool              `json:"embedCerts,omitempty"`
-	Addons            map[string]bool   `json:"addons,omitempty"`
-	Created           time.Time         `json:"created"`
-	Node              NodeState         `json:"node"`
-	Extra             map[string]string `json:"extra,omitempty"`
+	Name              string          `json:"name"`
+	Driver            string          `json:"driver"`
+	KubernetesVersion string          `json:"kubernetesVersion"`
+	CPUs              int             `json:"cpus"`
+	MemoryMB          int             `json:"memoryMB"`
+	DiskMB            int             `json:"diskMB"`
+	BinaryMirror      string          `json:"binaryMirror,omitempty"`
+	ImageRepository   string          `json:"imageRepository,omitempty"`
+	BaseImage         string          `json:"baseImage,omitempty"`
+	ISOURLs           []string        `json:"isoURLs,omitempty"`
+	KVMQemuURI        string          `json:"kvmQemuURI,omitempty"`
+	KVMAccel          string          `json:"kvmAccel,omitempty"`
+	HypervSwitch      string          `json:"hypervVirtualSwitch,omitempty"`
+	APIServerPort     int             `json:"apiServerPort"`
+	APIServerNames    []string        `json:"apiServerNames,omitempty"`
+	APIServerIPs      []string        `json:"apiServerIPs,omitempty"`
+	ExtraConfig       []string        `json:"extraConfig,omitempty"`
+	ServiceCIDR       string          `json:"serviceCIDR"`
+	PodCIDR           string          `json:"podCIDR"`
+	DNSDomain         string          `json:"dnsDomain"`
+	EmbedCerts        bool            `json:"embedCerts,omitempty"`
+	Addons            map[string]bool `json:"addons,omitempty"`
+	Created           time.Time       `json:"created"`
+	Node              NodeState       `json:"node"`
+	// OwnerMarks says this profile's host objects carry the home's ID (every profile created since
+	// mkube marks them); a profile without it was made by an older mkube, whose objects are adopted.
+	OwnerMarks bool              `json:"ownerMarks,omitempty"`
+	Extra      map[string]string `json:"extra,omitempty"`
 }
 
 // NodeState is what mkube learned about the machine when it last started it.

@@ -11,6 +11,10 @@ import (
 type Owner struct {
 	HomeID  string // the random ID in $MKUBE_HOME's marker file
 	Profile string
+	// Legacy also accepts objects an mkube from before home IDs made for this profile (labelled
+	// created_by/name but with no home): set only for a profile that such an mkube created, so an
+	// upgrade does not orphan its cluster.
+	Legacy bool
 }
 
 // Label keys and the tag format drivers use to mark what they create.
@@ -32,7 +36,14 @@ func (o Owner) Tag() string { return OwnerTagPrefix + o.HomeID + "/" + o.Profile
 
 // OwnsLabels says whether labels carry exactly this owner's mark.
 func (o Owner) OwnsLabels(labels map[string]string) bool {
-	return labels[LabelCreatedBy] == "true" && labels[LabelProfile] == o.Profile && labels[LabelHome] == o.HomeID && o.HomeID != ""
+	if labels[LabelCreatedBy] != "true" || labels[LabelProfile] != o.Profile {
+		return false
+	}
+	home, marked := labels[LabelHome]
+	if !marked {
+		return o.Legacy
+	}
+	return o.HomeID != "" && home == o.HomeID
 }
 
 // OwnsTag says whether a free-text mark is exactly this owner's.

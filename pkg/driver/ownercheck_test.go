@@ -49,3 +49,28 @@ func TestForProfile(t *testing.T) {
 		t.Error("another profile's owner accepted")
 	}
 }
+
+func TestOwnsLabels(t *testing.T) {
+	me := Owner{HomeID: "h1", Profile: "dev"}
+	legacy := Owner{HomeID: "h1", Profile: "dev", Legacy: true}
+	for _, tc := range []struct {
+		name   string
+		owner  Owner
+		labels map[string]string
+		want   bool
+	}{
+		{"ours", me, me.Labels(), true},
+		{"no labels (the user's)", me, nil, false},
+		{"another home", me, Owner{HomeID: "h2", Profile: "dev"}.Labels(), false},
+		{"another profile", me, Owner{HomeID: "h1", Profile: "prod"}.Labels(), false},
+		{"an older mkube's, profile not legacy", me, map[string]string{LabelCreatedBy: "true", LabelProfile: "dev"}, false},
+		{"an older mkube's, legacy profile", legacy, map[string]string{LabelCreatedBy: "true", LabelProfile: "dev"}, true},
+		{"legacy profile still refuses another home", legacy, Owner{HomeID: "h2", Profile: "dev"}.Labels(), false},
+		{"legacy profile still refuses the user's", legacy, map[string]string{"app": "postgres"}, false},
+		{"empty home ID owns nothing marked", Owner{Profile: "dev"}, Owner{Profile: "dev"}.Labels(), false},
+	} {
+		if got := tc.owner.OwnsLabels(tc.labels); got != tc.want {
+			t.Errorf("%s: OwnsLabels = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -68,7 +68,7 @@ func TestKubectlWorksRightAfterUpdate(t *testing.T) {
 	if c.Contexts["dev"].Namespace != "x" || c.CurrentContext != "prod" {
 		t.Errorf("kubectl's changes lost: namespace %q, current %q", c.Contexts["dev"].Namespace, c.CurrentContext)
 	}
-	left, err := Remove(context.Background(), []string{cfg}, "dev", testHome)
+	left, err := Remove(context.Background(), []string{cfg}, "dev", testHome, "")
 	if err != nil || len(left) > 0 {
 		t.Fatalf("Remove = %v, %v", left, err)
 	}

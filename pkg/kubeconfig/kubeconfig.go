@@ -135,8 +135,9 @@ func Update(ctx context.Context, paths []string, e Entry, setCurrent bool) (stri
 	err := apply(ctx, paths, func(snaps []*snapshot) (*snapshot, *api.Config, error) {
 		var target *snapshot
 		for _, s := range snaps {
+			legacy := legacyOurs(s.cfg, e.Name, e.ClientCert)
 			for _, p := range parts(s.cfg, e.Name) {
-				if why := whose(p.exts, e.HomeID, e.Name); why != "" {
+				if why := whose(p.exts, e.HomeID, e.Name); why != "" && !(legacy && markOf(p.exts) == nil) {
 					return nil, nil, &notOursError{file: s.path, kind: p.kind, name: e.Name, why: why}
 				}
 			}
@@ -210,7 +211,7 @@ func keepOthers(exts, old map[string]runtime.Object) {
 // profile name, from every file that has them; a current context pointing at a removed context is
 // cleared, as minikube does. Parts of that name without the mark are left alone, and returned as
 // `context "prod" in /home/u/.kube/config` for the caller to tell the user.
-func Remove(ctx context.Context, paths []string, name, homeID string) ([]string, error) {
+func Remove(ctx context.Context, paths []string, name, homeID, clientCert string) ([]string, error) {
 	var left []string
 	for _, path := range paths {
 		var kept []string
@@ -219,8 +220,9 @@ func Remove(ctx context.Context, paths []string, name, homeID string) ([]string,
 			cfg := s.cfg
 			kept = kept[:0] // a retry starts over
 			removed := false
+			legacy := legacyOurs(cfg, name, clientCert)
 			for _, p := range parts(cfg, name) {
-				if whose(p.exts, homeID, name) != "" {
+				if whose(p.exts, homeID, name) != "" && !(legacy && markOf(p.exts) == nil) {
 					kept = append(kept, fmt.Sprintf("%s %q in %s", p.kind, name, path))
 					continue
 				}

@@ -57,7 +57,7 @@ func TestUpdateAndRemoveKeepOtherEntries(t *testing.T) {
 		t.Errorf("server = %s", s)
 	}
 
-	if left, err := Remove(ctx, []string{cfg}, "mkube", testHome); err != nil || len(left) > 0 {
+	if left, err := Remove(ctx, []string{cfg}, "mkube", testHome, ""); err != nil || len(left) > 0 {
 		t.Fatalf("Remove = %v, %v", left, err)
 	}
 	after, _ := clientcmd.LoadFromFile(cfg)

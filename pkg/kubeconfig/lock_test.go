@@ -37,8 +37,8 @@ func TestLockFileIsGoneAfterEveryOperation(t *testing.T) {
 	}{
 		{"update new file", func() error { _, err := Update(ctx, []string{cfg}, entry(dir, "a"), true); return err }},
 		{"update existing entry", func() error { _, err := Update(ctx, []string{cfg}, entry(dir, "a"), false); return err }},
-		{"remove", func() error { _, err := Remove(ctx, []string{cfg}, "a", testHome); return err }},
-		{"remove absent", func() error { _, err := Remove(ctx, []string{cfg}, "a", testHome); return err }},
+		{"remove", func() error { _, err := Remove(ctx, []string{cfg}, "a", testHome, ""); return err }},
+		{"remove absent", func() error { _, err := Remove(ctx, []string{cfg}, "a", testHome, ""); return err }},
 		{"refused update", func() error {
 			e := entry(dir, "b")
 			Update(ctx, []string{cfg}, e, false)

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	api "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // ExtensionName is the key of mkube's mark among the extensions of every cluster, user and context
@@ -100,17 +102,27 @@ func (e *notOursError) Unwrap() error { return ErrNotOurs }
 // CheckOwned returns the error Update would return for an entry of this name, without writing:
 // `mkube start` asks it before it creates anything, so a refused start leaves nothing behind.
 // A file that cannot be read now is left for Update to report.
-func CheckOwned(paths []string, name, homeID string) error {
+func CheckOwned(paths []string, name, homeID, clientCert string) error {
 	for _, path := range paths {
 		s, err := read(path)
 		if err != nil {
 			continue
 		}
+		legacy := legacyOurs(s.cfg, name, clientCert)
 		for _, p := range parts(s.cfg, name) {
-			if why := whose(p.exts, homeID, name); why != "" {
+			if why := whose(p.exts, homeID, name); why != "" && !(legacy && markOf(p.exts) == nil) {
 				return &notOursError{file: path, kind: p.kind, name: name, why: why}
 			}
 		}
 	}
 	return nil
+}
+
+// legacyOurs says whether the unmarked entry called name was written by an mkube from before marks
+// existed, for this very profile: its user authenticates with the client certificate this home
+// keeps for the profile (clientCert, a path inside $MKUBE_HOME that nothing else refers to). Such an
+// entry is adopted — and marked at the next write — so upgrading mkube does not orphan it.
+func legacyOurs(cfg *api.Config, name, clientCert string) bool {
+	u, ok := cfg.AuthInfos[name]
+	return ok && clientCert != "" && markOf(u.Extensions) == nil && filepath.Clean(u.ClientCertificate) == filepath.Clean(clientCert)
 }

@@ -119,7 +119,7 @@ func TestRemoveLeavesWhatIsNotOurs(t *testing.T) {
 		cfg := filepath.Join(dir, "config")
 		copyExisting(t, cfg)
 		before, _ := os.ReadFile(cfg)
-		left, err := Remove(ctx, []string{cfg}, "prod", testHome)
+		left, err := Remove(ctx, []string{cfg}, "prod", testHome, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestRemoveLeavesWhatIsNotOurs(t *testing.T) {
 		c.AuthInfos["dev"].Extensions[ExtensionName] = newMark("home-2", "dev")
 		clientcmd.WriteToFile(*c, cfg)
 
-		left, err := Remove(ctx, []string{cfg}, "dev", testHome)
+		left, err := Remove(ctx, []string{cfg}, "dev", testHome, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestRemoveLeavesWhatIsNotOurs(t *testing.T) {
 			t.Fatal(err)
 		}
 		before, _ := os.ReadFile(cfg)
-		left, err := Remove(ctx, []string{cfg}, "dev", testHome)
+		left, err := Remove(ctx, []string{cfg}, "dev", testHome, "")
 		if err != nil || len(left) != 3 {
 			t.Fatalf("Remove = %q, %v", left, err)
 		}
@@ -186,17 +186,48 @@ func TestRemoveLeavesWhatIsNotOurs(t *testing.T) {
 func TestCheckOwnedMatchesUpdate(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")
-	if err := CheckOwned([]string{cfg}, "a", "home-1"); err != nil {
+	if err := CheckOwned([]string{cfg}, "a", "home-1", ""); err != nil {
 		t.Fatalf("a missing file: %v", err)
 	}
 	e := entry(dir, "a")
 	if _, err := Update(context.Background(), []string{cfg}, e, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckOwned([]string{cfg}, "a", e.HomeID); err != nil {
+	if err := CheckOwned([]string{cfg}, "a", e.HomeID, ""); err != nil {
 		t.Errorf("our own entry: %v", err)
 	}
-	if err := CheckOwned([]string{cfg}, "a", "another-home"); !errors.Is(err, ErrNotOurs) {
+	if err := CheckOwned([]string{cfg}, "a", "another-home", ""); !errors.Is(err, ErrNotOurs) {
 		t.Errorf("another home's entry: %v", err)
+	}
+}
+
+// An entry an mkube from before marks wrote for this profile (its user's client certificate is
+// this home's file for the profile) is adopted and marked; another client certificate is not.
+func TestLegacyEntryAdopted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	e := entry(dir, "dev")
+	legacy := api.NewConfig()
+	legacy.Clusters["dev"] = &api.Cluster{Server: "https://127.0.0.1:1", CertificateAuthority: e.CAFile}
+	legacy.AuthInfos["dev"] = &api.AuthInfo{ClientCertificate: e.ClientCert, ClientKey: e.ClientKey}
+	legacy.Contexts["dev"] = &api.Context{Cluster: "dev", AuthInfo: "dev"}
+	if err := clientcmd.WriteToFile(*legacy, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOwned([]string{cfg}, "dev", e.HomeID, e.ClientCert); err != nil {
+		t.Fatalf("an old mkube's own entry refused: %v", err)
+	}
+	if err := CheckOwned([]string{cfg}, "dev", e.HomeID, filepath.Join(dir, "other.crt")); !errors.Is(err, ErrNotOurs) {
+		t.Fatalf("an entry with another certificate adopted: %v", err)
+	}
+	if _, err := Update(context.Background(), []string{cfg}, e, false); err != nil {
+		t.Fatalf("update of an old mkube's entry: %v", err)
+	}
+	got, _ := clientcmd.LoadFromFile(cfg)
+	if markOf(got.AuthInfos["dev"].Extensions) == nil || markOf(got.Contexts["dev"].Extensions) == nil {
+		t.Error("the adopted entry was not marked")
+	}
+	if left, err := Remove(context.Background(), []string{cfg}, "dev", e.HomeID, e.ClientCert); err != nil || len(left) > 0 {
+		t.Errorf("remove: %v %v", left, err)
 	}
 }

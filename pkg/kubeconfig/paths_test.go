@@ -108,7 +108,7 @@ func TestSymlinkedKubeconfigStaysALink(t *testing.T) {
 		if step == "update" {
 			_, err = Update(ctx, []string{link}, entry(dir, "dev"), true)
 		} else {
-			_, err = Remove(ctx, []string{link}, "dev", testHome)
+			_, err = Remove(ctx, []string{link}, "dev", testHome, "")
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)

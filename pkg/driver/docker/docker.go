@@ -113,6 +113,9 @@ func (d *Driver) notOurs(kind, name string, labels map[string]string) error {
 	other := ""
 	if labels[driver.LabelCreatedBy] == "true" {
 		other = "another mkube home's or profile's"
+		if _, marked := labels[driver.LabelHome]; !marked {
+			other = "made by an older mkube for another profile or home"
+		}
 	}
 	return &driver.NotOwnedError{Kind: kind, Name: name, Other: other}
 }
@@ -370,15 +373,20 @@ func (d *Driver) Delete(ctx context.Context) error {
 }
 
 func (d *Driver) removeOwned(ctx context.Context) error {
-	if d.owner.HomeID == "" {
+	if d.owner.HomeID == "" && !d.owner.Legacy {
 		return nil // an unmarked driver owns nothing
 	}
-	mine := filters.NewArgs(filters.Arg("label", driver.LabelProfile+"="+d.profile), filters.Arg("label", driver.LabelHome+"="+d.owner.HomeID))
+	// Listed by profile label, each then checked against the full mark (home ID, or a legacy
+	// object for a legacy profile).
+	mine := filters.NewArgs(filters.Arg("label", driver.LabelProfile+"="+d.profile))
 	vs, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: mine})
 	if err != nil {
 		return err
 	}
 	for _, v := range vs.Volumes {
+		if !d.owner.OwnsLabels(v.Labels) {
+			continue
+		}
 		if err := d.cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
 			return err
 		}
@@ -388,6 +396,9 @@ func (d *Driver) removeOwned(ctx context.Context) error {
 		return err
 	}
 	for _, n := range ns {
+		if !d.owner.OwnsLabels(n.Labels) {
+			continue
+		}
 		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
 			return fmt.Errorf("removing network %s: %w", n.Name, err)
 		}
