@@ -579,22 +579,40 @@ func uploadFile(c *libvirt.Connect, pool *libvirt.StoragePool, name, src string)
 	if err != nil {
 		return "", err
 	}
+	// libvirt cannot rename a volume, and a volume has its full capacity from the moment it is
+	// created: an upload cut short (Ctrl-C, a crash) would look complete. A small marker volume,
+	// made only after the upload finished, says it is; without it the volume is uploaded again.
+	done := completeMarker(name)
 	if v, err := pool.LookupStorageVolByName(name); err == nil {
 		info, ierr := v.GetInfo()
 		path, perr := v.GetPath()
-		if ierr == nil && perr == nil && info.Capacity == uint64(st.Size()) {
+		m, merr := pool.LookupStorageVolByName(done)
+		if merr == nil {
+			m.Free()
+		}
+		if ierr == nil && perr == nil && merr == nil && info.Capacity == uint64(st.Size()) {
 			v.Free()
 			return path, nil
 		}
 		v.Delete(0)
 		v.Free()
 	}
+	if err := deleteVolume(pool, done); err != nil {
+		return "", err
+	}
 	f, err := os.Open(src)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return upload(c, pool, name, uint64(st.Size()), func(b []byte) (int, error) { return f.Read(b) })
+	path, err := upload(c, pool, name, uint64(st.Size()), func(b []byte) (int, error) { return f.Read(b) })
+	if err != nil {
+		return "", err
+	}
+	if _, err := uploadBytes(c, pool, done, []byte("complete\n")); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 func uploadBytes(c *libvirt.Connect, pool *libvirt.StoragePool, name string, data []byte) (string, error) {

@@ -314,7 +314,10 @@ var plainID = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 // may go with the pool when no domain uses it; another home's disks and seeds stay.
 func isISOVolume(name string) bool { return isoName.MatchString(name) }
 
-var isoName = regexp.MustCompile(`-[0-9a-f]{12}\.iso$`)
+var isoName = regexp.MustCompile(`-[0-9a-f]{12}\.iso(\.complete)?$`)
+
+// completeMarker names the volume that says the ISO volume name was uploaded whole.
+func completeMarker(name string) string { return name + ".complete" }
 
 // isoVolume names the ISO's volume after its content, so a rebuilt ISO is never mistaken for the
 // copy already in the pool.

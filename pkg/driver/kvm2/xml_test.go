@@ -158,10 +158,11 @@ func TestSharedObjectMarks(t *testing.T) {
 		t.Error("a pool elsewhere counts as mkube's")
 	}
 	for name, iso := range map[string]bool{
-		isoVolume("mkube-v0.1.0-amd64.iso", strings.Repeat("ab", 32)): true,
-		seedVolume("dev", testOwner.HomeID):                           false,
-		diskVolume("dev", testOwner.HomeID):                           false,
-		seedVolume("x-0123456789ab", testOwner.HomeID):                false,
+		isoVolume("mkube-v0.1.0-amd64.iso", strings.Repeat("ab", 32)):                 true,
+		completeMarker(isoVolume("mkube-v0.1.0-amd64.iso", strings.Repeat("ab", 32))): true,
+		seedVolume("dev", testOwner.HomeID):                                           false,
+		diskVolume("dev", testOwner.HomeID):                                           false,
+		seedVolume("x-0123456789ab", testOwner.HomeID):                                false,
 		"users-own.iso": false,
 	} {
 		if isISOVolume(name) != iso {
