@@ -20,6 +20,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"mkube/pkg/atomicfile"
 	"mkube/pkg/driver"
 )
 
@@ -48,10 +49,12 @@ func EnsureKey(dir string) (privatePath, authorized string, err error) {
 		return "", "", err
 	}
 	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sshPub))) + " mkube"
-	if err := os.WriteFile(priv, pem.EncodeToMemory(block), 0o600); err != nil {
+	// Both atomically, the private key first: a .pub beside it means the pair is whole, so a crash
+	// in between only costs a new pair next time.
+	if err := atomicfile.WriteBytes(priv, pem.EncodeToMemory(block), 0o600); err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(priv+".pub", []byte(line+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteBytes(priv+".pub", []byte(line+"\n"), 0o644); err != nil {
 		return "", "", err
 	}
 	return priv, line, nil
