@@ -115,7 +115,8 @@ func TestSafety(t *testing.T) {
 		os.MkdirAll(home, 0o755)
 		os.WriteFile(filepath.Join(home, ".bashrc"), []byte("# mine"), 0o644)
 		long := strings.Repeat("a", 300)
-		for _, tt := range badInputs(p, unmarked, home, long) {
+		otherHome := []string{"MKUBE_HOME=" + filepath.Join(t.TempDir(), "a", "b", "second-home"), "KUBECONFIG=" + filepath.Join(t.TempDir(), "second-kubeconfig")}
+		for _, tt := range badInputs(p, unmarked, home, long, otherHome) {
 			t.Run(tt.name, func(t *testing.T) {
 				cmd := execMkube(t, c, tt.env, tt.args...)
 				out, err := cmd.CombinedOutput()
@@ -313,9 +314,13 @@ type badInput struct {
 }
 
 // badInputs is the table: every command, hostile and mistyped input, each answered with one line.
-// running is a started profile; unmarked is a directory mkube did not create.
-func badInputs(running, unmarked, home, long string) []badInput {
+// running is a started profile; unmarked is a directory mkube did not create; otherHome is the
+// environment of a second, separate mkube home and kubeconfig.
+func badInputs(running, unmarked, home, long string, otherHome []string) []badInput {
 	return []badInput{
+		// A second MKUBE_HOME on the machine never adopts the first one's cluster.
+		{"another home starts the same profile", otherHome, []string{"start", "-p", running}, 11, "MK_CONFLICT"},
+		{"another home deletes the same profile", otherHome, []string{"delete", "-p", running}, 11, "MK_CONFLICT"},
 		{"delete climbing out", nil, []string{"delete", "-p", "../.."}, 14, "MK_USAGE"},
 		{"delete parent", nil, []string{"delete", "-p", ".."}, 14, "MK_USAGE"},
 		{"delete dot", nil, []string{"delete", "-p", "."}, 14, "MK_USAGE"},
