@@ -411,15 +411,22 @@ func takeSnapshot(t *testing.T, c *cluster) string {
 	b.WriteString(fingerprintDir(t, c.home, func(rel string) bool { return strings.HasPrefix(rel, "locks"+string(filepath.Separator)) }))
 	b.WriteString(fingerprintDir(t, filepath.Dir(c.kubeconfig), nil))
 	for _, args := range [][]string{
-		{"ps", "-a", "--no-trunc", "--format", "container {{.ID}} {{.Names}} {{.Image}} {{.State}} {{.Labels}}"},
-		{"volume", "ls", "--format", "volume {{.Name}} {{.Labels}}"},
-		{"network", "ls", "--no-trunc", "--format", "network {{.ID}} {{.Name}} {{.Labels}}"},
+		{"ps", "-a", "--no-trunc", "--format", "container {{.ID}} {{.Names}} {{.Image}} {{.State}}|{{.Labels}}"},
+		{"volume", "ls", "--format", "volume {{.Name}}|{{.Labels}}"},
+		{"network", "ls", "--no-trunc", "--format", "network {{.ID}} {{.Name}}|{{.Labels}}"},
 	} {
 		out, err := docker(args...)
 		if err != nil {
 			t.Fatalf("docker %v: %v", args, err)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
+		for i, l := range lines {
+			// Docker prints labels in map order: sort them so only a real change differs.
+			obj, labels, _ := strings.Cut(l, "|")
+			ls := strings.Split(labels, ",")
+			slices.Sort(ls)
+			lines[i] = obj + " " + strings.Join(ls, ",")
+		}
 		slices.Sort(lines)
 		b.WriteString(strings.Join(lines, "\n") + "\n")
 	}
