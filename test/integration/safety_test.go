@@ -62,7 +62,8 @@ current-context: work
 // the user's objects and files is as it was.
 func TestSafety(t *testing.T) {
 	mirror := serveMirror(t)
-	c := newCluster(t, mirror)
+	c0 := newCluster(t, mirror)
+	c := c0
 	const p = "itest-safe"
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
@@ -84,6 +85,7 @@ func TestSafety(t *testing.T) {
 	kubectl := outPath(t, "mirror", "release", k8sversion.DefaultString, "bin", "linux", "amd64", "kubectl")
 
 	t.Run("start and delete beside kubectl on the same kubeconfig", func(t *testing.T) {
+		c := c0.in(t)
 		loop := kubectlLoop(t, kubectl, c.kubeconfig, "start")
 		c.must(append([]string{"start", "-p", p}, c.mirrorFlags()...)...)
 		loop.stop(t)
@@ -107,6 +109,7 @@ func TestSafety(t *testing.T) {
 	})
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
+		c := c0.in(t)
 		before := takeSnapshot(t, c)
 		unmarked := filepath.Join(t.TempDir(), "a", "b", "notmkube")
 		os.MkdirAll(filepath.Join(unmarked, "profiles"), 0o755)
@@ -149,6 +152,7 @@ func TestSafety(t *testing.T) {
 	})
 
 	t.Run("SIGKILL and Ctrl-C at random points, then start resumes", func(t *testing.T) {
+		c := c0.in(t)
 		const p2 = "itest-safe-kill"
 		args := append([]string{"start", "-p", p2}, c.mirrorFlags()...)
 		for i := 0; i < 3; i++ {
@@ -174,6 +178,7 @@ func TestSafety(t *testing.T) {
 	})
 
 	t.Run("two profiles start at once while the cache is changed", func(t *testing.T) {
+		c := c0.in(t)
 		agnhost := "registry.k8s.io/e2e-test-images/agnhost:" + agnhostVersion(t)
 		c.must("-p", p, "cache", "add", agnhost)
 		var wg sync.WaitGroup
@@ -209,6 +214,7 @@ func TestSafety(t *testing.T) {
 	})
 
 	t.Run("the Docker API vanishes mid-start", func(t *testing.T) {
+		c := c0.in(t)
 		const p5 = "itest-safe-docker"
 		proxy := newDockerProxy(t)
 		env := []string{"DOCKER_HOST=unix://" + proxy.path}
@@ -245,6 +251,7 @@ func TestSafety(t *testing.T) {
 	})
 
 	t.Run("a full disk under MKUBE_HOME", func(t *testing.T) {
+		c := c0.in(t)
 		dir := filepath.Join(t.TempDir(), "a", "b", "small")
 		os.MkdirAll(dir, 0o755)
 		if out, err := runErr("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir); err != nil {
@@ -279,6 +286,7 @@ func TestSafety(t *testing.T) {
 	})
 
 	t.Run("delete leaves the user's things alone", func(t *testing.T) {
+		c := c0.in(t)
 		loop := kubectlLoop(t, kubectl, c.kubeconfig, "delete")
 		c.must("delete", "-p", p)
 		loop.stop(t)
@@ -649,4 +657,11 @@ func (p *dockerProxy) cut() {
 	}
 	p.conns = nil
 	os.Remove(p.path)
+}
+
+// in is the same cluster driven from a subtest: failures end the subtest, not its parent.
+func (c *cluster) in(t *testing.T) *cluster {
+	cc := *c
+	cc.t = t
+	return &cc
 }

@@ -72,7 +72,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 		}
 		return nil
 	}
-	if err := do(ctx, step{"container runtime", b.runtime}); err != nil {
+	if err := do(ctx, step{"container runtime", b.runtime}, step{"recover", b.recoverInit}); err != nil {
 		return err
 	}
 	// The image stream is the longest step and needs only containerd: the other preparations
@@ -282,26 +282,15 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	if err != nil {
 		return err
 	}
-	// A start killed during init (SIGKILL leaves no time to clean up) may have left kubeadm running
-	// in the node: it would race this one.
-	if err := killKubeadm(ctx, r); err != nil {
-		return err
-	}
 	defer func() {
 		if ctx.Err() != nil {
-			// Ctrl-C during reset or init: a runner stops waiting, but the process in the node goes
-			// on; end it, with a context of its own since ours is done.
+			// Ctrl-C during init: a runner stops waiting, but the process in the node goes on; end
+			// it, with a context of its own since ours is done.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			_ = killKubeadm(cctx, r)
 			cancel()
 		}
 	}()
-	// An init interrupted half way leaves manifests and etcd data behind: start from scratch.
-	if _, err := sh(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err == nil {
-		if _, err := run(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock"); err != nil {
-			return err
-		}
-	}
 	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
 	if _, err := run(ctx, r, args...); err != nil {
 		return err
@@ -313,5 +302,31 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 // killKubeadm ends every kubeadm process in the node (found through /proc: the node needs no procps).
 func killKubeadm(ctx context.Context, r driver.Runner) error {
 	_, err := sh(ctx, r, `for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = kubeadm ] && kill -9 "${p#/proc/}" 2>/dev/null; done; true`)
+	return err
+}
+
+// recoverInit clears what an interrupted start left in the node before anything is copied in: a
+// kubeadm still running (SIGKILL leaves no time to end it: it would race this start), and the
+// manifests and etcd data of an init that never finished. It runs before the certificates are
+// copied because `kubeadm reset` empties /etc/kubernetes/pki: after the copy it would make the
+// next init mint a CA of its own, which nothing on the host trusts.
+func (b *Bootstrapper) recoverInit(ctx context.Context, r driver.Runner, _ Cluster) error {
+	if _, err := run(ctx, r, "test", "-f", doneMarker); err == nil {
+		return nil
+	}
+	if err := killKubeadm(ctx, r); err != nil {
+		return err
+	}
+	if _, err := sh(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err != nil {
+		return nil
+	}
+	defer func() {
+		if ctx.Err() != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = killKubeadm(cctx, r)
+			cancel()
+		}
+	}()
+	_, err := run(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock")
 	return err
 }
