@@ -262,14 +262,7 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"})
 	}
 	if !privileged {
-		hc.CapAdd = []string{"ALL"}
-		hc.CapDrop = []string{"SYS_RESOURCE"}
-		// docker run's --security-opt systempaths=unconfined: a writable /proc/sys for the kubelet.
-		hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
-		hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm"}}
-		// Privileged pods (kube-proxy) need every device in their devices cgroup, which nests in
-		// the node's: it must allow them too, as --privileged would.
-		hc.DeviceCgroupRules = []string{"a *:* rwm"}
+		unprivileged(hc)
 	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		d.network(): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
@@ -279,6 +272,44 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 		return fmt.Errorf("creating the node container: %w", err)
 	}
 	return nil
+}
+
+// unprivileged gives a node every capability the host can grant instead of --privileged, for hosts
+// whose bounding set lacks one (seen: CAP_SYS_RESOURCE), where runc refuses --privileged.
+func unprivileged(hc *container.HostConfig) {
+	hc.Privileged = false
+	hc.CapAdd = []string{"ALL"}
+	hc.CapDrop = []string{"SYS_RESOURCE"}
+	// docker run's --security-opt systempaths=unconfined: a writable /proc/sys for the kubelet.
+	hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
+	hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm"}}
+	// Privileged pods (kube-proxy) need every device in their devices cgroup, which nests in
+	// the node's: it must allow them too, as --privileged would.
+	hc.DeviceCgroupRules = []string{"a *:* rwm"}
+}
+
+// recreateUnprivileged replaces a privileged node container that has never run (a create cut
+// short between its privileged try and the fallback) by the same container without --privileged,
+// as Create's fallback would have made it. Nothing is lost: it never ran, and /var is a volume.
+func (d *Driver) recreateUnprivileged(ctx context.Context, st *container.InspectResponse) error {
+	hc := st.HostConfig
+	unprivileged(hc)
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	if n, ok := st.NetworkSettings.Networks[d.network()]; ok && n.IPAMConfig != nil {
+		nc.EndpointsConfig[d.network()] = &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.IPAMConfig.IPv4Address}}
+	}
+	if err := d.cli.ContainerRemove(ctx, st.ID, container.RemoveOptions{Force: true}); err != nil {
+		return err
+	}
+	if _, err := d.cli.ContainerCreate(ctx, st.Config, hc, nc, nil, d.container()); err != nil {
+		return fmt.Errorf("creating the node container: %w", err)
+	}
+	return d.cli.ContainerStart(ctx, d.container(), container.StartOptions{})
+}
+
+// neverRan says a container has not been started once.
+func neverRan(st *container.InspectResponse) bool {
+	return st.State == nil || st.State.StartedAt == "" || strings.HasPrefix(st.State.StartedAt, "0001-01-01")
 }
 
 // waitBooted waits until systemd in the node has finished booting: a readiness check, not a sleep.
@@ -324,7 +355,11 @@ func (d *Driver) Start(ctx context.Context) error {
 		return fmt.Errorf("the node container %s does not exist", d.container())
 	}
 	if !st.State.Running {
-		if err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{}); err != nil {
+		err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{})
+		if err != nil && strings.Contains(err.Error(), "apply caps") && st.HostConfig != nil && st.HostConfig.Privileged && neverRan(st) {
+			err = d.recreateUnprivileged(ctx, st)
+		}
+		if err != nil {
 			return fmt.Errorf("starting the node container: %w", err)
 		}
 	}
