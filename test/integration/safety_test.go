@@ -639,8 +639,10 @@ func (p *dockerProxy) restore() {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
+			// Half-closes pass through as half-closes: docker exec ends stdin with CloseWrite and
+			// still reads the output (and the exit) after it.
+			go func() { io.Copy(up, c); closeWrite(up) }()
+			go func() { io.Copy(c, up); closeWrite(c) }()
 		}
 	}()
 }
@@ -664,4 +666,12 @@ func (c *cluster) in(t *testing.T) *cluster {
 	cc := *c
 	cc.t = t
 	return &cc
+}
+
+func closeWrite(c net.Conn) {
+	if u, ok := c.(*net.UnixConn); ok {
+		u.CloseWrite()
+		return
+	}
+	c.Close()
 }
