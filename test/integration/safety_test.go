@@ -580,7 +580,10 @@ func (c *cluster) startSignalled(sig os.Signal, after time.Duration, args ...str
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-done: // finished before the signal was due
+		if err == nil {
+			return out.String(), 0
+		}
 		return out.String(), exitCode(err)
 	case <-time.After(after):
 		cmd.Process.Signal(sig)
