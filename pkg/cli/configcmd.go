@@ -95,14 +95,9 @@ func validateSetting(root *cobra.Command, m *cluster.Manager, key, value string)
 		return reason.Errorf(reason.DriverUnsupported, "supported drivers here: "+strings.Join(m.Drivers.Names(), ", "),
 			"the driver %q is not supported on this system", value)
 	}
-	switch key {
-	case "memory", "disk-size": // string flags: parse them as start would
+	if key == "memory" || key == "disk-size" { // string flags: parse them as start would
 		if _, err := cluster.ParseMB(value); err != nil {
 			return reason.Errorf(reason.Usage, "", "invalid value for %s: %v", key, err)
-		}
-	case "profile":
-		if err := config.ValidateProfileName(value); err != nil {
-			return reason.New(reason.Usage, err, "")
 		}
 	}
 	start, _, err := root.Find([]string{"start"})

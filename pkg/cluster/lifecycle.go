@@ -87,8 +87,8 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 				return machineError(reason.GuestError, err, "")
 			}
 			// A machine of that name that is not ours stays; mkube's own state still goes, and
-			// the refusal is the command's answer at the end.
-			notOurs = machineError(reason.GuestError, err, "")
+			// the refusal (MK_CONFLICT) is the command's answer at the end.
+			notOurs = reason.New(reason.Conflict, err, "")
 		}
 	}
 	_, clientCert, _ := m.credentials(name)

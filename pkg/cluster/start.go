@@ -67,15 +67,17 @@ type ownerChecker interface {
 }
 
 // checkOwned refuses a start whose machine — or, where the driver can tell, any object it would
-// create — has the profile's name but not its mark.
+// create — has the profile's name but not its mark. A driver without CheckOwned refuses a foreign
+// machine in State.
 func checkOwned(ctx context.Context, d driver.Driver) error {
-	if _, err := d.State(ctx); err != nil && errors.Is(err, driver.ErrNotOwned) {
-		return machineError(reason.ProviderError, err, "")
-	}
 	if c, ok := d.(ownerChecker); ok {
 		if err := c.CheckOwned(ctx); err != nil {
 			return machineError(reason.ProviderError, err, "")
 		}
+		return nil
+	}
+	if _, err := d.State(ctx); errors.Is(err, driver.ErrNotOwned) {
+		return machineError(reason.ProviderError, err, "")
 	}
 	return nil
 }
