@@ -19,7 +19,7 @@ func newAddons(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return cluster.PrintAddons(cmd.OutOrStdout(), rows, format)
+			return printAddons(cmd.OutOrStdout(), rows, format)
 		}),
 	}
 	list.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")

@@ -12,30 +12,41 @@ import (
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+	"mkube/pkg/start"
 )
 
 func newStart(a *app) *cobra.Command {
-	var o cluster.StartOptions
+	var o start.Options
 	host := hostResources()
+	drivers := Drivers()
+	driverOpts := map[string]*string{}
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Starts a local Kubernetes cluster (creates it, or resumes a stopped or half-created one)",
 		Args:  noArgs,
 		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			if err := applySettings(cmd, m); err != nil {
+			applied, err := applySettings(cmd, m)
+			if err != nil {
 				return err
 			}
 			o.Profile = a.profile
 			o.Set = func(name string) bool { return cmd.Flags().Changed(name) }
-			return m.Start(cmd.Context(), o, host)
+			o.DriverOptions = map[string]string{}
+			for name, v := range driverOpts {
+				// Only what the user gave (or saved with `mkube config`): a driver fills in its defaults.
+				if cmd.Flags().Changed(name) || applied[name] {
+					o.DriverOptions[name] = *v
+				}
+			}
+			return start.Run(cmd.Context(), m, o, host)
 		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Driver, "driver", "", "driver to use: docker, kvm2, virtualbox or hyperv (default: the best healthy one)")
 	f.StringSliceVar(&o.ISOURLs, "iso-url", nil, "VM drivers: where to get mkube's ISO (http, https, file or a path; URL.sha256 beside each), tried in order (default: the one `make iso` built next to mkube)")
-	f.StringVar(&o.KVMQemuURI, "kvm-qemu-uri", "qemu:///system", "kvm2: the libvirt connection URI")
-	f.StringVar(&o.HypervSwitch, "hyperv-virtual-switch", "", "hyperv: the virtual switch to use (default: \"Default Switch\", else the first external one)")
-	f.StringVar(&o.KVMAccel, "kvm-accel", "auto", "kvm2: kvm (hardware), tcg (software emulation, slow) or auto (kvm when /dev/kvm works)")
+	for _, opt := range drivers.Options() {
+		driverOpts[opt.Name] = f.String(opt.Name, opt.Default, opt.Help)
+	}
 	f.StringVar(&o.KubernetesVersion, "kubernetes-version", "", "Kubernetes version: vX.Y.Z, X.Y.Z, stable or latest (default "+k8sversion.DefaultString+")")
 	f.IntVar(&o.CPUs, "cpus", 2, "number of CPUs for the node")
 	f.StringVar(&o.Memory, "memory", defaultMemory(host), "memory for the node, e.g. 4096, 4096mb or 4g")
@@ -96,7 +107,7 @@ func newStatus(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cluster.PrintStatus(a.stdout, s, format); err != nil {
+			if err := printStatus(a.stdout, s, format); err != nil {
 				return err
 			}
 			a.code = s.ExitCode()
@@ -184,7 +195,7 @@ func newProfile(a *app) *cobra.Command {
 				a.out.Step("🤹", "No profiles found. To start a cluster, run: mkube start")
 				return nil
 			}
-			return cluster.PrintProfiles(a.stdout, rows, format)
+			return printProfiles(a.stdout, rows, format)
 		}),
 	}
 	list.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")

@@ -25,7 +25,7 @@ func newConfig(a *app) *cobra.Command {
 			if err := validateSetting(cmd.Root(), m, args[0], args[1]); err != nil {
 				return err
 			}
-			if err := m.Home.SetSetting(cmd.Context(), args[0], args[1]); err != nil {
+			if err := m.Home.SetSetting(cmd.Context(), args[0], args[1], driverKeys(m)); err != nil {
 				return reason.New(reason.Usage, err, "")
 			}
 			a.out.Step(out.Tip, "These changes will take effect upon a mkube delete and then a mkube start")
@@ -39,7 +39,7 @@ func newConfig(a *app) *cobra.Command {
 			if len(args) != 1 {
 				return reason.Errorf(reason.Usage, "e.g. mkube config get driver", "config get takes one property")
 			}
-			if err := config.CheckSettingKey(args[0]); err != nil {
+			if err := config.CheckSettingKey(args[0], driverKeys(m)); err != nil {
 				return reason.New(reason.Usage, err, "")
 			}
 			s, err := m.Home.Settings()
@@ -61,7 +61,7 @@ func newConfig(a *app) *cobra.Command {
 			if len(args) != 1 {
 				return reason.Errorf(reason.Usage, "e.g. mkube config unset driver", "config unset takes one property")
 			}
-			if err := m.Home.SetSetting(cmd.Context(), args[0], ""); err != nil {
+			if err := m.Home.SetSetting(cmd.Context(), args[0], "", driverKeys(m)); err != nil {
 				return reason.New(reason.Usage, err, "")
 			}
 			return nil
@@ -88,8 +88,13 @@ func newConfig(a *app) *cobra.Command {
 
 // validateSetting checks a value the way `mkube start` would parse it: through the flag itself.
 func validateSetting(root *cobra.Command, m *cluster.Manager, key, value string) error {
-	if err := config.CheckSettingKey(key); err != nil {
+	if err := config.CheckSettingKey(key, driverKeys(m)); err != nil {
 		return reason.New(reason.Usage, err, "")
+	}
+	if o, ok := m.Drivers.Option(key); ok {
+		if err := o.Check(value); err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
 	}
 	if key == "driver" && !slices.Contains(m.Drivers.Names(), value) {
 		return reason.Errorf(reason.DriverUnsupported, "supported drivers here: "+strings.Join(m.Drivers.Names(), ", "),
@@ -112,22 +117,34 @@ func validateSetting(root *cobra.Command, m *cluster.Manager, key, value string)
 	return nil
 }
 
-// applySettings gives `mkube start` the saved defaults for the flags the user did not pass.
-func applySettings(cmd *cobra.Command, m *cluster.Manager) error {
+// applySettings gives `mkube start` the saved defaults for the flags the user did not pass, and
+// says which it gave.
+func applySettings(cmd *cobra.Command, m *cluster.Manager) (map[string]bool, error) {
 	s, err := m.Home.Settings()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	applied := map[string]bool{}
 	for k, v := range s {
 		f := cmd.Flags().Lookup(k)
 		if k == "profile" || f == nil || f.Changed { // the profile was settled before any command ran
 			continue
 		}
 		if err := f.Value.Set(v); err != nil {
-			return reason.Errorf(reason.Usage, "fix it with mkube config set "+k+" VALUE", "saved setting %s=%q is invalid: %v", k, v, err)
+			return nil, reason.Errorf(reason.Usage, "fix it with mkube config set "+k+" VALUE", "saved setting %s=%q is invalid: %v", k, v, err)
 		}
+		applied[k] = true
 		// Not marked as changed: an existing profile keeps its own settings (as minikube, defaults
 		// take effect on the next new cluster).
 	}
-	return nil
+	return applied, nil
+}
+
+// driverKeys are the drivers' option names: `mkube config` keys besides config.SettingKeys.
+func driverKeys(m *cluster.Manager) []string {
+	var keys []string
+	for _, o := range m.Drivers.Options() {
+		keys = append(keys, o.Name)
+	}
+	return keys
 }

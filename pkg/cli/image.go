@@ -30,7 +30,7 @@ func newImage(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return cluster.PrintImages(cmd.OutOrStdout(), imgs, format)
+			return printImages(cmd.OutOrStdout(), imgs, format)
 		}),
 	}
 	ls.Flags().StringVar(&format, "format", "short", "output format: short, table or json")

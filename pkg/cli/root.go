@@ -24,6 +24,7 @@ import (
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+	"mkube/pkg/start"
 )
 
 // app is the state one invocation's commands share: set from global flags before a command runs.
@@ -52,7 +53,8 @@ func (a *app) manager() (*cluster.Manager, error) {
 	if err != nil {
 		return nil, reason.New(reason.Config, err, "set KUBECONFIG")
 	}
-	return &cluster.Manager{Home: home, HomeID: id, Out: a.out, Drivers: Drivers(), KubeconfigPaths: paths}, nil
+	return &cluster.Manager{Home: home, HomeID: id, Out: a.out, Drivers: Drivers(), KubeconfigPaths: paths,
+		HostOS: runtime.GOOS, HostArch: runtime.GOARCH}, nil
 }
 
 // Drivers are the drivers this build knows.
@@ -147,8 +149,8 @@ func noArgs(cmd *cobra.Command, args []string) error {
 }
 
 // hostResources reads this host's CPUs and memory.
-func hostResources() cluster.HostResources {
-	h := cluster.HostResources{CPUs: runtime.NumCPU()}
+func hostResources() start.HostResources {
+	h := start.HostResources{CPUs: runtime.NumCPU()}
 	raw, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return h
@@ -163,7 +165,7 @@ func hostResources() cluster.HostResources {
 }
 
 // defaultMemory is 4 GB, or half of a smaller host's memory.
-func defaultMemory(h cluster.HostResources) string {
+func defaultMemory(h start.HostResources) string {
 	if h.MemoryMB == 0 || h.MemoryMB >= 8192 {
 		return "4096mb"
 	}

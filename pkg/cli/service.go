@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,12 +76,7 @@ func newService(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 1, ' ', tabwriter.Debug)
-			fmt.Fprintln(tw, "\tNAMESPACE\tNAME\tTARGET PORT\tURL\t")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", r.Namespace, r.Name, r.Target, r.URL)
-			}
-			return tw.Flush()
+			return printServices(a.stdout, rows)
 		}),
 	}
 	list.Flags().StringVarP(&listNS, "namespace", "n", "", "only this namespace (default: all)")

@@ -2,11 +2,8 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"mkube/pkg/addons"
@@ -14,6 +11,7 @@ import (
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/images"
+	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
@@ -48,31 +46,6 @@ func (m *Manager) AddonsList(profile string) ([]AddonStatus, error) {
 	return rows, nil
 }
 
-// PrintAddons writes the addon table, or json keyed by addon name as minikube's `addons list -o json`.
-func PrintAddons(w io.Writer, rows []AddonStatus, format string) error {
-	switch format {
-	case "json":
-		byName := map[string]AddonStatus{}
-		for _, r := range rows {
-			byName[r.Name] = r
-		}
-		return json.NewEncoder(w).Encode(byName)
-	case "", "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-		fmt.Fprintln(tw, "\tADDON NAME\tPROFILE\tSTATUS\tMAINTAINER\t")
-		for _, r := range rows {
-			st := r.Status
-			if st == "enabled" {
-				st += " ✅"
-			}
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", r.Name, r.Profile, st, r.Maintainer)
-		}
-		return tw.Flush()
-	default:
-		return reason.Errorf(reason.Usage, "use -o table or -o json", "unknown output format %q", format)
-	}
-}
-
 // addonTimeout bounds applying or deleting one addon's manifests on a running cluster.
 const addonTimeout = 3 * time.Minute
 
@@ -95,7 +68,7 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 	if _, err := m.loadProfile(profile); err != nil { // before its lock file is made
 		return err
 	}
-	unlock, err := m.lockProfile(ctx, profile)
+	unlock, err := m.LockProfile(ctx, profile)
 	if err != nil {
 		return err
 	}
@@ -104,19 +77,25 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 	if err != nil {
 		return err
 	}
-	if enable && !m.addonImagesAvailable(p, a) {
+	if enable && !AddonImagesAvailable(p, a) {
 		return reason.Errorf(reason.Usage, "start the profile with --image-repository=<mirror> (make mirror-serve)",
 			"the %s addon runs images built by mkube's mirror only, and profile %q has no --image-repository", a.Name, p.Name)
 	}
-	r, ep, running, err := m.runnerIfRunning(ctx, p)
+	mc, err := m.open(ctx, p)
 	if err != nil {
 		return err
 	}
-	manifest, err := addons.Render(a, addons.Values{NodeIP: ep.IP})
+	defer mc.Close()
+	running := mc.State == driver.Running
+	manifest, err := addons.Render(a, addons.Values{NodeIP: mc.Endpoint.IP})
 	if err != nil {
 		return err
 	}
 	if running {
+		r, err := mc.Runner(ctx)
+		if err != nil {
+			return err
+		}
 		actx, cancel := context.WithTimeout(ctx, addonTimeout)
 		defer cancel()
 		if enable {
@@ -161,37 +140,16 @@ func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Ad
 		if err := cache.Ensure(ctx, a.Images, p.ImageRepository, m.Out.Err()); err != nil {
 			return reason.New(reason.ImageCache, err, "check --image-repository of the profile (an offline mirror: make mirror-serve)")
 		}
-		if err := kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, a.Images, w) }); err != nil {
+		if err := node.ImportImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, a.Images, w) }); err != nil {
 			return err
 		}
 	}
 	return kubeadm.ApplyAddon(ctx, r, a.Name, manifest)
 }
 
-// runnerIfRunning returns a runner into the profile's node, and its endpoint, when it runs.
-func (m *Manager) runnerIfRunning(ctx context.Context, p *config.Profile) (driver.Runner, driver.Endpoint, bool, error) {
-	d, err := m.driverFor(p)
-	if err != nil {
-		return nil, driver.Endpoint{}, false, err
-	}
-	st, err := d.State(ctx)
-	if err != nil {
-		return nil, driver.Endpoint{}, false, reason.New(reason.ProviderError, err, "")
-	}
-	if st != driver.Running {
-		return nil, driver.Endpoint{}, false, nil
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return nil, ep, false, reason.New(reason.GuestError, err, "")
-	}
-	r, err := d.Runner(ctx)
-	return r, ep, err == nil, err
-}
-
-// addonImagesAvailable tells whether the addon's images can be had: mkube's own images
+// AddonImagesAvailable tells whether the addon's images can be had: mkube's own images
 // (mkube.local/…) have no public registry yet and come only from an mkube mirror.
-func (m *Manager) addonImagesAvailable(p *config.Profile, a addons.Addon) bool {
+func AddonImagesAvailable(p *config.Profile, a addons.Addon) bool {
 	if p.ImageRepository != "" {
 		return true
 	}

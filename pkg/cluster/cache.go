@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"mkube/pkg/atomicfile"
-	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/driver"
 	"mkube/pkg/images"
 	"mkube/pkg/lockfile"
+	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
@@ -136,9 +136,11 @@ func (m *Manager) CacheReload(ctx context.Context, profile string) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := m.runningDriver(ctx, profile); err != nil {
+	mc, err := m.Running(ctx, profile)
+	if err != nil {
 		return err
 	}
+	mc.Close()
 	return m.loadIfRunning(ctx, profile, cache, refs)
 }
 
@@ -147,17 +149,18 @@ func (m *Manager) loadIfRunning(ctx context.Context, profile string, cache *imag
 	if err != nil {
 		return nil // no cluster yet: the next start loads them
 	}
-	d, err := m.driverFor(p)
+	mc, err := m.open(ctx, p)
 	if err != nil {
 		return err
 	}
-	if st, err := d.State(ctx); err != nil || st != driver.Running {
+	defer mc.Close()
+	if mc.State != driver.Running {
 		return nil
 	}
-	r, err := d.Runner(ctx)
+	r, err := mc.Runner(ctx)
 	if err != nil {
 		return err
 	}
 	m.Out.Step(out.Docker, "Loading %d image(s) into %q ...", len(refs), profile)
-	return kubeadm.LoadImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, refs, w) })
+	return node.ImportImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, refs, w) })
 }

@@ -33,20 +33,22 @@ type DashboardOptions struct {
 }
 
 // Dashboard enables the dashboard addon if needed, waits until its pod is ready, and serves it on
-// 127.0.0.1 through a proxy that authenticates to the API server with the profile's credentials
+// 127.0.0.1 through a proxy that authenticates to the API server with the profile's Credentials
 // (the API server's service proxy does the rest). It runs until ctx ends (Ctrl-C).
 func (m *Manager) Dashboard(ctx context.Context, profile string, o DashboardOptions) error {
-	p, ep, err := m.runningEndpoint(ctx, profile)
+	mc, err := m.Running(ctx, profile)
 	if err != nil {
 		return err
 	}
+	p, ep := mc.Profile, mc.Endpoint
+	mc.Close() // the dashboard needs only the API server's address
 	if on := addons.Enabled(p.Addons); !containsAddon(on, "dashboard") {
 		if err := m.AddonEnable(ctx, profile, "dashboard"); err != nil {
 			return err
 		}
 	}
-	cfg := m.restConfig(profile, ep)
-	client, err := m.client(profile, ep)
+	cfg := m.RestConfig(profile, ep)
+	client, err := m.Client(profile, ep)
 	if err != nil {
 		return err
 	}

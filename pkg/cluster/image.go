@@ -2,18 +2,14 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
-	"mkube/pkg/bootstrapper/kubeadm"
-	"mkube/pkg/driver"
 	"mkube/pkg/images"
+	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
@@ -22,17 +18,23 @@ import (
 // or OCI), or an image in the local Docker engine, or failing that one pulled into mkube's cache.
 // Pods then run them with imagePullPolicy IfNotPresent (or Never) without any pull.
 func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
-	p, r, err := m.runningRunner(ctx, profile)
+	mc, err := m.Running(ctx, profile)
 	if err != nil {
 		return err
 	}
+	defer mc.Close()
+	r, err := mc.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	p := mc.Profile
 	for _, arg := range args {
 		src, err := m.imageSource(ctx, p.ImageRepository, arg)
 		if err != nil {
 			return err
 		}
 		m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
-		if err := kubeadm.LoadImages(ctx, r, src); err != nil {
+		if err := node.ImportImages(ctx, r, src); err != nil {
 			return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
 		}
 	}
@@ -98,83 +100,32 @@ func firstLine(err error) string {
 	return strings.SplitN(err.Error(), "\n", 2)[0]
 }
 
-// NodeImage is an image in the node's containerd.
-type NodeImage struct {
-	Ref    string `json:"ref"`
-	Digest string `json:"digest"`
-	Size   string `json:"size"`
-}
-
 // ImageList lists the tagged images in the profile's node.
-func (m *Manager) ImageList(ctx context.Context, profile string) ([]NodeImage, error) {
-	_, r, err := m.runningRunner(ctx, profile)
+func (m *Manager) ImageList(ctx context.Context, profile string) ([]node.Image, error) {
+	mc, err := m.Running(ctx, profile)
 	if err != nil {
 		return nil, err
 	}
-	return nodeImages(ctx, r)
-}
-
-func nodeImages(ctx context.Context, r driver.Runner) ([]NodeImage, error) {
-	var stdout strings.Builder
-	if err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "ls"}, Stdout: &stdout}); err != nil {
+	defer mc.Close()
+	r, err := mc.Runner(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return parseCtrImages(stdout.String()), nil
-}
-
-// parseCtrImages reads `ctr images ls`: REF TYPE DIGEST SIZE(two words) PLATFORMS LABELS, keeping
-// tagged references (containerd also lists each image by digest and by ID).
-func parseCtrImages(s string) []NodeImage {
-	var out []NodeImage
-	for i, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		if i == 0 || len(f) < 5 || strings.HasPrefix(f[0], "sha256:") || strings.Contains(f[0], "@") {
-			continue
-		}
-		out = append(out, NodeImage{Ref: f[0], Digest: f[2], Size: f[3] + " " + f[4]})
-	}
-	slices.SortFunc(out, func(a, b NodeImage) int { return strings.Compare(a.Ref, b.Ref) })
-	return out
-}
-
-// PrintImages writes images as `mkube image ls` does: short (one reference per line, as minikube),
-// table or json.
-func PrintImages(w io.Writer, imgs []NodeImage, format string) error {
-	switch format {
-	case "", "short":
-		for _, i := range imgs {
-			fmt.Fprintln(w, i.Ref)
-		}
-		return nil
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-		fmt.Fprintln(tw, "\tIMAGE\tTAG\tDIGEST\tSIZE\t")
-		for _, i := range imgs {
-			repo, tag := i.Ref, ""
-			if at := strings.LastIndex(i.Ref, ":"); at > strings.LastIndex(i.Ref, "/") {
-				repo, tag = i.Ref[:at], i.Ref[at+1:]
-			}
-			digest := strings.TrimPrefix(i.Digest, "sha256:")
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", repo, tag, digest[:min(12, len(digest))], i.Size)
-		}
-		return tw.Flush()
-	case "json":
-		if imgs == nil {
-			imgs = []NodeImage{}
-		}
-		return json.NewEncoder(w).Encode(imgs)
-	default:
-		return reason.Errorf(reason.Usage, "use --format short, table or json", "unknown format %q", format)
-	}
+	return node.ListImages(ctx, r)
 }
 
 // ImageRemove removes images from the profile's node.
 func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string) error {
-	_, r, err := m.runningRunner(ctx, profile)
+	mc, err := m.Running(ctx, profile)
 	if err != nil {
 		return err
 	}
-	have, err := nodeImages(ctx, r)
+	defer mc.Close()
+	r, err := mc.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	have, err := node.ListImages(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -183,10 +134,10 @@ func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string
 		if err != nil {
 			return reason.New(reason.Usage, err, "")
 		}
-		if !slices.ContainsFunc(have, func(i NodeImage) bool { return i.Ref == canon }) {
+		if !slices.ContainsFunc(have, func(i node.Image) bool { return i.Ref == canon }) {
 			return reason.Errorf(reason.Usage, "see `mkube image ls -p "+profile+"`", "image %s is not in %q", canon, profile)
 		}
-		if err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "rm", "--sync", canon}}); err != nil {
+		if err := node.RemoveImage(ctx, r, canon); err != nil {
 			return err
 		}
 		m.Out.Step(out.Fire, "Removed %s", canon)

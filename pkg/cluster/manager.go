@@ -4,13 +4,11 @@ package cluster
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -50,11 +48,13 @@ type Manager struct {
 	KubeconfigPaths []string
 	// HomeID is the random ID in $MKUBE_HOME's marker file: it marks what this home owns.
 	HomeID string
+	// HostOS and HostArch are the host's (runtime.GOOS/GOARCH in the program; tests give others).
+	HostOS, HostArch string
 }
 
-// lockProfile keeps other mkube processes off a profile while this one changes it; a second
+// LockProfile keeps other mkube processes off a profile while this one changes it; a second
 // `mkube start` waits for the first instead of fighting it. The lock dies with the process.
-func (m *Manager) lockProfile(ctx context.Context, name string) (func(), error) {
+func (m *Manager) LockProfile(ctx context.Context, name string) (func(), error) {
 	path, err := safepath.Join(string(m.Home), "locks", name+".lock")
 	if err != nil {
 		return nil, err
@@ -88,91 +88,121 @@ func (m *Manager) loadProfile(name string) (*config.Profile, error) {
 func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
 	e, ok := m.Drivers.Lookup(p.Driver)
 	if !ok || !e.Supported {
-		return nil, reason.Errorf(reason.DriverUnsupported, "", "the driver %q of profile %q is not supported on %s/%s", p.Driver, p.Name, runtime.GOOS, runtime.GOARCH)
+		return nil, reason.Errorf(reason.DriverUnsupported, "", "the driver %q of profile %q is not supported on %s/%s", p.Driver, p.Name, m.HostOS, m.HostArch)
 	}
-	opts, err := m.driverOptions(p.Name, p)
-	if err != nil {
-		return nil, err
-	}
-	return e.New(p.Name, opts)
+	return m.NewDriver(e, p.Name, p)
 }
 
-// driverOptions are what a profile's driver is built with (p is nil for a profile whose
-// config.json is gone: delete still cleans up what carries its mark).
-func (m *Manager) driverOptions(name string, p *config.Profile) (driver.Options, error) {
+// NewDriver builds a profile's driver (p is nil for a profile whose config.json is gone: delete
+// still cleans up what carries its mark).
+func (m *Manager) NewDriver(e driver.Entry, name string, p *config.Profile) (driver.Driver, error) {
 	dir, err := m.Home.MachineDir(name)
 	if err != nil {
-		return driver.Options{}, err
+		return nil, err
 	}
 	opts := driver.Options{
 		MachineDir: dir,
 		Owner:      driver.Owner{HomeID: m.HomeID, Profile: name},
 		Log:        func(format string, args ...any) { m.Out.Warn(format, args...) },
 	}
+	var values map[string]string
 	if p != nil {
 		opts.Owner.Legacy = !p.OwnerMarks
-		opts.Extra = map[string]string{"kvm-qemu-uri": p.KVMQemuURI, "kvm-accel": p.KVMAccel, "hyperv-virtual-switch": p.HypervSwitch}
+		values = p.DriverOptions
 	}
-	return opts, nil
+	if opts.Settings, err = e.Settings(values); err != nil {
+		return nil, reason.New(reason.Usage, err, "")
+	}
+	d, err := e.New(name, opts)
+	if err != nil {
+		return nil, reason.New(reason.Usage, err, "")
+	}
+	return d, nil
 }
 
-// runningDriver loads a profile whose machine must be running.
-func (m *Manager) runningDriver(ctx context.Context, name string) (*config.Profile, driver.Driver, error) {
-	p, err := m.loadProfile(name)
-	if err != nil {
-		return nil, nil, err
+// Machine is a profile's machine as one command uses it: the driver, and a runner into the node
+// opened on first use. Close lets go of both.
+type Machine struct {
+	Profile  *config.Profile
+	Driver   driver.Driver
+	State    driver.State
+	Endpoint driver.Endpoint // set when running
+	runner   driver.Runner
+}
+
+// Runner opens (once) a runner into the running node.
+func (mc *Machine) Runner(ctx context.Context) (driver.Runner, error) {
+	if mc.runner == nil {
+		r, err := mc.Driver.Runner(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mc.runner = r
 	}
+	return mc.runner, nil
+}
+
+// Close closes the runner and the driver.
+func (mc *Machine) Close() {
+	if mc.runner != nil {
+		mc.runner.Close()
+	}
+	mc.Driver.Close()
+}
+
+// open builds a profile's driver and learns its machine's state (and endpoint, when running).
+func (m *Manager) open(ctx context.Context, p *config.Profile) (*Machine, error) {
 	d, err := m.driverFor(p)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	st, err := d.State(ctx)
-	if err != nil {
-		return nil, nil, machineError(reason.ProviderError, err, "")
+	mc := &Machine{Profile: p, Driver: d}
+	if mc.State, err = d.State(ctx); err != nil {
+		d.Close()
+		return nil, MachineError(reason.ProviderError, err, "")
 	}
-	if st != driver.Running {
-		return nil, nil, reason.Errorf(reason.GuestNotRunning, "to start a cluster, run: mkube start -p "+name,
-			"the control-plane node %s host is not running: state=%s", name, st)
+	if mc.State == driver.Running {
+		if mc.Endpoint, err = d.Endpoint(ctx); err != nil {
+			d.Close()
+			return nil, reason.New(reason.GuestError, err, "")
+		}
 	}
-	return p, d, nil
+	return mc, nil
 }
 
-// runningRunner loads a profile whose machine must be running, with a runner into it.
-func (m *Manager) runningRunner(ctx context.Context, name string) (*config.Profile, driver.Runner, error) {
-	p, d, err := m.runningDriver(ctx, name)
+// Running opens a profile whose machine must be running; the caller closes it.
+func (m *Manager) Running(ctx context.Context, name string) (*Machine, error) {
+	p, err := m.loadProfile(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	r, err := d.Runner(ctx)
-	return p, r, err
+	mc, err := m.open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if mc.State != driver.Running {
+		mc.Close()
+		return nil, reason.Errorf(reason.GuestNotRunning, "to start a cluster, run: mkube start -p "+name,
+			"the control-plane node %s host is not running: state=%s", name, mc.State)
+	}
+	return mc, nil
 }
 
-// runningEndpoint loads a profile whose machine must be running, and where the host reaches it.
-func (m *Manager) runningEndpoint(ctx context.Context, name string) (*config.Profile, driver.Endpoint, error) {
-	p, d, err := m.runningDriver(ctx, name)
+// runningClient is a Kubernetes client for a profile whose machine must be running, and where
+// the host reaches the machine.
+func (m *Manager) runningClient(ctx context.Context, name string) (kubernetes.Interface, driver.Endpoint, error) {
+	mc, err := m.Running(ctx, name)
 	if err != nil {
 		return nil, driver.Endpoint{}, err
 	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return nil, ep, reason.New(reason.GuestError, err, "")
-	}
-	return p, ep, nil
+	mc.Close()
+	c, err := m.Client(name, mc.Endpoint)
+	return c, mc.Endpoint, err
 }
 
-// runningClient is a Kubernetes client for a profile whose machine must be running.
-func (m *Manager) runningClient(ctx context.Context, name string) (kubernetes.Interface, driver.Endpoint, error) {
-	_, ep, err := m.runningEndpoint(ctx, name)
-	if err != nil {
-		return nil, ep, err
-	}
-	c, err := m.client(name, ep)
-	return c, ep, err
-}
-
-// credentials are the files a profile's kubeconfig entry refers to. The name was validated when
+// Credentials are the files a profile's kubeconfig entry refers to. The name was validated when
 // the command started; a name that is not one path element gets paths that do not exist.
-func (m *Manager) credentials(name string) (ca, cert, key string) {
+func (m *Manager) Credentials(name string) (ca, cert, key string) {
 	dir, err := m.Home.ProfileDir(name)
 	if err != nil {
 		dir = filepath.Join(m.Home.CertsDir(), "invalid-profile")
@@ -180,8 +210,8 @@ func (m *Manager) credentials(name string) (ca, cert, key string) {
 	return filepath.Join(m.Home.CertsDir(), "ca.crt"), filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
 }
 
-// machineKey is the SSH private key of a profile's machine.
-func (m *Manager) machineKey(name string) (string, error) {
+// MachineKey is the SSH private key of a profile's machine.
+func (m *Manager) MachineKey(name string) (string, error) {
 	dir, err := m.Home.MachineDir(name)
 	if err != nil {
 		return "", err
@@ -189,31 +219,31 @@ func (m *Manager) machineKey(name string) (string, error) {
 	return filepath.Join(dir, "id_ed25519"), nil
 }
 
-// restConfig is a client configuration for the profile's API server as the host reaches it.
-func (m *Manager) restConfig(name string, ep driver.Endpoint) *rest.Config {
-	ca, cert, key := m.credentials(name)
+// RestConfig is a client configuration for the profile's API server as the host reaches it.
+func (m *Manager) RestConfig(name string, ep driver.Endpoint) *rest.Config {
+	ca, cert, key := m.Credentials(name)
 	return &rest.Config{
-		Host:            serverURL(ep),
+		Host:            ServerURL(ep),
 		TLSClientConfig: rest.TLSClientConfig{CAFile: ca, CertFile: cert, KeyFile: key},
 		QPS:             50,
 		Burst:           100,
 	}
 }
 
-func (m *Manager) client(name string, ep driver.Endpoint) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(m.restConfig(name, ep))
+func (m *Manager) Client(name string, ep driver.Endpoint) (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(m.RestConfig(name, ep))
 }
 
-func serverURL(ep driver.Endpoint) string {
+func ServerURL(ep driver.Endpoint) string {
 	u := url.URL{Scheme: "https", Host: fmt.Sprintf("%s:%d", ep.APIServerHost, ep.APIServerPort)}
 	return u.String()
 }
 
-// updateKubeconfig points the profile's kubeconfig entry at the API server's current address.
-func (m *Manager) updateKubeconfig(ctx context.Context, p *config.Profile, ep driver.Endpoint, setCurrent bool) error {
-	ca, cert, key := m.credentials(p.Name)
+// UpdateKubeconfig points the profile's kubeconfig entry at the API server's current address.
+func (m *Manager) UpdateKubeconfig(ctx context.Context, p *config.Profile, ep driver.Endpoint, setCurrent bool) error {
+	ca, cert, key := m.Credentials(p.Name)
 	_, err := kubeconfig.Update(kubeconfig.WithWarnings(ctx, m.Out.Warn), m.KubeconfigPaths, kubeconfig.Entry{
-		Name: p.Name, Server: serverURL(ep), CAFile: ca, ClientCert: cert, ClientKey: key, Embed: p.EmbedCerts,
+		Name: p.Name, Server: ServerURL(ep), CAFile: ca, ClientCert: cert, ClientKey: key, Embed: p.EmbedCerts,
 		HomeID: m.HomeID,
 	}, setCurrent)
 	if errors.Is(err, kubeconfig.ErrNotOurs) {
@@ -222,18 +252,19 @@ func (m *Manager) updateKubeconfig(ctx context.Context, p *config.Profile, ep dr
 	return err
 }
 
-// hostOS describes the host for the first line of start, as minikube's does.
-func hostOS() string {
+// HostDescription describes the host for the first line of start, as minikube's does.
+func (m *Manager) HostDescription() string {
+	if m.HostOS != "linux" {
+		return m.HostOS
+	}
 	raw, err := os.ReadFile("/etc/os-release")
 	if err != nil {
-		return runtime.GOOS
+		return m.HostOS
 	}
 	for _, l := range strings.Split(string(raw), "\n") {
 		if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
 			return strings.Trim(v, `"'`)
 		}
 	}
-	return runtime.GOOS
+	return m.HostOS
 }
-
-func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"bytes"
-	"encoding/json"
 	"testing"
 )
 
@@ -21,21 +19,5 @@ func TestStatusExitCodeAndOutput(t *testing.T) {
 		if got := tt.s.ExitCode(); got != tt.code {
 			t.Errorf("%+v: exit %d, want %d", tt.s, got, tt.code)
 		}
-	}
-	s := Status{Name: "mkube", Host: "Running", Kubelet: "Running", APIServer: "Running", Kubeconfig: "Configured"}
-	var b bytes.Buffer
-	PrintStatus(&b, s, "text")
-	want := "mkube\ntype: Control Plane\nhost: Running\nkubelet: Running\napiserver: Running\nkubeconfig: Configured\n\n"
-	if b.String() != want {
-		t.Errorf("text:\n%s", b.String())
-	}
-	b.Reset()
-	PrintStatus(&b, s, "json")
-	var m map[string]any
-	if err := json.Unmarshal(b.Bytes(), &m); err != nil || m["APIServer"] != "Running" || m["Worker"] != false {
-		t.Errorf("json: %s", b.String())
-	}
-	if err := PrintStatus(&b, s, "xml"); err == nil {
-		t.Error("unknown format accepted")
 	}
 }

@@ -27,7 +27,7 @@ type Tunnel struct {
 func (m *Manager) openTunnel(ctx context.Context, profile string, ep driver.Endpoint) (*Tunnel, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	key, err := m.machineKey(profile)
+	key, err := m.MachineKey(profile)
 	if err != nil {
 		return nil, err
 	}

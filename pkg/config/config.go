@@ -59,41 +59,35 @@ func (h Home) CacheDir(parts ...string) string { return h.path(append([]string{"
 
 // Profile is one cluster's configuration, as `mkube start` was asked for it.
 type Profile struct {
-	Name              string          `json:"name"`
-	Driver            string          `json:"driver"`
-	KubernetesVersion string          `json:"kubernetesVersion"`
-	CPUs              int             `json:"cpus"`
-	MemoryMB          int             `json:"memoryMB"`
-	DiskMB            int             `json:"diskMB"`
-	BinaryMirror      string          `json:"binaryMirror,omitempty"`
-	ImageRepository   string          `json:"imageRepository,omitempty"`
-	BaseImage         string          `json:"baseImage,omitempty"`
-	ISOURLs           []string        `json:"isoURLs,omitempty"`
-	KVMQemuURI        string          `json:"kvmQemuURI,omitempty"`
-	KVMAccel          string          `json:"kvmAccel,omitempty"`
-	HypervSwitch      string          `json:"hypervVirtualSwitch,omitempty"`
-	APIServerPort     int             `json:"apiServerPort"`
-	APIServerNames    []string        `json:"apiServerNames,omitempty"`
-	APIServerIPs      []string        `json:"apiServerIPs,omitempty"`
-	ExtraConfig       []string        `json:"extraConfig,omitempty"`
-	ServiceCIDR       string          `json:"serviceCIDR"`
-	PodCIDR           string          `json:"podCIDR"`
-	DNSDomain         string          `json:"dnsDomain"`
-	EmbedCerts        bool            `json:"embedCerts,omitempty"`
-	Addons            map[string]bool `json:"addons,omitempty"`
-	Created           time.Time       `json:"created"`
-	Node              NodeState       `json:"node"`
+	Name              string   `json:"name"`
+	Driver            string   `json:"driver"`
+	KubernetesVersion string   `json:"kubernetesVersion"`
+	CPUs              int      `json:"cpus"`
+	MemoryMB          int      `json:"memoryMB"`
+	DiskMB            int      `json:"diskMB"`
+	BinaryMirror      string   `json:"binaryMirror,omitempty"`
+	ImageRepository   string   `json:"imageRepository,omitempty"`
+	BaseImage         string   `json:"baseImage,omitempty"`
+	ISOURLs           []string `json:"isoURLs,omitempty"`
+	// DriverOptions are the values of the driver's own options (kvm-qemu-uri, …) given at creation.
+	DriverOptions map[string]string `json:"driverOptions,omitempty"`
+	// Read from profiles written before DriverOptions existed, and moved into it by Load.
+	LegacyKVMQemuURI   string          `json:"kvmQemuURI,omitempty"`
+	LegacyKVMAccel     string          `json:"kvmAccel,omitempty"`
+	LegacyHypervSwitch string          `json:"hypervVirtualSwitch,omitempty"`
+	APIServerPort      int             `json:"apiServerPort"`
+	APIServerNames     []string        `json:"apiServerNames,omitempty"`
+	APIServerIPs       []string        `json:"apiServerIPs,omitempty"`
+	ExtraConfig        []string        `json:"extraConfig,omitempty"`
+	ServiceCIDR        string          `json:"serviceCIDR"`
+	PodCIDR            string          `json:"podCIDR"`
+	DNSDomain          string          `json:"dnsDomain"`
+	EmbedCerts         bool            `json:"embedCerts,omitempty"`
+	Addons             map[string]bool `json:"addons,omitempty"`
+	Created            time.Time       `json:"created"`
 	// OwnerMarks says this profile's host objects carry the home's ID (every profile created since
 	// mkube marks them); a profile without it was made by an older mkube, whose objects are adopted.
-	OwnerMarks bool              `json:"ownerMarks,omitempty"`
-	Extra      map[string]string `json:"extra,omitempty"`
-}
-
-// NodeState is what mkube learned about the machine when it last started it.
-type NodeState struct {
-	IP            string `json:"ip,omitempty"`
-	Provisioned   bool   `json:"provisioned"` // kubeadm init completed once
-	ContainerName string `json:"containerName,omitempty"`
+	OwnerMarks bool `json:"ownerMarks,omitempty"`
 }
 
 var profileName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -136,6 +130,7 @@ func (h Home) Load(name string) (*Profile, error) {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, fmt.Errorf("profile %q has a corrupt config.json (%v): run `mkube delete -p %s`", name, err, name)
 	}
+	p.migrate()
 	return &p, nil
 }
 
@@ -191,4 +186,21 @@ func (h Home) Remove(name string) error {
 		}
 	}
 	return nil
+}
+
+// migrate moves what older mkube versions stored elsewhere into today's fields.
+func (p *Profile) migrate() {
+	for k, v := range map[string]string{"kvm-qemu-uri": p.LegacyKVMQemuURI, "kvm-accel": p.LegacyKVMAccel,
+		"hyperv-virtual-switch": p.LegacyHypervSwitch} {
+		if v == "" {
+			continue
+		}
+		if p.DriverOptions == nil {
+			p.DriverOptions = map[string]string{}
+		}
+		if _, ok := p.DriverOptions[k]; !ok {
+			p.DriverOptions[k] = v
+		}
+	}
+	p.LegacyKVMQemuURI, p.LegacyKVMAccel, p.LegacyHypervSwitch = "", "", ""
 }

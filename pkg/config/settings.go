@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,9 +14,10 @@ import (
 	"mkube/pkg/lockfile"
 )
 
-// SettingKeys are what `mkube config set` accepts: defaults for `mkube start` flags of the same
-// names, kept in $MKUBE_HOME/config/config.json as minikube keeps its own.
-var SettingKeys = []string{"profile", "driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "kvm-accel", "kvm-qemu-uri", "hyperv-virtual-switch"}
+// SettingKeys are what `mkube config set` accepts besides the drivers' options: defaults for
+// `mkube start` flags of the same names, kept in $MKUBE_HOME/config/config.json as minikube keeps
+// its own.
+var SettingKeys = []string{"profile", "driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url"}
 
 func (h Home) settingsPath() string { return h.path("config", "config.json") }
 
@@ -35,20 +37,20 @@ func (h Home) Settings() (map[string]string, error) {
 	return s, nil
 }
 
-// CheckSettingKey says whether key is a setting.
-func CheckSettingKey(key string) error {
-	for _, k := range SettingKeys {
-		if k == key {
-			return nil
-		}
+// CheckSettingKey says whether key is a setting: one of SettingKeys or of more (the drivers'
+// option names).
+func CheckSettingKey(key string, more []string) error {
+	keys := append(slices.Clone(SettingKeys), more...)
+	if slices.Contains(keys, key) {
+		return nil
 	}
-	return fmt.Errorf("property name %q not found (settings: %s)", key, strings.Join(SettingKeys, ", "))
+	return fmt.Errorf("property name %q not found (settings: %s)", key, strings.Join(keys, ", "))
 }
 
 // SetSetting saves key=value; an empty value removes the key. Concurrent `mkube config set`s
 // each keep their key: the read-modify-write holds a lock.
-func (h Home) SetSetting(ctx context.Context, key, value string) error {
-	if err := CheckSettingKey(key); err != nil {
+func (h Home) SetSetting(ctx context.Context, key, value string, more []string) error {
+	if err := CheckSettingKey(key, more); err != nil {
 		return err
 	}
 	if key == "profile" && value != "" {

@@ -16,20 +16,20 @@ func TestSettings(t *testing.T) {
 	if s, err := h.Settings(); err != nil || len(s) != 0 {
 		t.Fatalf("%v %v", s, err)
 	}
-	if err := h.SetSetting(ctx, "driver", "kvm2"); err != nil {
+	if err := h.SetSetting(ctx, "driver", "kvm2", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetSetting(ctx, "cpus", "4"); err != nil {
+	if err := h.SetSetting(ctx, "cpus", "4", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetSetting(ctx, "nosuch", "1"); err == nil || !strings.Contains(err.Error(), "not found") {
+	if err := h.SetSetting(ctx, "nosuch", "1", nil); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("unknown key: %v", err)
 	}
 	s, _ := h.Settings()
 	if got := strings.Join(SortedSettings(s), "\n"); got != "- cpus: 4\n- driver: kvm2" {
 		t.Errorf("view: %q", got)
 	}
-	h.SetSetting(ctx, "cpus", "")
+	h.SetSetting(ctx, "cpus", "", nil)
 	if s, _ := h.Settings(); len(s) != 1 {
 		t.Errorf("unset: %v", s)
 	}
@@ -43,7 +43,7 @@ func TestConcurrentSetsKeepEveryKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := h.SetSetting(context.Background(), k, fmt.Sprint(i+1)); err != nil {
+			if err := h.SetSetting(context.Background(), k, fmt.Sprint(i+1), nil); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -56,7 +56,7 @@ func TestConcurrentSetsKeepEveryKey(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(string(h), "config", "config.json")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("settings mode: %v %v", st, err)
 	}
-	if err := h.SetSetting(context.Background(), "profile", "../.."); err == nil {
+	if err := h.SetSetting(context.Background(), "profile", "../..", nil); err == nil {
 		t.Error("a hostile default profile was saved")
 	}
 }

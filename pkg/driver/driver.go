@@ -58,6 +58,9 @@ type Driver interface {
 	State(ctx context.Context) (State, error)
 	Endpoint(ctx context.Context) (Endpoint, error)
 	Runner(ctx context.Context) (Runner, error)
+	// Close lets go of the driver's connections (a Docker or libvirt client); the machine is not
+	// touched. A closed driver is not used again.
+	Close() error
 }
 
 // Cmd is a command to run in a machine.
@@ -74,6 +77,8 @@ type Runner interface {
 	Run(ctx context.Context, cmd Cmd) error
 	// WriteFile writes r to path in the machine with mode, creating parent directories.
 	WriteFile(ctx context.Context, path string, mode int64, size int64, r io.Reader) error
+	// Close ends the runner's connection (an SSH client); commands still running end with it.
+	Close() error
 }
 
 // ExitError is a command that ran in the machine and exited non-zero.

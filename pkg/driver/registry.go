@@ -24,8 +24,11 @@ type Entry struct {
 	// Supported reports whether the driver exists on this OS/arch at all.
 	Supported bool
 	// ISO says the driver boots mkube's ISO (VM drivers); the cluster caches it and passes its path.
-	ISO    bool
-	Health func(ctx context.Context) Health
+	ISO bool
+	// Options are the driver's own settings (flags and config keys).
+	Options []Option
+	// Health checks the hypervisor with the driver's settings (e.g. which libvirt URI).
+	Health func(ctx context.Context, s Settings) Health
 	New    func(profile string, opts Options) (Driver, error)
 }
 
@@ -35,7 +38,8 @@ type Options struct {
 	// Owner is what every host object the driver creates is marked with; the driver never reuses,
 	// stops or deletes an object that does not carry exactly this mark.
 	Owner Owner
-	Extra map[string]string
+	// Settings are the driver's option values, validated, defaults filled in.
+	Settings Settings
 	// Log tells the user about something the driver decided (e.g. falling back to software
 	// emulation); nil prints nothing.
 	Log func(format string, args ...any)
@@ -90,12 +94,18 @@ type Choice struct {
 }
 
 // Choose picks the healthy driver with the highest priority (docker, then kvm2, then the other
-// hypervisors, as minikube prefers), and says what else could have been used.
-func (r *Registry) Choose(ctx context.Context) (Choice, error) {
+// hypervisors, as minikube prefers), and says what else could have been used. values are the
+// drivers' option values the user gave.
+func (r *Registry) Choose(ctx context.Context, values map[string]string) (Choice, error) {
 	c := Choice{Rejected: map[string]Health{}}
 	for _, n := range r.Names() {
 		e := r.entries[n]
-		h := e.Health(ctx)
+		h := Health{Problem: "invalid settings"}
+		if s, err := e.Settings(values); err != nil {
+			h.Fix = err.Error()
+		} else {
+			h = e.Health(ctx, s)
+		}
 		switch {
 		case !h.Healthy:
 			c.Rejected[n] = h

@@ -7,7 +7,7 @@ import (
 )
 
 func entry(name string, prio int, supported, healthy bool) Entry {
-	return Entry{Name: name, Priority: prio, Supported: supported, Health: func(context.Context) Health {
+	return Entry{Name: name, Priority: prio, Supported: supported, Health: func(context.Context, Settings) Health {
 		if healthy {
 			return Health{Installed: true, Running: true, Healthy: true}
 		}
@@ -29,7 +29,7 @@ func TestChoose(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewRegistry(tt.entries...).Choose(context.Background())
+			c, err := NewRegistry(tt.entries...).Choose(context.Background(), nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v", err)

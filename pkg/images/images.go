@@ -253,3 +253,13 @@ func (c *Cache) Remove(ctx context.Context, refs []string) error {
 	defer unlock()
 	return c.store.Remove(refs)
 }
+
+// RepoName is a reference's repository path without its registry (registry.k8s.io/pause:3.10 →
+// pause); "" for what is not a tagged reference.
+func RepoName(ref string) string {
+	t, err := name.NewTag(ref, name.StrictValidation)
+	if err != nil {
+		return ""
+	}
+	return t.RepositoryStr()
+}

@@ -214,6 +214,9 @@ func (r *Runner) Run(ctx context.Context, cmd driver.Cmd) error {
 	}
 }
 
+// Close ends the SSH connection.
+func (r *Runner) Close() error { return r.Client.Close() }
+
 // WriteFile streams content to path through the remote shell.
 func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64, content io.Reader) error {
 	script := fmt.Sprintf("mkdir -p %s && cat > %s.mkube-tmp && chmod %o %s.mkube-tmp && mv %s.mkube-tmp %s",

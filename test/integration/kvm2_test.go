@@ -40,7 +40,7 @@ func TestDriverConformanceDocker(t *testing.T) {
 // needLibvirt fails (not skips) when libvirtd is not there: `make integration` starts it.
 func needLibvirt(t *testing.T) {
 	t.Helper()
-	if h := kvm2.Health(t.Context()); !h.Healthy {
+	if h := kvm2.Health(t.Context(), driver.Settings{}); !h.Healthy {
 		t.Fatalf("kvm2 tests need libvirtd (hack/libvirt-up.sh starts it): %s — %s", h.Problem, h.Fix)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mkube/pkg/driver"
+	"mkube/pkg/node"
 )
 
 // defaultServiceAccount is what the controller manager's service-account controller makes a few
@@ -34,34 +35,34 @@ func (b *Bootstrapper) addons(ctx context.Context, r driver.Runner, c Cluster) e
 	return nil
 }
 
-func addonMarker(name string) string { return stateDir + "/addon-" + name }
+func addonMarker(name string) string { return node.StateDir + "/addon-" + name }
 
 // ApplyAddon applies an addon's manifests with the node's kubectl unless exactly these were applied
 // already (a marker in the node's state directory holds their digest).
 func ApplyAddon(ctx context.Context, r driver.Runner, name string, manifest []byte) error {
 	sum := sha256.Sum256(manifest)
 	digest := hex.EncodeToString(sum[:])
-	if have, _ := run(ctx, r, "cat", addonMarker(name)); string(bytes.TrimSpace([]byte(have))) == digest {
+	if have, _ := node.Output(ctx, r, "cat", addonMarker(name)); string(bytes.TrimSpace([]byte(have))) == digest {
 		return nil
 	}
 	if err := kubectlRetry(ctx, r, manifest, "apply", "-f", "-"); err != nil {
 		return fmt.Errorf("addon %s: %w", name, err)
 	}
-	if _, err := run(ctx, r, "mkdir", "-p", stateDir); err != nil {
+	if _, err := node.Output(ctx, r, "mkdir", "-p", node.StateDir); err != nil {
 		return err
 	}
-	return writeBytes(ctx, r, addonMarker(name), 0o644, []byte(digest+"\n"))
+	return node.WriteBytes(ctx, r, addonMarker(name), 0o644, []byte(digest+"\n"))
 }
 
 // RemoveAddon deletes what an addon's manifests create, if a start or `addons enable` applied them.
 func RemoveAddon(ctx context.Context, r driver.Runner, name string, manifest []byte) error {
-	if _, err := run(ctx, r, "test", "-e", addonMarker(name)); err != nil {
+	if _, err := node.Output(ctx, r, "test", "-e", addonMarker(name)); err != nil {
 		return nil // never applied here
 	}
 	if err := kubectlRetry(ctx, r, manifest, "delete", "--ignore-not-found", "-f", "-"); err != nil {
 		return fmt.Errorf("disabling addon %s: %w", name, err)
 	}
-	_, err := run(ctx, r, "rm", "-f", addonMarker(name))
+	_, err := node.Output(ctx, r, "rm", "-f", addonMarker(name))
 	return err
 }
 

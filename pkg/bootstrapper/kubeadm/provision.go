@@ -1,13 +1,11 @@
 package kubeadm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -15,15 +13,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"mkube/pkg/driver"
-	"mkube/pkg/mirror"
-	"mkube/pkg/out"
+	"mkube/pkg/node"
 )
 
 // Paths inside the node.
 const (
-	stateDir   = "/var/lib/mkube" // on the node's persistent /var
-	configPath = stateDir + "/kubeadm.yaml"
-	doneMarker = stateDir + "/kubeadm-init-done"
+	configPath = node.StateDir + "/kubeadm.yaml"
+	doneMarker = node.StateDir + "/kubeadm-init-done"
 	cniConf    = "/etc/cni/net.d/10-mkube-bridge.conflist"
 	adminConf  = "/etc/kubernetes/admin.conf"
 )
@@ -31,7 +27,7 @@ const (
 // Cluster is everything Provision needs from the host.
 type Cluster struct {
 	Params   Params
-	Binaries map[string]string // kubeadm, kubelet, kubectl → host paths
+	Binaries node.Binaries
 	// PKI maps file names under /etc/kubernetes/pki to host files (ca.crt, ca.key, apiserver.crt, …).
 	PKI map[string]string
 	// Images writes the preload archive; ImagesDigest fingerprints it, so a node that already holds
@@ -52,7 +48,8 @@ type Cluster struct {
 
 // Bootstrapper provisions with kubeadm.
 type Bootstrapper struct {
-	Out *out.Printer
+	// Logf tells step timings at -v 1; nil says nothing.
+	Logf func(format string, args ...any)
 }
 
 // Provision brings the control plane up. Every step checks what is already in place, so running it
@@ -68,11 +65,15 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 			if err := s.fn(ctx, r, c); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
-			b.Out.V(1, "step %s took %s", s.name, time.Since(start).Round(time.Millisecond))
+			if b.Logf != nil {
+				b.Logf("step %s took %s", s.name, time.Since(start).Round(time.Millisecond))
+			}
 		}
 		return nil
 	}
-	if err := do(ctx, step{"container runtime", b.runtime}, step{"recover", b.recoverInit}); err != nil {
+	if err := do(ctx, step{"container runtime", func(ctx context.Context, r driver.Runner, c Cluster) error {
+		return node.EnsureContainerd(ctx, r, c.PauseImage)
+	}}, step{"recover", b.recoverInit}); err != nil {
 		return err
 	}
 	// The image stream is the longest step and needs only containerd: the other preparations
@@ -80,11 +81,15 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return do(gctx, step{"images", func(ctx context.Context, r driver.Runner, c Cluster) error {
-			return loadOnce(ctx, r, "preload.digest", c.ImagesDigest, c.Images)
+			return node.ImportOnce(ctx, r, "preload.digest", c.ImagesDigest, c.Images)
 		}})
 	})
 	g.Go(func() error {
-		return do(gctx, step{"hosts", b.hosts}, step{"binaries", b.binaries}, step{"certificates", b.pki}, step{"cni", b.cni})
+		return do(gctx, step{"hosts", func(ctx context.Context, r driver.Runner, c Cluster) error {
+			return node.SetHost(ctx, r, c.Params.NodeIP, ControlPlaneHost)
+		}}, step{"binaries", func(ctx context.Context, r driver.Runner, c Cluster) error {
+			return node.InstallBinaries(ctx, r, c.Params.Version.String(), c.Binaries)
+		}}, step{"certificates", b.pki}, step{"cni", b.cni})
 	})
 	if err := g.Wait(); err != nil {
 		return err
@@ -96,7 +101,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 			return
 		}
 		extra <- do(ctx, step{"cached images", func(ctx context.Context, r driver.Runner, c Cluster) error {
-			return loadOnce(ctx, r, "preload-extra.digest", c.ExtraImagesDigest, c.ExtraImages)
+			return node.ImportOnce(ctx, r, "preload-extra.digest", c.ExtraImagesDigest, c.ExtraImages)
 		}})
 	}()
 	err := do(ctx, step{"control plane", b.controlPlane}, step{"addons", b.addons})
@@ -104,72 +109,6 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 		err = xerr
 	}
 	return err
-}
-
-func run(ctx context.Context, r driver.Runner, args ...string) (string, error) {
-	var stdout bytes.Buffer
-	err := r.Run(ctx, driver.Cmd{Args: args, Stdout: &stdout})
-	return stdout.String(), err
-}
-
-func sh(ctx context.Context, r driver.Runner, script string) (string, error) {
-	return run(ctx, r, "/bin/sh", "-c", script)
-}
-
-func writeBytes(ctx context.Context, r driver.Runner, path string, mode int64, data []byte) error {
-	return r.WriteFile(ctx, path, mode, int64(len(data)), bytes.NewReader(data))
-}
-
-func writeHostFile(ctx context.Context, r driver.Runner, path string, mode int64, src string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	return r.WriteFile(ctx, path, mode, st.Size(), f)
-}
-
-// hosts points the control-plane name at the node. Docker rewrites /etc/hosts at each container
-// start, so this runs every time.
-func (b *Bootstrapper) hosts(ctx context.Context, r driver.Runner, c Cluster) error {
-	line := c.Params.NodeIP + "\t" + ControlPlaneHost
-	_, err := sh(ctx, r, fmt.Sprintf(`grep -v '[[:space:]]%s$' /etc/hosts > /etc/hosts.mkube; echo '%s' >> /etc/hosts.mkube; cat /etc/hosts.mkube > /etc/hosts; rm -f /etc/hosts.mkube`,
-		ControlPlaneHost, line))
-	return err
-}
-
-// binaries copies kubeadm, kubelet and kubectl of the cluster's version, unless already there.
-func (b *Bootstrapper) binaries(ctx context.Context, r driver.Runner, c Cluster) error {
-	want := c.Params.Version.String()
-	for _, n := range []string{"kubeadm", "kubelet", "kubectl"} {
-		sum, err := fileSum(c.Binaries[n])
-		if err != nil {
-			return err
-		}
-		want += " " + n + "=" + sum
-	}
-	have, _ := run(ctx, r, "cat", "/usr/local/bin/.mkube-binaries")
-	if strings.TrimSpace(have) == want {
-		return nil
-	}
-	for _, n := range []string{"kubeadm", "kubelet", "kubectl"} {
-		if err := writeHostFile(ctx, r, "/usr/local/bin/"+n, 0o755, c.Binaries[n]); err != nil {
-			return err
-		}
-	}
-	return writeBytes(ctx, r, "/usr/local/bin/.mkube-binaries", 0o644, []byte(want+"\n"))
-}
-
-func fileSum(path string) (string, error) {
-	// The download cache records each verified binary's digest beside it.
-	if raw, err := os.ReadFile(path + ".sha256"); err == nil {
-		return strings.TrimSpace(string(raw)), nil
-	}
-	return mirror.FileSHA256(path)
 }
 
 // pki installs the host-made certificates where kubeadm looks for them, only when they changed:
@@ -182,7 +121,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 	sort.Strings(names)
 	h := sha256.New()
 	for _, name := range names {
-		sum, err := fileSum(c.PKI[name])
+		sum, err := node.FileDigest(c.PKI[name])
 		if err != nil {
 			return err
 		}
@@ -190,7 +129,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 	}
 	digest := hex.EncodeToString(h.Sum(nil))
 	marker := "/etc/kubernetes/pki/.mkube-digest"
-	if have, _ := run(ctx, r, "cat", marker); strings.TrimSpace(have) == digest {
+	if have, _ := node.Output(ctx, r, "cat", marker); strings.TrimSpace(have) == digest {
 		return nil
 	}
 	for name, src := range c.PKI {
@@ -198,55 +137,11 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 		if strings.HasSuffix(name, ".key") {
 			mode = 0o600
 		}
-		if err := writeHostFile(ctx, r, "/etc/kubernetes/pki/"+name, mode, src); err != nil {
+		if err := node.CopyFile(ctx, r, "/etc/kubernetes/pki/"+name, mode, src); err != nil {
 			return err
 		}
 	}
-	return writeBytes(ctx, r, marker, 0o644, []byte(digest+"\n"))
-}
-
-// runtime points containerd's sandbox image at this version's pause image, restarting it only when
-// that changed, and waits until containerd answers.
-func (b *Bootstrapper) runtime(ctx context.Context, r driver.Runner, c Cluster) error {
-	script := fmt.Sprintf(`set -e
-f=/etc/containerd/config.toml
-if ! grep -q "sandbox = '%[1]s'" $f; then
-  sed -i "s|^\( *sandbox = \).*|\1'%[1]s'|" $f
-  systemctl restart containerd
-fi
-for i in $(seq 1 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done
-echo "containerd does not answer" >&2; exit 1`, c.PauseImage)
-	_, err := sh(ctx, r, script)
-	return err
-}
-
-// loadOnce streams an image archive into containerd unless the node already holds exactly it
-// (its digest is recorded under name in the node's state directory).
-func loadOnce(ctx context.Context, r driver.Runner, name, digest string, write func(io.Writer) error) error {
-	marker := stateDir + "/" + name
-	have, _ := run(ctx, r, "cat", marker)
-	if strings.TrimSpace(have) == digest {
-		return nil
-	}
-	if err := LoadImages(ctx, r, write); err != nil {
-		return err
-	}
-	if _, err := run(ctx, r, "mkdir", "-p", stateDir); err != nil {
-		return err
-	}
-	return writeBytes(ctx, r, marker, 0o644, []byte(digest+"\n"))
-}
-
-// LoadImages streams an image archive, as write produces it, into the node's containerd.
-func LoadImages(ctx context.Context, r driver.Runner, write func(io.Writer) error) error {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(write(pw)) }()
-	err := r.Run(ctx, driver.Cmd{Args: []string{"ctr", "-n", "k8s.io", "images", "import", "-"}, Stdin: pr})
-	pr.Close()
-	if err != nil {
-		return fmt.Errorf("loading images into containerd: %w", err)
-	}
-	return nil
+	return node.WriteBytes(ctx, r, marker, 0o644, []byte(digest+"\n"))
 }
 
 // cni configures the bridge plugin: one node needs no overlay network.
@@ -261,21 +156,20 @@ func (b *Bootstrapper) cni(ctx context.Context, r driver.Runner, c Cluster) erro
   ]
 }
 `, c.Params.PodCIDR)
-	return writeBytes(ctx, r, cniConf, 0o644, []byte(conf))
+	return node.WriteBytes(ctx, r, cniConf, 0o644, []byte(conf))
 }
 
 // controlPlane runs kubeadm init the first time; after that the kubelet, enabled in the node,
 // brings the static pods back by itself, and this only makes sure it runs.
 func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Cluster) error {
-	if _, err := run(ctx, r, "test", "-f", doneMarker); err == nil {
-		_, err := run(ctx, r, "systemctl", "start", "kubelet")
-		return err
+	if _, err := node.Output(ctx, r, "test", "-f", doneMarker); err == nil {
+		return node.StartKubelet(ctx, r)
 	}
 	cfg, err := GenerateConfig(c.Params)
 	if err != nil {
 		return err
 	}
-	if err := writeBytes(ctx, r, configPath, 0o644, cfg); err != nil {
+	if err := node.WriteBytes(ctx, r, configPath, 0o644, cfg); err != nil {
 		return err
 	}
 	flags, err := KubeadmFlags(c.Params.ExtraConfig)
@@ -292,16 +186,16 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 		}
 	}()
 	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
-	if _, err := run(ctx, r, args...); err != nil {
+	if _, err := node.Output(ctx, r, args...); err != nil {
 		return err
 	}
-	_, err = run(ctx, r, "touch", doneMarker)
+	_, err = node.Output(ctx, r, "touch", doneMarker)
 	return err
 }
 
 // killKubeadm ends every kubeadm process in the node (found through /proc: the node needs no procps).
 func killKubeadm(ctx context.Context, r driver.Runner) error {
-	_, err := sh(ctx, r, `for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = kubeadm ] && kill -9 "${p#/proc/}" 2>/dev/null; done; true`)
+	_, err := node.Shell(ctx, r, `for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = kubeadm ] && kill -9 "${p#/proc/}" 2>/dev/null; done; true`)
 	return err
 }
 
@@ -311,13 +205,13 @@ func killKubeadm(ctx context.Context, r driver.Runner) error {
 // copied because `kubeadm reset` empties /etc/kubernetes/pki: after the copy it would make the
 // next init mint a CA of its own, which nothing on the host trusts.
 func (b *Bootstrapper) recoverInit(ctx context.Context, r driver.Runner, _ Cluster) error {
-	if _, err := run(ctx, r, "test", "-f", doneMarker); err == nil {
+	if _, err := node.Output(ctx, r, "test", "-f", doneMarker); err == nil {
 		return nil
 	}
 	if err := killKubeadm(ctx, r); err != nil {
 		return err
 	}
-	if _, err := sh(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err != nil {
+	if _, err := node.Shell(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err != nil {
 		return nil
 	}
 	defer func() {
@@ -327,6 +221,6 @@ func (b *Bootstrapper) recoverInit(ctx context.Context, r driver.Runner, _ Clust
 			cancel()
 		}
 	}()
-	_, err := run(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock")
+	_, err := node.Output(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock")
 	return err
 }

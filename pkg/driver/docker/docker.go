@@ -53,10 +53,14 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 
 // Entry registers the driver.
 func Entry(goos string) driver.Entry {
-	return driver.Entry{Name: Name, Priority: 100, Supported: true, Health: Health, New: New}
+	return driver.Entry{Name: Name, Priority: 100, Supported: true, New: New,
+		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
 func (d *Driver) Name() string { return Name }
+
+// Close closes the Docker API client.
+func (d *Driver) Close() error { return d.cli.Close() }
 
 // Health checks that Docker is installed, its daemon answers, and we may talk to it.
 func Health(ctx context.Context) driver.Health {

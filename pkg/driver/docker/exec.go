@@ -116,3 +116,6 @@ func (r *execRunner) WriteFile(ctx context.Context, dst string, mode int64, size
 	}()
 	return r.cli.CopyToContainer(ctx, r.container, path.Dir(dst), pr, container.CopyToContainerOptions{})
 }
+
+// Close does nothing: the Docker client is the driver's, closed with it.
+func (r *execRunner) Close() error { return nil }

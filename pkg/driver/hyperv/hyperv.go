@@ -41,10 +41,13 @@ type Driver struct {
 
 // Entry registers the driver; Hyper-V exists on Windows only.
 func Entry(goos string) driver.Entry {
-	return driver.Entry{Name: Name, Priority: 70, Supported: goos == "windows", ISO: true, Health: Health, New: New}
+	return driver.Entry{Name: Name, Priority: 70, Supported: goos == "windows", ISO: true, New: New,
+		Options: []driver.Option{{Name: "hyperv-virtual-switch",
+			Help: "hyperv: the virtual switch to use (default: \"Default Switch\", else the first external one)"}},
+		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
-// New makes the driver. Options.Extra["hyperv-virtual-switch"] picks the switch.
+// New makes the driver. Settings["hyperv-virtual-switch"] picks the switch.
 func New(profile string, opts driver.Options) (driver.Driver, error) {
 	owner, err := opts.Owner.ForProfile(profile)
 	if err != nil {
@@ -54,6 +57,9 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 }
 
 func (d *Driver) Name() string { return Name }
+
+// Close does nothing: every call runs a PowerShell process of its own.
+func (d *Driver) Close() error { return nil }
 
 // psError is PowerShell failing, with what it wrote on stderr.
 type psError struct {
@@ -193,7 +199,7 @@ func (d *Driver) switchName(ctx context.Context) (string, error) {
 		return "", err
 	}
 	names := strings.Split(strings.ReplaceAll(strings.TrimSpace(out), "\r", ""), "\n")
-	want := d.opts.Extra["hyperv-virtual-switch"]
+	want := d.opts.Settings["hyperv-virtual-switch"]
 	for _, n := range names {
 		if want != "" && n == want {
 			return n, nil

@@ -116,7 +116,7 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("chosen switch missing", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
-		d, _ := New("sw", driver.Options{MachineDir: dir, Owner: home, Extra: map[string]string{"hyperv-virtual-switch": "External LAN"}})
+		d, _ := New("sw", driver.Options{MachineDir: dir, Owner: home, Settings: driver.Settings{"hyperv-virtual-switch": "External LAN"}})
 		s := spec
 		s.Image = iso
 		if err := d.Create(ctx, s); err == nil || !strings.Contains(err.Error(), `no Hyper-V virtual switch named "External LAN"`) {

@@ -204,7 +204,7 @@ func TestHostileValuesStayData(t *testing.T) {
 		t.Fatal(err)
 	}
 	machineDir := filepath.Join(dir, safe)
-	d, err := New(bad, driver.Options{MachineDir: machineDir, Owner: home, Extra: map[string]string{"hyperv-virtual-switch": badSwitch}})
+	d, err := New(bad, driver.Options{MachineDir: machineDir, Owner: home, Settings: driver.Settings{"hyperv-virtual-switch": badSwitch}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package kvm2
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -19,9 +20,24 @@ const SSHUser = "docker"
 // APIServerPort is where the API server answers on the node's address.
 const APIServerPort = 8443
 
+// Options are the driver's settings, with minikube's flag names.
+var Options = []driver.Option{
+	{Name: "kvm-qemu-uri", Default: DefaultURI, Help: "kvm2: the libvirt connection URI", Validate: checkURI},
+	{Name: "kvm-accel", Default: "auto", Choices: []string{"auto", "kvm", "tcg"},
+		Help: "kvm2: kvm (hardware), tcg (software emulation, slow) or auto (kvm when /dev/kvm works)"},
+}
+
+// checkURI accepts libvirt's QEMU URIs (qemu:///system, qemu+ssh://host/system, ...).
+func checkURI(v string) error {
+	if !strings.HasPrefix(v, "qemu") || !strings.Contains(v, "://") {
+		return fmt.Errorf("not a libvirt QEMU URI (e.g. %s)", DefaultURI)
+	}
+	return nil
+}
+
 // Entry registers the driver. It exists on Linux builds with cgo (libvirt is loaded at run time).
 func Entry() driver.Entry {
-	return driver.Entry{Name: Name, Priority: 80, Supported: supported, ISO: true, Health: Health, New: newDriver}
+	return driver.Entry{Name: Name, Priority: 80, Supported: supported, ISO: true, Options: Options, Health: Health, New: newDriver}
 }
 
 // KVMUsable tells whether /dev/kvm can be opened; whether guests really run with it is only known

@@ -4,7 +4,6 @@ package kvm2
 
 import (
 	"context"
-	"os"
 
 	"libvirt.org/go/libvirt"
 
@@ -12,8 +11,8 @@ import (
 )
 
 // Health connects to libvirt the way the driver will.
-func Health(ctx context.Context) driver.Health {
-	uri := os.Getenv("MKUBE_KVM_QEMU_URI")
+func Health(ctx context.Context, s driver.Settings) driver.Health {
+	uri := s["kvm-qemu-uri"]
 	if uri == "" {
 		uri = DefaultURI
 	}

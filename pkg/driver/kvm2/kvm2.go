@@ -30,13 +30,13 @@ type Driver struct {
 	accel   string // auto, kvm or tcg
 }
 
-// New makes the driver for a profile. Options.Extra carries "kvm-qemu-uri" and "kvm-accel".
+// New makes the driver for a profile, with its Settings (kvm-qemu-uri, kvm-accel).
 func New(profile string, opts driver.Options) (driver.Driver, error) {
 	owner, err := opts.Owner.ForProfile(profile)
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{profile: profile, opts: opts, owner: owner, uri: opts.Extra["kvm-qemu-uri"], accel: opts.Extra["kvm-accel"]}
+	d := &Driver{profile: profile, opts: opts, owner: owner, uri: opts.Settings["kvm-qemu-uri"], accel: opts.Settings["kvm-accel"]}
 	if d.uri == "" {
 		d.uri = DefaultURI
 	}
@@ -51,6 +51,9 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 }
 
 func (d *Driver) Name() string { return Name }
+
+// Close does nothing: every method opens and closes its own libvirt connection.
+func (d *Driver) Close() error { return nil }
 
 // connect opens the libvirt connection; every method opens its own, so none outlives a command.
 func (d *Driver) connect() (*libvirt.Connect, error) {

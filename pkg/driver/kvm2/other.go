@@ -12,7 +12,7 @@ import (
 const supported = false
 
 // Health says the driver does not exist in this build.
-func Health(context.Context) driver.Health {
+func Health(context.Context, driver.Settings) driver.Health {
 	return driver.Health{Problem: "the kvm2 driver needs Linux (and a build with cgo)", Fix: "use --driver=docker"}
 }
 

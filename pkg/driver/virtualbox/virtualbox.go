@@ -59,7 +59,8 @@ type Driver struct {
 // Entry registers the driver; VirtualBox exists for Windows, macOS (Intel) and Linux.
 func Entry(goos, goarch string) driver.Entry {
 	supported := goos == "windows" || goos == "linux" || (goos == "darwin" && goarch == "amd64")
-	return driver.Entry{Name: Name, Priority: 60, Supported: supported, ISO: true, Health: Health, New: New}
+	return driver.Entry{Name: Name, Priority: 60, Supported: supported, ISO: true, New: New,
+		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
 // New makes the driver for a profile.
@@ -77,6 +78,9 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 }
 
 func (d *Driver) Name() string { return Name }
+
+// Close does nothing: every call runs a VBoxManage process of its own.
+func (d *Driver) Close() error { return nil }
 
 // Health checks that VBoxManage exists and is new enough.
 func Health(ctx context.Context) driver.Health {

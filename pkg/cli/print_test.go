@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"mkube/internal/golden"
+	"mkube/pkg/cluster"
+	"mkube/pkg/node"
+	"mkube/pkg/reason"
+)
+
+func TestPrinters(t *testing.T) {
+	t.Parallel()
+	status := cluster.Status{Name: "mkube", Host: "Running", Kubelet: "Running", APIServer: "Running", Kubeconfig: "Configured"}
+	profiles := []cluster.ProfileRow{{Name: "mkube", Driver: "docker", Runtime: "containerd", IP: "192.168.49.2", Port: 8443,
+		Version: "v1.37.2", Status: "OK", Nodes: 1, Active: true}, {Name: "dev", Driver: "kvm2", Runtime: "containerd", Port: 8443, Version: "v1.35.0", Status: "Stopped", Nodes: 1}}
+	addonRows := []cluster.AddonStatus{{Name: "dashboard", Profile: "mkube", Status: "disabled", Maintainer: "mkube"},
+		{Name: "storage-provisioner", Profile: "mkube", Status: "enabled", Maintainer: "mkube"}}
+	imgs := []node.Image{{Ref: "docker.io/mkube-test/hello:dev", Digest: "sha256:36b151384496aaaa", Size: "2.3 MiB"},
+		{Ref: "registry.k8s.io/pause:3.10.2", Digest: "sha256:2e42e809210a", Size: "991.0 KiB"}}
+	services := []cluster.ServiceRow{{Namespace: "default", Name: "hello", Target: "8080", URL: "http://192.168.49.2:30080"}}
+	tests := []struct {
+		name  string
+		print func(*bytes.Buffer) error
+		want  string
+	}{
+		{"status text", func(b *bytes.Buffer) error { return printStatus(b, status, "text") },
+			"mkube\ntype: Control Plane\nhost: Running\nkubelet: Running\napiserver: Running\nkubeconfig: Configured\n\n"},
+		{"status json", func(b *bytes.Buffer) error { return printStatus(b, status, "json") },
+			`{"Name":"mkube","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}` + "\n"},
+		{"profiles table", func(b *bytes.Buffer) error { return printProfiles(b, profiles, "table") }, "@profiles.table"},
+		{"profiles json, none", func(b *bytes.Buffer) error { return printProfiles(b, nil, "json") }, `{"invalid":[],"valid":[]}` + "\n"},
+		{"addons table", func(b *bytes.Buffer) error { return printAddons(b, addonRows, "table") }, "@addons.table"},
+		{"addons json", func(b *bytes.Buffer) error { return printAddons(b, addonRows, "json") },
+			`{"dashboard":{"Profile":"mkube","Status":"disabled","Maintainer":"mkube"},"storage-provisioner":{"Profile":"mkube","Status":"enabled","Maintainer":"mkube"}}` + "\n"},
+		{"images short", func(b *bytes.Buffer) error { return printImages(b, imgs, "short") }, "docker.io/mkube-test/hello:dev\nregistry.k8s.io/pause:3.10.2\n"},
+		{"images table", func(b *bytes.Buffer) error { return printImages(b, imgs, "table") }, "@images.table"},
+		{"images json, none", func(b *bytes.Buffer) error { return printImages(b, nil, "json") }, "[]\n"},
+		{"services", func(b *bytes.Buffer) error { return printServices(b, services) }, "@services.table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.print(&b); err != nil {
+				t.Fatal(err)
+			}
+			if name, ok := strings.CutPrefix(tt.want, "@"); ok {
+				golden.Check(t, name+".golden", b.Bytes())
+				return
+			}
+			if b.String() != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", b.String(), tt.want)
+			}
+		})
+	}
+	for _, bad := range []func() error{
+		func() error { return printStatus(&bytes.Buffer{}, status, "xml") },
+		func() error { return printProfiles(&bytes.Buffer{}, profiles, "yaml") },
+		func() error { return printAddons(&bytes.Buffer{}, addonRows, "yaml") },
+		func() error { return printImages(&bytes.Buffer{}, imgs, "yaml") },
+	} {
+		if err := bad(); reason.ExitCode(err) != reason.Usage.ExitCode {
+			t.Errorf("unknown format: %v", err)
+		}
+	}
+}

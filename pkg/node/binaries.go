@@ -1,0 +1,59 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"strings"
+
+	"mkube/pkg/driver"
+)
+
+// Binaries are the Kubernetes programs the node runs, by name (kubeadm, kubelet, kubectl), as
+// host paths; each has its verified digest in PATH.sha256 beside it (the cache's rule).
+type Binaries map[string]string
+
+// binaryNames is the order binaries are copied and fingerprinted in.
+var binaryNames = []string{"kubeadm", "kubelet", "kubectl"}
+
+// InstallBinaries copies the binaries of version into BinDir, unless exactly these are there.
+func InstallBinaries(ctx context.Context, r driver.Runner, version string, b Binaries) error {
+	want := version
+	for _, n := range binaryNames {
+		sum, err := FileDigest(b[n])
+		if err != nil {
+			return err
+		}
+		want += " " + n + "=" + sum
+	}
+	marker := BinDir + "/.mkube-binaries"
+	if have, _ := Output(ctx, r, "cat", marker); strings.TrimSpace(have) == want {
+		return nil
+	}
+	for _, n := range binaryNames {
+		if err := CopyFile(ctx, r, BinDir+"/"+n, 0o755, b[n]); err != nil {
+			return err
+		}
+	}
+	return WriteBytes(ctx, r, marker, 0o644, []byte(want+"\n"))
+}
+
+// FileDigest is a host file's sha256: the one the cache recorded in PATH.sha256 when it verified
+// the file, else computed.
+func FileDigest(path string) (string, error) {
+	if raw, err := os.ReadFile(path + ".sha256"); err == nil {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

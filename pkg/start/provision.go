@@ -1,0 +1,154 @@
+package start
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+
+	"mkube/pkg/addons"
+	"mkube/pkg/bootstrapper/kubeadm"
+	"mkube/pkg/certs"
+	"mkube/pkg/out"
+	"mkube/pkg/reason"
+)
+
+// params describe the cluster for kubeadm.
+func (s *State) params() kubeadm.Params {
+	p := s.Profile
+	return kubeadm.Params{
+		CgroupRoot: s.Cgroups.Root, CgroupV1: s.Cgroups.V1,
+		Version: s.Version, ClusterName: p.Name, NodeName: p.Name, NodeIP: s.Endpoint.IP, APIServerPort: p.APIServerPort,
+		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
+		ExtraConfig: p.ExtraConfig, ExtraNames: p.APIServerNames, ExtraIPs: p.APIServerIPs,
+	}
+}
+
+// pkiStep makes (or reuses) the shared CAs and this cluster's certificates, and maps them to their
+// names under /etc/kubernetes/pki.
+func pkiStep(_ context.Context, s *State) error {
+	shared := s.m.Home.CertsDir()
+	own, err := s.m.Home.ProfileDir(s.Profile.Name)
+	if err != nil {
+		return err
+	}
+	ca, err := certs.EnsureCA(certs.In(shared, "ca"), "mkubeCA")
+	if err != nil {
+		return err
+	}
+	proxyCA, err := certs.EnsureCA(certs.In(shared, "front-proxy-ca"), "mkubeFrontProxyCA")
+	if err != nil {
+		return err
+	}
+	dns, ips, err := kubeadm.SANs(s.params())
+	if err != nil {
+		return reason.New(reason.Usage, err, "check --apiserver-ips")
+	}
+	apiserver := certs.In(own, "apiserver")
+	if _, err := ca.Ensure(apiserver, certs.Request{CommonName: "kube-apiserver", DNSNames: dns, IPs: ips, Server: true}); err != nil {
+		return err
+	}
+	if _, err := ca.Ensure(certs.In(own, "client"), certs.Request{CommonName: "mkube-user", Organizations: []string{"system:masters"}}); err != nil {
+		return err
+	}
+	if err := certs.EnsureKeyPair(filepath.Join(own, "sa.key"), filepath.Join(own, "sa.pub")); err != nil {
+		return err
+	}
+	s.PKI = map[string]string{
+		"ca.crt": ca.Cert, "ca.key": ca.Key,
+		"front-proxy-ca.crt": proxyCA.Cert, "front-proxy-ca.key": proxyCA.Key,
+		"apiserver.crt": apiserver.Cert, "apiserver.key": apiserver.Key,
+		"sa.key": filepath.Join(own, "sa.key"), "sa.pub": filepath.Join(own, "sa.pub"),
+	}
+	return nil
+}
+
+// provisionStep brings the control plane up with kubeadm (or back up after a stop).
+func provisionStep(ctx context.Context, s *State) error {
+	s.m.Out.Step(out.Docker, "Preparing Kubernetes %s on containerd ...", s.Version)
+	manifests := map[string][]byte{}
+	for _, a := range s.Addons {
+		var err error
+		if manifests[a.Name], err = addons.Render(a, addons.Values{NodeIP: s.Endpoint.IP}); err != nil {
+			return err
+		}
+	}
+	removed, err := removedAddons(s.Profile.Addons)
+	if err != nil {
+		return err
+	}
+	img := &s.Images
+	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
+	err = b.Provision(ctx, s.Runner, kubeadm.Cluster{
+		Params: s.params(), Binaries: s.Binaries, PKI: s.PKI,
+		Images: img.writer(ctx, img.refs), ImagesDigest: img.digest, PauseImage: img.pause,
+		ExtraImages: img.writer(ctx, img.extra), ExtraImagesDigest: img.extraDigest,
+		Addons: manifests, RemovedAddons: removed,
+	})
+	if err != nil {
+		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
+	}
+	return nil
+}
+
+// removedAddons renders the addons the user turned off, so a start deletes whatever of them an
+// earlier start applied (`addons disable` on a stopped cluster).
+func removedAddons(choices map[string]bool) (map[string][]byte, error) {
+	removed := map[string][]byte{}
+	for name, on := range choices {
+		if on {
+			continue
+		}
+		a, err := addons.Find(name)
+		if err != nil {
+			continue // an addon this version no longer has
+		}
+		if removed[name], err = addons.Render(a, addons.Values{}); err != nil {
+			return nil, err
+		}
+	}
+	return removed, nil
+}
+
+// kubeconfigStep points the user's kubeconfig at the cluster (and makes it current, unless
+// --keep-context).
+func kubeconfigStep(ctx context.Context, s *State) error {
+	if err := s.m.UpdateKubeconfig(ctx, s.Profile, s.Endpoint, !s.opts.KeepContext); err != nil {
+		return reason.New(reason.Config, err, "check that your kubeconfig is valid YAML")
+	}
+	return nil
+}
+
+// waitStep waits for what --wait names, up to --wait-timeout.
+func waitStep(ctx context.Context, s *State) error {
+	if len(s.WaitFor) == 0 {
+		return nil
+	}
+	s.m.Out.Step(out.Verify, "Verifying Kubernetes components...")
+	client, err := s.m.Client(s.Profile.Name, s.Endpoint)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
+	defer cancel()
+	if err := kubeadm.Wait(wctx, client, s.Profile.Name, s.WaitFor, func(f string, a ...any) { s.m.Out.V(1, f, a...) }); err != nil {
+		return reason.New(reason.K8sTimeout, err, "see `mkube logs -p "+s.Profile.Name+"`; a slow machine may need a longer --wait-timeout")
+	}
+	return nil
+}
+
+// doneStep says what the user got.
+func doneStep(_ context.Context, s *State) error {
+	var names []string
+	for _, a := range s.Addons {
+		names = append(names, a.Name)
+	}
+	if len(names) > 0 {
+		s.m.Out.Step(out.Star, "Enabled addons: %s", strings.Join(names, ", "))
+	}
+	if s.opts.KeepContext {
+		s.m.Out.Step(out.Surf, "Done! The %q context was updated; the current context was kept (--keep-context)", s.Profile.Name)
+	} else {
+		s.m.Out.Step(out.Surf, "Done! kubectl is now configured to use %q cluster and %q namespace by default", s.Profile.Name, "default")
+	}
+	return nil
+}
