@@ -95,7 +95,7 @@ func TestKVM2Cluster(t *testing.T) {
 			{"iso 404", nil, []string{"--iso-url", "http://" + c.mirror + "/release/nosuch.iso"}, 40, "INET_DOWNLOAD"},
 			{"iso checksum", nil, []string{"--iso-url", wrong}, 40, "checksum mismatch"},
 			{"memory", nil, []string{"--memory", fmt.Sprintf("%dmb", host*2)}, 23, "RSRC_INSUFFICIENT_MEMORY"},
-			{"libvirtd down", []string{"MKUBE_KVM_QEMU_URI=qemu:///system?socket=/nonexistent/libvirt-sock"}, nil, 63, "libvirtd is not running"},
+			{"libvirtd down", nil, []string{"--kvm-qemu-uri=qemu:///system?socket=/nonexistent/libvirt-sock"}, 63, "libvirtd is not running"},
 		} {
 			cmd := execMkube(t, c, tt.env, append(append([]string{"start", "-p", "itest-kvm-bad", "--driver=kvm2"}, c.mirrorFlags()...), tt.args...)...)
 			out, err := cmd.CombinedOutput()
