@@ -64,7 +64,11 @@ func chooseDriver(ctx context.Context, m *cluster.Manager, flag string, p *confi
 		return e, reason.Errorf(reason.DriverUnsupported, "supported drivers: "+strings.Join(m.Drivers.Names(), ", "),
 			"the driver %q is not supported on %s/%s", name, m.HostOS, m.HostArch)
 	}
-	h := e.Health(ctx, p.DriverOptions)
+	settings, err := e.Settings(p.DriverOptions)
+	if err != nil {
+		return e, reason.New(reason.Usage, err, "")
+	}
+	h := e.Health(ctx, settings)
 	if !h.Healthy {
 		k := reason.ProviderNotRunning
 		switch {
