@@ -31,6 +31,7 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 	m.Out.Step(out.Stop, "Stopping node %q  ...", name)
 	if st, err := d.State(ctx); err == nil && st == driver.Running {
 		// Stopping the kubelet first lets it wind pods down before systemd takes the node away.

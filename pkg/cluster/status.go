@@ -36,15 +36,28 @@ func (s Status) ExitCode() int {
 
 // GetStatus inspects a profile.
 func (m *Manager) GetStatus(ctx context.Context, name string) (Status, error) {
-	s := Status{Name: name, Host: string(driver.Nonexistent), Kubelet: string(driver.Nonexistent), APIServer: string(driver.Nonexistent), Kubeconfig: string(driver.Nonexistent)}
 	p, err := m.loadProfile(name)
 	if err != nil {
-		return s, err
+		return newStatus(name), err
 	}
+	s, _, err := m.status(ctx, p)
+	return s, err
+}
+
+func newStatus(name string) Status {
+	n := string(driver.Nonexistent)
+	return Status{Name: name, Host: n, Kubelet: n, APIServer: n, Kubeconfig: n}
+}
+
+// status inspects a profile's machine, kubelet, API server and kubeconfig entry, and says where
+// the machine is reached when it runs.
+func (m *Manager) status(ctx context.Context, p *config.Profile) (Status, driver.Endpoint, error) {
+	s := newStatus(p.Name)
 	d, err := m.driverFor(p)
 	if err != nil {
-		return s, err
+		return s, driver.Endpoint{}, err
 	}
+	defer d.Close()
 	st, err := d.State(ctx)
 	if err != nil {
 		st = driver.Error
@@ -54,7 +67,7 @@ func (m *Manager) GetStatus(ctx context.Context, name string) (Status, error) {
 		if st != driver.Nonexistent {
 			s.Kubelet, s.APIServer, s.Kubeconfig = "Stopped", "Stopped", "Stopped"
 		}
-		return s, nil
+		return s, driver.Endpoint{}, nil
 	}
 	s.Kubelet, s.APIServer, s.Kubeconfig = "Stopped", "Stopped", "Misconfigured"
 	if r, err := d.Runner(ctx); err == nil {
@@ -65,9 +78,9 @@ func (m *Manager) GetStatus(ctx context.Context, name string) (Status, error) {
 	}
 	ep, err := d.Endpoint(ctx)
 	if err != nil {
-		return s, nil
+		return s, ep, nil
 	}
-	if c, err := m.Client(name, ep); err == nil {
+	if c, err := m.Client(p.Name, ep); err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		body, err := c.Discovery().RESTClient().Get().AbsPath("/livez").DoRaw(cctx)
 		cancel()
@@ -75,10 +88,10 @@ func (m *Manager) GetStatus(ctx context.Context, name string) (Status, error) {
 			s.APIServer = string(driver.Running)
 		}
 	}
-	if server, _ := kubeconfig.Server(m.KubeconfigPaths, name); server == ServerURL(ep) {
+	if server, _ := kubeconfig.Server(m.KubeconfigPaths, p.Name); server == ServerURL(ep) {
 		s.Kubeconfig = "Configured"
 	}
-	return s, nil
+	return s, ep, nil
 }
 
 // ProfileRow is one line of `mkube profile list`.
@@ -110,16 +123,12 @@ func (m *Manager) Profiles(ctx context.Context) ([]ProfileRow, error) {
 		}
 		row := ProfileRow{Name: n, Driver: p.Driver, Runtime: "containerd", Port: p.APIServerPort, Version: p.KubernetesVersion,
 			Nodes: 1, Active: current == n, Status: "Unknown", Config: p}
-		if s, err := m.GetStatus(ctx, n); err == nil {
+		if s, ep, err := m.status(ctx, p); err == nil {
 			row.Status = s.Host
 			if s.ExitCode() == 0 {
 				row.Status = "OK"
 			}
-			if d, err := m.driverFor(p); err == nil && s.Host == string(driver.Running) {
-				if ep, err := d.Endpoint(ctx); err == nil {
-					row.IP = ep.IP
-				}
-			}
+			row.IP = ep.IP
 		}
 		rows = append(rows, row)
 	}

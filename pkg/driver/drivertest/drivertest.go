@@ -50,6 +50,9 @@ func Run(t *testing.T, cfg Config) {
 		if err := d.Delete(dctx); err != nil {
 			t.Errorf("cleanup delete: %v", err)
 		}
+		if err := d.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
 	})
 	state := func(want driver.State) {
 		t.Helper()
@@ -81,6 +84,7 @@ func Run(t *testing.T, cfg Config) {
 		if err != nil {
 			t.Fatalf("%s: runner: %v", what, err)
 		}
+		defer r.Close()
 		var out bytes.Buffer
 		if err := r.Run(ctx, driver.Cmd{Args: []string{"cat", "/proc/sys/kernel/hostname"}, Stdout: &out}); err != nil {
 			t.Fatalf("%s: run: %v", what, err)
