@@ -16,6 +16,7 @@ require (
 	k8s.io/apimachinery v0.37.0
 	k8s.io/client-go v0.37.0
 	libvirt.org/go/libvirt v1.11006.0
+	libvirt.org/go/libvirtxml v1.12008.0
 	sigs.k8s.io/sig-storage-lib-external-provisioner/v13 v13.1.0
 	sigs.k8s.io/yaml v1.6.0
 )

@@ -6,16 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
-	"mkube/pkg/mirror"
 	"mkube/pkg/ssh"
 )
 
@@ -108,10 +107,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if dom != nil {
 		defer dom.Free()
 	}
-	if err := ensureNetwork(c, DefaultNetwork, defaultNetworkXML()); err != nil {
-		return err
-	}
-	if err := ensureNetwork(c, PrivateNetwork, networkXML()); err != nil {
+	if err := ensureNetworks(c); err != nil {
 		return err
 	}
 	pool, err := ensurePool(c)
@@ -184,7 +180,7 @@ func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Doma
 				return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
 			}
 			d.opts.Logf("hardware acceleration failed (%v): falling back to software emulation, which is several times slower", firstLine(err))
-			if dom, err = d.redefineAs(c, dom, "qemu"); err != nil {
+			if dom, err = redefineTCG(c, dom); err != nil {
 				return err
 			}
 			defer dom.Free()
@@ -201,14 +197,16 @@ func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Doma
 	return err
 }
 
-func (d *Driver) redefineAs(c *libvirt.Connect, dom *libvirt.Domain, typ string) (*libvirt.Domain, error) {
+// redefineTCG redefines the (inactive) domain from its own definition as libvirt keeps it, under
+// software emulation: the same machine, mark included.
+func redefineTCG(c *libvirt.Connect, dom *libvirt.Domain) (*libvirt.Domain, error) {
 	x, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
 	if err != nil {
 		return nil, err
 	}
-	x = strings.Replace(x, "<domain type='kvm'", "<domain type='"+typ+"'", 1)
-	x = strings.Replace(x, "<cpu mode='host-passthrough' check='none' migratable='on'/>", "", 1)
-	x = strings.Replace(x, "<cpu mode='host-passthrough'/>", "", 1)
+	if x, err = tcgDomainXML(x); err != nil {
+		return nil, err
+	}
 	return c.DomainDefineXML(x)
 }
 
@@ -217,10 +215,7 @@ func domainType(dom *libvirt.Domain) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if strings.HasPrefix(x, "<domain type='qemu'") {
-		return "qemu", nil
-	}
-	return "kvm", nil
+	return domainTypeOf(x)
 }
 
 // Start boots a stopped machine.
@@ -238,10 +233,8 @@ func (d *Driver) Start(ctx context.Context) error {
 		return fmt.Errorf("libvirt has no domain named %s", d.profile)
 	}
 	defer dom.Free()
-	for _, n := range []struct{ name, xml string }{{DefaultNetwork, defaultNetworkXML()}, {PrivateNetwork, networkXML()}} {
-		if err := ensureNetwork(c, n.name, n.xml); err != nil {
-			return err
-		}
+	if err := ensureNetworks(c); err != nil {
+		return err
 	}
 	return d.boot(ctx, c, dom)
 }
@@ -267,16 +260,16 @@ func (d *Driver) Stop(ctx context.Context) error {
 	if err := dom.Shutdown(); err != nil {
 		return dom.Destroy()
 	}
-	deadline := time.Now().Add(stopTimeout)
-	for time.Now().Before(deadline) {
-		if active, err := dom.IsActive(); err == nil && !active {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+	// A failed IsActive is not an answer: keep asking until the timeout.
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, stopTimeout, true, func(context.Context) (bool, error) {
+		active, err := dom.IsActive()
+		return err == nil && !active, nil
+	})
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // the caller gave up (Ctrl-C), not the guest: leave it shutting down
 	}
 	d.opts.Logf("the VM did not shut down within %s: powering it off", stopTimeout)
 	return dom.Destroy()
@@ -334,70 +327,6 @@ func (d *Driver) Delete(ctx context.Context) error {
 		removePool(pool)
 	}
 	return nil
-}
-
-// sharedInUse says whether any domain on the host uses mkube's network or pool.
-func sharedInUse(c *libvirt.Connect) (network, pool bool, err error) {
-	doms, err := c.ListAllDomains(0)
-	if err != nil {
-		return false, false, err
-	}
-	for _, dom := range doms {
-		n, p := true, true // a domain whose XML cannot be read may use them: keep them
-		if x, err := dom.GetXMLDesc(0); err == nil {
-			if un, up, err := sharedUse(x); err == nil {
-				n, p = un, up
-			}
-		}
-		dom.Free()
-		network, pool = network || n, pool || p
-	}
-	return network, pool, nil
-}
-
-// removeNetwork removes mkube's private network if mkube defined it (it carries mkube's mark); a
-// network of that name someone else made stays. Best effort: a network left behind is harmless.
-func removeNetwork(c *libvirt.Connect) {
-	net, err := c.LookupNetworkByName(PrivateNetwork)
-	if err != nil {
-		return
-	}
-	defer net.Free()
-	if x, err := net.GetXMLDesc(libvirt.NETWORK_XML_INACTIVE); err != nil || !networkCreatedByMkube(x) {
-		return
-	}
-	if active, _ := net.IsActive(); active {
-		net.Destroy()
-	}
-	net.Undefine()
-}
-
-// removePool deletes the ISO volumes and then the pool, if it is mkube's (at mkube's path) and
-// nothing else is left in it: a storage pool keeps no metadata to mark it, and other homes' disks
-// may still be there. Best effort, as removeNetwork.
-func removePool(pool *libvirt.StoragePool) {
-	if x, err := pool.GetXMLDesc(libvirt.STORAGE_XML_INACTIVE); err != nil || poolPath(x) != PoolPath {
-		return
-	}
-	vols, err := pool.ListAllStorageVolumes(0)
-	if err != nil {
-		return
-	}
-	left := 0
-	for _, v := range vols {
-		if name, err := v.GetName(); err == nil && isISOVolume(name) && v.Delete(0) == nil {
-			v.Free()
-			continue
-		}
-		left++
-		v.Free()
-	}
-	if left > 0 {
-		return
-	}
-	pool.Destroy()
-	pool.Delete(0)
-	pool.Undefine()
 }
 
 // State maps libvirt's domain state to mkube's.
@@ -458,42 +387,6 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 	return driver.Endpoint{IP: ip, SSHHost: ip, SSHPort: 22, SSHUser: SSHUser, APIServerHost: ip, APIServerPort: APIServerPort, NodeReachable: true}, nil
 }
 
-func (d *Driver) leaseIP(c *libvirt.Connect) (string, error) {
-	net, err := c.LookupNetworkByName(PrivateNetwork)
-	if err != nil {
-		return "", err
-	}
-	defer net.Free()
-	leases, err := net.GetDHCPLeases()
-	if err != nil {
-		return "", err
-	}
-	mac := macs(d.profile)[1]
-	ip, newest := "", time.Time{}
-	for _, l := range leases {
-		if strings.EqualFold(l.Mac, mac) && l.Type == libvirt.IP_ADDR_TYPE_IPV4 && !l.ExpiryTime.Before(newest) {
-			ip, newest = l.IPaddr, l.ExpiryTime
-		}
-	}
-	return ip, nil
-}
-
-// waitIP waits for the guest's DHCP lease: the guest boots, then networkd asks.
-func (d *Driver) waitIP(ctx context.Context, c *libvirt.Connect) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	for {
-		if ip, err := d.leaseIP(c); err == nil && ip != "" {
-			return ip, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("the VM got no address on %s in 5 minutes; its console log is %s", PrivateNetwork, d.consoleLog())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
 // Runner runs commands over SSH, retrying while the guest's SSH server comes up.
 func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	ep, err := d.Endpoint(ctx)
@@ -501,164 +394,6 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 		return nil, err
 	}
 	return ssh.Dial(ctx, ep, filepath.Join(d.opts.MachineDir, "id_ed25519"))
-}
-
-// ensureNetwork defines and starts a network unless it runs. A network of that name that mkube
-// did not define is used as it is (attaching a guest changes nothing of it); Delete leaves it.
-func ensureNetwork(c *libvirt.Connect, name, xml string) error {
-	net, err := c.LookupNetworkByName(name)
-	if isNotFound(err, libvirt.ERR_NO_NETWORK) {
-		net, err = c.NetworkDefineXML(xml)
-	}
-	if err != nil {
-		return fmt.Errorf("network %s: %w", name, err)
-	}
-	defer net.Free()
-	if active, err := net.IsActive(); err == nil && active {
-		return nil
-	}
-	if err := net.Create(); err != nil {
-		return fmt.Errorf("starting network %s: %w", name, err)
-	}
-	return net.SetAutostart(true)
-}
-
-func ensurePool(c *libvirt.Connect) (*libvirt.StoragePool, error) {
-	pool, err := c.LookupStoragePoolByName(Pool)
-	if isNotFound(err, libvirt.ERR_NO_STORAGE_POOL) {
-		if pool, err = c.StoragePoolDefineXML(poolXML(), 0); err == nil {
-			err = pool.Build(0)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storage pool %s: %w", Pool, err)
-	}
-	if active, _ := pool.IsActive(); !active {
-		if err := pool.Create(0); err != nil {
-			pool.Free()
-			return nil, fmt.Errorf("starting storage pool %s: %w", Pool, err)
-		}
-	}
-	pool.Refresh(0)
-	return pool, nil
-}
-
-func ensureVolume(pool *libvirt.StoragePool, name, format string, capacity uint64) (string, error) {
-	v, err := pool.LookupStorageVolByName(name)
-	if isNotFound(err, libvirt.ERR_NO_STORAGE_VOL) {
-		v, err = pool.StorageVolCreateXML(volumeXML(name, format, capacity), 0)
-	}
-	if err != nil {
-		return "", err
-	}
-	defer v.Free()
-	return v.GetPath()
-}
-
-func deleteVolume(pool *libvirt.StoragePool, name string) error {
-	v, err := pool.LookupStorageVolByName(name)
-	if isNotFound(err, libvirt.ERR_NO_STORAGE_VOL) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer v.Free()
-	return v.Delete(0)
-}
-
-// fileSHA256 is the file's digest: the one the cache recorded beside it, or computed.
-func fileSHA256(path string) (string, error) {
-	if raw, err := os.ReadFile(path + ".sha256"); err == nil && len(strings.TrimSpace(string(raw))) == 64 {
-		return strings.TrimSpace(string(raw)), nil
-	}
-	return mirror.FileSHA256(path)
-}
-
-// uploadFile copies a host file into a raw volume, unless a complete volume of that name is there
-// already (names carry the content's digest).
-func uploadFile(c *libvirt.Connect, pool *libvirt.StoragePool, name, src string) (string, error) {
-	st, err := os.Stat(src)
-	if err != nil {
-		return "", err
-	}
-	// libvirt cannot rename a volume, and a volume has its full capacity from the moment it is
-	// created: an upload cut short (Ctrl-C, a crash) would look complete. A small marker volume,
-	// made only after the upload finished, says it is; without it the volume is uploaded again.
-	done := completeMarker(name)
-	if v, err := pool.LookupStorageVolByName(name); err == nil {
-		info, ierr := v.GetInfo()
-		path, perr := v.GetPath()
-		m, merr := pool.LookupStorageVolByName(done)
-		if merr == nil {
-			m.Free()
-		}
-		if ierr == nil && perr == nil && merr == nil && info.Capacity == uint64(st.Size()) {
-			v.Free()
-			return path, nil
-		}
-		v.Delete(0)
-		v.Free()
-	}
-	if err := deleteVolume(pool, done); err != nil {
-		return "", err
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	path, err := upload(c, pool, name, uint64(st.Size()), func(b []byte) (int, error) { return f.Read(b) })
-	if err != nil {
-		return "", err
-	}
-	if _, err := uploadBytes(c, pool, done, []byte("complete\n")); err != nil {
-		return "", err
-	}
-	return path, nil
-}
-
-func uploadBytes(c *libvirt.Connect, pool *libvirt.StoragePool, name string, data []byte) (string, error) {
-	if err := deleteVolume(pool, name); err != nil {
-		return "", err
-	}
-	off := 0
-	return upload(c, pool, name, uint64(len(data)), func(b []byte) (int, error) {
-		n := copy(b, data[off:])
-		off += n
-		return n, nil
-	})
-}
-
-func upload(c *libvirt.Connect, pool *libvirt.StoragePool, name string, size uint64, read func([]byte) (int, error)) (string, error) {
-	v, err := pool.StorageVolCreateXML(volumeXML(name, "raw", size), 0)
-	if err != nil {
-		return "", err
-	}
-	defer v.Free()
-	stream, err := c.NewStream(0)
-	if err != nil {
-		return "", err
-	}
-	defer stream.Free()
-	if err := v.Upload(stream, 0, size, 0); err != nil {
-		return "", err
-	}
-	if err := stream.SendAll(func(_ *libvirt.Stream, n int) ([]byte, error) {
-		buf := make([]byte, n)
-		got, err := read(buf)
-		if err != nil && got == 0 {
-			return nil, nil // end of input
-		}
-		return buf[:got], nil
-	}); err != nil {
-		stream.Abort()
-		return "", err
-	}
-	if err := stream.Finish(); err != nil {
-		return "", err
-	}
-	return v.GetPath()
 }
 
 func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }

@@ -5,13 +5,13 @@
 package kvm2
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/xml"
+	"errors"
 	"fmt"
-	"regexp"
+	"io"
 	"strings"
-	"text/template"
+
+	"libvirt.org/go/libvirtxml"
 
 	"mkube/pkg/driver"
 )
@@ -24,7 +24,7 @@ const (
 	PoolPath       = "/var/lib/libvirt/images/mkube"
 )
 
-// domain is what the domain template needs.
+// domain is what domainXML needs to describe a profile's machine.
 type domain struct {
 	Name       string
 	Type       string // kvm (hardware acceleration) or qemu (TCG software emulation)
@@ -42,76 +42,11 @@ type domain struct {
 // mistaken for mkube's mark (or overwrites it).
 const OwnerNS = "urn:mkube:owner"
 
-var domainTmpl = template.Must(template.New("domain").Parse(`<domain type='{{.Type}}'>
-  <name>{{.Name}}</name>
-  <metadata>
-    <mkube:owner xmlns:mkube='urn:mkube:owner'>{{.Owner}}</mkube:owner>
-  </metadata>
-  <memory unit='MiB'>{{.MemoryMB}}</memory>
-  <vcpu>{{.CPUs}}</vcpu>
-  <features><acpi/><apic/><pae/></features>
-{{- if eq .Type "kvm"}}
-  <cpu mode='host-passthrough'/>
-{{- end}}
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <boot dev='cdrom'/>
-    <bootmenu enable='no'/>
-  </os>
-  <clock offset='utc'/>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='{{.ISO}}'/>
-      <target dev='hdc' bus='ide'/>
-      <readonly/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='{{.Seed}}'/>
-      <target dev='hdd' bus='ide'/>
-      <readonly/>
-    </disk>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='unsafe' discard='unmap'/>
-      <source file='{{.Disk}}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <interface type='network'>
-      <source network='default'/>
-      <mac address='{{index .MACs 0}}'/>
-      <model type='virtio'/>
-    </interface>
-    <interface type='network'>
-      <source network='mkube-net'/>
-      <mac address='{{index .MACs 1}}'/>
-      <model type='virtio'/>
-    </interface>
-    <serial type='pty'>
-      <log file='{{.ConsoleLog}}' append='off'/>
-      <target port='0'/>
-    </serial>
-    <console type='pty'>
-      <target type='serial' port='0'/>
-    </console>
-    <channel type='unix'>
-      <target type='virtio' name='org.qemu.guest_agent.0'/>
-    </channel>
-    <rng model='virtio'>
-      <backend model='random'>/dev/urandom</backend>
-    </rng>
-    <memballoon model='virtio'/>
-  </devices>
-</domain>
-`))
+// All the XML below is built from libvirtxml's types and written by encoding/xml, which escapes
+// every name and path: no value can close an element or an attribute.
 
-// Cache 'unsafe' above: the data disk is a node's scratch state that `mkube delete` throws away;
-// skipping flushes makes image imports and etcd much faster under software emulation, and a clean
-// shutdown (mkube stop) still writes everything out.
-
+// domainXML describes the profile's machine; its <metadata> carries the owner mark, so the domain
+// is never defined without it.
 func domainXML(d domain) (string, error) {
 	if d.Type != "kvm" && d.Type != "qemu" {
 		return "", fmt.Errorf("domain type %q: want kvm or qemu", d.Type)
@@ -119,46 +54,179 @@ func domainXML(d domain) (string, error) {
 	if d.Owner == "" {
 		return "", fmt.Errorf("domain %q has no owner mark", d.Name)
 	}
-	var b bytes.Buffer
-	err := domainTmpl.Execute(&b, xmlEscaped(d))
-	return b.String(), err
+	owner, err := markXML("owner", d.Owner)
+	if err != nil {
+		return "", err
+	}
+	port := uint(0)
+	x := libvirtxml.Domain{
+		Type:     d.Type,
+		Name:     d.Name,
+		Metadata: &libvirtxml.DomainMetadata{XML: owner},
+		Memory:   &libvirtxml.DomainMemory{Value: uint(d.MemoryMB), Unit: "MiB"},
+		VCPU:     &libvirtxml.DomainVCPU{Value: uint(d.CPUs)},
+		Features: &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}, PAE: &libvirtxml.DomainFeature{}},
+		OS: &libvirtxml.DomainOS{
+			Type:        &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"},
+			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "cdrom"}},
+			BootMenu:    &libvirtxml.DomainBootMenu{Enable: "no"},
+		},
+		Clock:      &libvirtxml.DomainClock{Offset: "utc"},
+		OnPoweroff: "destroy",
+		OnReboot:   "restart",
+		OnCrash:    "destroy",
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks:      []libvirtxml.DomainDisk{cdrom(d.ISO, "hdc"), cdrom(d.Seed, "hdd"), dataDisk(d.Disk)},
+			Interfaces: []libvirtxml.DomainInterface{nic(DefaultNetwork, d.MACs[0]), nic(PrivateNetwork, d.MACs[1])},
+			// The serial console goes to a log file: boot problems are read there.
+			Serials: []libvirtxml.DomainSerial{{
+				Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
+				Target: &libvirtxml.DomainSerialTarget{Port: &port},
+				Log:    &libvirtxml.DomainChardevLog{File: d.ConsoleLog, Append: "off"},
+			}},
+			Consoles: []libvirtxml.DomainConsole{{
+				Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
+				Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port},
+			}},
+			// The ISO runs the QEMU guest agent; libvirt picks the socket's path.
+			Channels: []libvirtxml.DomainChannel{{
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{}},
+				Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: "org.qemu.guest_agent.0"}},
+			}},
+			RNGs: []libvirtxml.DomainRNG{{Model: "virtio",
+				Backend: &libvirtxml.DomainRNGBackend{Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}}}},
+			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "virtio"},
+		},
+	}
+	if d.Type == "kvm" {
+		x.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
+	}
+	return marshal(x.Marshal())
 }
 
-// xmlEscaped escapes every string that lands in the XML (in text or in a single-quoted
-// attribute), so no name or path can close an element or an attribute: xml.EscapeText turns
-// ' " < > & and line breaks into character references.
-func xmlEscaped(d domain) domain {
-	d.Type, d.Name, d.ISO, d.Seed, d.Disk, d.ConsoleLog, d.Owner = esc(d.Type), esc(d.Name), esc(d.ISO), esc(d.Seed), esc(d.Disk), esc(d.ConsoleLog), esc(d.Owner)
-	d.MACs = [2]string{esc(d.MACs[0]), esc(d.MACs[1])}
-	return d
+func cdrom(path, dev string) libvirtxml.DomainDisk {
+	return libvirtxml.DomainDisk{
+		Device:   "cdrom",
+		Driver:   &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
+		Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}},
+		Target:   &libvirtxml.DomainDiskTarget{Dev: dev, Bus: "ide"},
+		ReadOnly: &libvirtxml.DomainDiskReadOnly{},
+	}
 }
 
-func esc(s string) string {
-	var b bytes.Buffer
-	_ = xmlEscape(&b, s)
-	return b.String()
+// dataDisk is the node's qcow2 disk. Cache 'unsafe': it is scratch state that `mkube delete`
+// throws away; skipping flushes makes image imports and etcd much faster under software
+// emulation, and a clean shutdown (mkube stop) still writes everything out.
+func dataDisk(path string) libvirtxml.DomainDisk {
+	return libvirtxml.DomainDisk{
+		Device: "disk",
+		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Cache: "unsafe", Discard: "unmap"},
+		Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}},
+		Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+	}
 }
 
-// metadataXML is the part of a domain's or network's XML that holds mkube's marks.
-type metadataXML struct {
-	Metadata struct {
-		Owner  *string `xml:"urn:mkube:owner owner"`
-		Shared *string `xml:"urn:mkube:owner shared"`
-	} `xml:"metadata"`
+func nic(network, mac string) libvirtxml.DomainInterface {
+	return libvirtxml.DomainInterface{
+		Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: network}},
+		MAC:    &libvirtxml.DomainInterfaceMAC{Address: mac},
+		Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+	}
+}
+
+// marshal ends a libvirtxml document with a newline, as a file of XML does.
+func marshal(doc string, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	return doc + "\n", nil
+}
+
+// tcgDomainXML turns a kvm domain's XML (as libvirt returns it) into the same machine under
+// software emulation: type qemu, and no host-passthrough CPU, which only KVM can give a guest.
+// Everything else libvirt filled in (addresses, controllers, the owner mark) is kept.
+func tcgDomainXML(domXML string) (string, error) {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(domXML); err != nil {
+		return "", fmt.Errorf("reading the domain's XML: %w", err)
+	}
+	x.Type = "qemu"
+	if x.CPU != nil && x.CPU.Mode == "host-passthrough" {
+		x.CPU = nil
+	}
+	return marshal(x.Marshal())
+}
+
+// domainTypeOf is the domain's type attribute: kvm or qemu (TCG) for mkube's domains.
+func domainTypeOf(domXML string) (string, error) {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(domXML); err != nil {
+		return "", fmt.Errorf("reading the domain's XML: %w", err)
+	}
+	return x.Type, nil
+}
+
+// mark is one of mkube's elements in libvirt's <metadata>. The prefix is declared on the element
+// itself, as libvirt stores and dumps metadata: it must read back without its parent.
+type mark struct {
+	XMLName xml.Name
+	NS      string `xml:"xmlns:mkube,attr"`
+	Value   string `xml:",chardata"`
+}
+
+// markXML is the element <mkube:NAME> in OwnerNS holding value, for a <metadata> element.
+func markXML(name, value string) (string, error) {
+	b, err := xml.Marshal(mark{XMLName: xml.Name{Local: "mkube:" + name}, NS: OwnerNS, Value: value})
+	return string(b), err
+}
+
+// readMarks reads mkube's marks from the inside of a <metadata> element (libvirtxml keeps it as
+// raw XML): the trimmed text of each child in OwnerNS, by local name. Only children count, in
+// mkube's namespace whatever their prefix: not text elsewhere, nor other applications' elements.
+func readMarks(inner string) (map[string]string, error) {
+	out := map[string]string{}
+	dec := xml.NewDecoder(strings.NewReader(inner))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if start.Name.Space != OwnerNS {
+			if err := dec.Skip(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var m mark
+		if err := dec.DecodeElement(&m, &start); err != nil {
+			return nil, err
+		}
+		out[start.Name.Local] = strings.TrimSpace(m.Value)
+	}
 }
 
 // domainOwnerTag reads the owner mark from a domain's XML (as GetXMLDesc returns it): "" when the
-// domain has none. Only mkube's own namespaced element counts, not text elsewhere (a title or a
-// description that happens to read like a mark).
+// domain has none.
 func domainOwnerTag(domXML string) (string, error) {
-	var m metadataXML
-	if err := xml.Unmarshal([]byte(domXML), &m); err != nil {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(domXML); err != nil {
 		return "", fmt.Errorf("reading the domain's XML: %w", err)
 	}
-	if m.Metadata.Owner == nil {
+	if x.Metadata == nil {
 		return "", nil
 	}
-	return strings.TrimSpace(*m.Metadata.Owner), nil
+	marks, err := readMarks(x.Metadata.XML)
+	if err != nil {
+		return "", fmt.Errorf("reading the domain's metadata: %w", err)
+	}
+	return marks["owner"], nil
 }
 
 // checkDomainOwner decides from a domain's XML whether it is o's: nil when it is, else a
@@ -174,156 +242,92 @@ func checkDomainOwner(o driver.Owner, name, domXML string) error {
 // networkCreatedByMkube tells from a network's XML whether mkube defined it (networkXML marks it).
 // A network of that name without the mark is someone else's: mkube may use it, never removes it.
 func networkCreatedByMkube(netXML string) bool {
-	var m metadataXML
-	return xml.Unmarshal([]byte(netXML), &m) == nil && m.Metadata.Shared != nil && strings.TrimSpace(*m.Metadata.Shared) == PrivateNetwork
+	var n libvirtxml.Network
+	if n.Unmarshal(netXML) != nil || n.Metadata == nil {
+		return false
+	}
+	marks, err := readMarks(n.Metadata.XML)
+	return err == nil && marks["shared"] == PrivateNetwork
 }
 
 // sharedUse says which of mkube's shared objects a domain uses: its private network, and files of
 // its pool (the ISO, or any volume) by path or by pool name. Any domain counts, marked or not, of
 // this home or another: the shared objects go only when nothing uses them.
 func sharedUse(domXML string) (network, pool bool, err error) {
-	var d struct {
-		Disks []struct {
-			Source struct {
-				File string `xml:"file,attr"`
-				Pool string `xml:"pool,attr"`
-			} `xml:"source"`
-		} `xml:"devices>disk"`
-		Interfaces []struct {
-			Source struct {
-				Network string `xml:"network,attr"`
-			} `xml:"source"`
-		} `xml:"devices>interface"`
-	}
-	if err := xml.Unmarshal([]byte(domXML), &d); err != nil {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(domXML); err != nil {
 		return false, false, fmt.Errorf("reading a domain's XML: %w", err)
 	}
-	for _, i := range d.Interfaces {
-		network = network || i.Source.Network == PrivateNetwork
+	if x.Devices == nil {
+		return false, false, nil
 	}
-	for _, k := range d.Disks {
-		pool = pool || k.Source.Pool == Pool || strings.HasPrefix(k.Source.File, PoolPath+"/")
+	for _, i := range x.Devices.Interfaces {
+		network = network || (i.Source != nil && i.Source.Network != nil && i.Source.Network.Network == PrivateNetwork)
+	}
+	for _, k := range x.Devices.Disks {
+		if s := k.Source; s != nil {
+			pool = pool || (s.Volume != nil && s.Volume.Pool == Pool) || (s.File != nil && strings.HasPrefix(s.File.File, PoolPath+"/"))
+		}
 	}
 	return network, pool, nil
 }
 
 // poolPath is a storage pool's target directory, from its XML.
 func poolPath(poolXML string) string {
-	var p struct {
-		Path string `xml:"target>path"`
-	}
-	if xml.Unmarshal([]byte(poolXML), &p) != nil {
+	var p libvirtxml.StoragePool
+	if p.Unmarshal(poolXML) != nil || p.Target == nil {
 		return ""
 	}
-	return strings.TrimSpace(p.Path)
+	return strings.TrimSpace(p.Target.Path)
 }
 
 // networkXML is mkube's private network: no forwarding (the default network gives the guest its way
 // out), DHCP for the node addresses. minikube's kvm2 driver uses the same subnet.
 // The <metadata> element marks it as mkube's (created by mkube, shared by every home): Delete
 // never removes a network of that name without the mark.
-func networkXML() string {
-	return `<network>
-  <name>` + PrivateNetwork + `</name>
-  <metadata>
-    <mkube:shared xmlns:mkube='` + OwnerNS + `'>` + PrivateNetwork + `</mkube:shared>
-  </metadata>
-  <bridge name='virbr-mkube' stp='on' delay='0'/>
-  <dns enable='no'/>
-  <ip address='192.168.39.1' netmask='255.255.255.0'>
-    <dhcp>
-      <range start='192.168.39.2' end='192.168.39.254'/>
-    </dhcp>
-  </ip>
-</network>
-`
+func networkXML() (string, error) {
+	shared, err := markXML("shared", PrivateNetwork)
+	if err != nil {
+		return "", err
+	}
+	n := libvirtxml.Network{
+		Name:     PrivateNetwork,
+		Metadata: &libvirtxml.NetworkMetadata{XML: shared},
+		Bridge:   &libvirtxml.NetworkBridge{Name: "virbr-mkube", STP: "on", Delay: "0"},
+		DNS:      &libvirtxml.NetworkDNS{Enable: "no"},
+		IPs:      []libvirtxml.NetworkIP{dhcpSubnet("192.168.39")},
+	}
+	return marshal(n.Marshal())
 }
 
 // defaultNetworkXML is libvirt's own default NAT network, defined when a host lacks it.
-func defaultNetworkXML() string {
-	return `<network>
-  <name>default</name>
-  <forward mode='nat'/>
-  <bridge name='virbr0' stp='on' delay='0'/>
-  <ip address='192.168.122.1' netmask='255.255.255.0'>
-    <dhcp>
-      <range start='192.168.122.2' end='192.168.122.254'/>
-    </dhcp>
-  </ip>
-</network>
-`
+func defaultNetworkXML() (string, error) {
+	n := libvirtxml.Network{
+		Name:    DefaultNetwork,
+		Forward: &libvirtxml.NetworkForward{Mode: "nat"},
+		Bridge:  &libvirtxml.NetworkBridge{Name: "virbr0", STP: "on", Delay: "0"},
+		IPs:     []libvirtxml.NetworkIP{dhcpSubnet("192.168.122")},
+	}
+	return marshal(n.Marshal())
 }
 
-func poolXML() string {
-	return `<pool type='dir'>
-  <name>` + Pool + `</name>
-  <target>
-    <path>` + PoolPath + `</path>
-  </target>
-</pool>
-`
+// dhcpSubnet is a /24 whose .1 is the host and whose other addresses DHCP hands out.
+func dhcpSubnet(prefix string) libvirtxml.NetworkIP {
+	return libvirtxml.NetworkIP{Address: prefix + ".1", Netmask: "255.255.255.0",
+		DHCP: &libvirtxml.NetworkDHCP{Ranges: []libvirtxml.NetworkDHCPRange{{Start: prefix + ".2", End: prefix + ".254"}}}}
+}
+
+func poolXML() (string, error) {
+	p := libvirtxml.StoragePool{Type: "dir", Name: Pool, Target: &libvirtxml.StoragePoolTarget{Path: PoolPath}}
+	return marshal(p.Marshal())
 }
 
 // volumeXML describes a volume of the pool: qcow2 for data disks, raw for ISOs.
-func volumeXML(name, format string, capacity uint64) string {
-	return fmt.Sprintf(`<volume>
-  <name>%s</name>
-  <capacity unit='bytes'>%d</capacity>
-  <target>
-    <format type='%s'/>
-  </target>
-</volume>
-`, esc(name), capacity, esc(format))
-}
-
-// macs are the domain's two addresses, derived from the profile so they survive re-creation and
-// its DHCP lease stays put (QEMU's 52:54:00 prefix).
-func macs(profile string) [2]string {
-	var out [2]string
-	for i := range out {
-		h := sha256.Sum256([]byte(fmt.Sprintf("mkube/%s/%d", profile, i)))
-		out[i] = fmt.Sprintf("52:54:00:%02x:%02x:%02x", h[0], h[1], h[2])
+func volumeXML(name, format string, capacity uint64) (string, error) {
+	v := libvirtxml.StorageVolume{
+		Name:     name,
+		Capacity: &libvirtxml.StorageVolumeSize{Unit: "bytes", Value: capacity},
+		Target:   &libvirtxml.StorageVolumeTarget{Format: &libvirtxml.StorageVolumeTargetFormat{Type: format}},
 	}
-	return out
-}
-
-// Per-profile volume names in the pool carry a short form of the home ID besides the profile:
-// the pool is shared by every mkube home on the host, and two homes may both have a profile
-// "minikube"; their disks must not be one volume.
-func diskVolume(profile, homeID string) string {
-	return profile + "-" + homeShort(homeID) + "-disk.qcow2"
-}
-func seedVolume(profile, homeID string) string {
-	return profile + "-" + homeShort(homeID) + "-seed.iso"
-}
-
-// homeShort is the home ID's first 8 characters when they are plain letters and digits (a random
-// ID), else the first 8 hex digits of its digest, so a volume name never gets a path separator or
-// other character libvirt or the file system would refuse.
-func homeShort(id string) string {
-	if len(id) >= 8 && plainID.MatchString(id[:8]) {
-		return id[:8]
-	}
-	h := sha256.Sum256([]byte(id))
-	return fmt.Sprintf("%x", h[:4])
-}
-
-var plainID = regexp.MustCompile(`^[A-Za-z0-9]+$`)
-
-// isISOVolume tells the shared ISO volumes (named by isoVolume) from per-profile ones: only those
-// may go with the pool when no domain uses it; another home's disks and seeds stay.
-func isISOVolume(name string) bool { return isoName.MatchString(name) }
-
-var isoName = regexp.MustCompile(`-[0-9a-f]{12}\.iso(\.complete)?$`)
-
-// completeMarker names the volume that says the ISO volume name was uploaded whole.
-func completeMarker(name string) string { return name + ".complete" }
-
-// isoVolume names the ISO's volume after its content, so a rebuilt ISO is never mistaken for the
-// copy already in the pool.
-func isoVolume(isoName, sha string) string {
-	if len(sha) > 12 {
-		sha = sha[:12]
-	}
-	return strings.TrimSuffix(isoName, ".iso") + "-" + sha + ".iso"
+	return marshal(v.Marshal())
 }

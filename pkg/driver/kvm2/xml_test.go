@@ -4,9 +4,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"libvirt.org/go/libvirtxml"
 
 	"mkube/internal/golden"
 	"mkube/pkg/driver"
@@ -14,7 +17,20 @@ import (
 
 var testOwner = driver.Owner{HomeID: "5f0c2a9e41d84b7c", Profile: "mkube"}
 
+// mustXML returns a function that passes on the XML a builder made, failing t on an error:
+// building mkube's descriptions does not fail.
+func mustXML(t *testing.T) func(string, error) string {
+	return func(doc string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+}
+
 func TestDomainXML(t *testing.T) {
+	must := mustXML(t)
 	tests := []struct {
 		name string
 		d    domain
@@ -41,10 +57,15 @@ func TestDomainXML(t *testing.T) {
 		}
 		golden.Check(t, "domain-"+tt.name+".xml", []byte(got))
 	}
-	golden.Check(t, "network.xml", []byte(networkXML()))
-	golden.Check(t, "volume.xml", []byte(volumeXML(diskVolume("mkube", testOwner.HomeID), "qcow2", 20000<<20)))
-	if !networkCreatedByMkube(networkXML()) {
+	golden.Check(t, "network.xml", []byte(must(networkXML())))
+	golden.Check(t, "default-network.xml", []byte(must(defaultNetworkXML())))
+	golden.Check(t, "pool.xml", []byte(must(poolXML())))
+	golden.Check(t, "volume.xml", []byte(must(volumeXML(diskVolume("mkube", testOwner.HomeID), "qcow2", 20000<<20))))
+	if !networkCreatedByMkube(must(networkXML())) {
 		t.Error("mkube's network does not carry mkube's mark")
+	}
+	if poolPath(must(poolXML())) != PoolPath {
+		t.Error("mkube's pool is not at mkube's path")
 	}
 	if _, err := domainXML(domain{Name: "x", Type: "kvm"}); err == nil {
 		t.Error("a domain without an owner mark was generated")
@@ -91,6 +112,8 @@ func TestDomainOwnership(t *testing.T) {
 		{"other applications' metadata", `<metadata><app:owner xmlns:app="http://example.com/app">mkube-owner:5f0c2a9e41d84b7c/postgres</app:owner></metadata>`, false, ""},
 		{"another home", `<metadata><mkube:owner xmlns:mkube="urn:mkube:owner">mkube-owner:0000000000000000/postgres</mkube:owner></metadata>`, false, "another mkube home"},
 		{"empty mark", `<metadata><mkube:owner xmlns:mkube="urn:mkube:owner"/></metadata>`, false, ""},
+		{"mark inside another application's element", `<metadata><app:x xmlns:app="http://example.com/app"><mkube:owner xmlns:mkube="urn:mkube:owner">mkube-owner:5f0c2a9e41d84b7c/postgres</mkube:owner></app:x></metadata>`, false, ""},
+		{"mark beside other applications' metadata", `<metadata><app:owner xmlns:app="http://example.com/app">someone</app:owner><mkube:owner xmlns:mkube="urn:mkube:owner">mkube-owner:5f0c2a9e41d84b7c/postgres</mkube:owner></metadata>`, true, ""},
 	}
 	for _, tt := range tests {
 		err := checkDomainOwner(me, "postgres", libvirtDomain(tt.metadata))
@@ -207,6 +230,7 @@ func elements(t *testing.T, doc string) []string {
 // TestHostileValuesStayData: names and paths with XML's special characters (and a shell's, for
 // good measure) change no element or attribute of the domain and read back exactly.
 func TestHostileValuesStayData(t *testing.T) {
+	must := mustXML(t)
 	const bad = `x' file='/etc/shadow'/><disk>&amp;<!-- $(reboot); "q" ` + "\n" + `]]></name><name>y`
 	plain := domain{Name: "dev", Type: "kvm", CPUs: 2, MemoryMB: 2048, ISO: "/i.iso", Seed: "/s.iso", Disk: "/d.qcow2", MACs: macs("dev"), ConsoleLog: "/c.log", Owner: testOwner.Tag()}
 	hostile := domain{Name: bad, Type: "kvm", CPUs: 2, MemoryMB: 2048, ISO: "/iso/" + bad, Seed: "/seed/" + bad, Disk: "/disk/" + bad,
@@ -222,36 +246,26 @@ func TestHostileValuesStayData(t *testing.T) {
 	if a, b := elements(t, px), elements(t, hx); !reflect.DeepEqual(a, b) {
 		t.Errorf("structure changed:\n%v\n%v", a, b)
 	}
-	var got struct {
-		Name  string `xml:"name"`
-		Disks []struct {
-			Source struct {
-				File string `xml:"file,attr"`
-			} `xml:"source"`
-		} `xml:"devices>disk"`
-		Log struct {
-			File string `xml:"file,attr"`
-		} `xml:"devices>serial>log"`
-	}
-	if err := xml.Unmarshal([]byte(hx), &got); err != nil {
+	var got libvirtxml.Domain
+	if err := got.Unmarshal(hx); err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != bad || len(got.Disks) != 3 || got.Disks[0].Source.File != hostile.ISO || got.Disks[1].Source.File != hostile.Seed ||
-		got.Disks[2].Source.File != hostile.Disk || got.Log.File != hostile.ConsoleLog {
+	file := func(i int) string { return got.Devices.Disks[i].Source.File.File }
+	if got.Name != bad || len(got.Devices.Disks) != 3 || file(0) != hostile.ISO || file(1) != hostile.Seed ||
+		file(2) != hostile.Disk || got.Devices.Serials[0].Log.File != hostile.ConsoleLog ||
+		got.Devices.Interfaces[1].MAC.Address != hostile.MACs[1] {
 		t.Errorf("values changed: %+v", got)
 	}
 	if tag, _ := domainOwnerTag(hx); tag != hostile.Owner {
 		t.Errorf("owner %q", tag)
 	}
-	vx := volumeXML(bad, "qcow2", 1)
-	if a, b := elements(t, volumeXML("v", "qcow2", 1)), elements(t, vx); !reflect.DeepEqual(a, b) {
+	vx := must(volumeXML(bad, "qcow2", 1))
+	if a, b := elements(t, must(volumeXML("v", "qcow2", 1))), elements(t, vx); !reflect.DeepEqual(a, b) {
 		t.Errorf("volume structure changed:\n%v\n%v", a, b)
 	}
-	var vol struct {
-		Name string `xml:"name"`
-	}
-	if xml.Unmarshal([]byte(vx), &vol); vol.Name != bad {
-		t.Errorf("volume name %q", vol.Name)
+	var vol libvirtxml.StorageVolume
+	if err := vol.Unmarshal(vx); err != nil || vol.Name != bad {
+		t.Errorf("volume name %q %v", vol.Name, err)
 	}
 }
 
@@ -262,5 +276,64 @@ func TestMACsAreStableAndDistinct(t *testing.T) {
 	}
 	if a[0][:9] != "52:54:00:" {
 		t.Errorf("not a QEMU address: %s", a[0])
+	}
+}
+
+// TestTCGFallback: the kvm→TCG edit of a domain as libvirt keeps it makes a qemu domain without
+// the host CPU, and keeps everything else, the owner mark first of all.
+func TestTCGFallback(t *testing.T) {
+	must := mustXML(t)
+	dumped, err := os.ReadFile("testdata/libvirt-dumped-kvm.xml") // libvirt 9.0's dumpxml --inactive of domainXML's kvm domain
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := must(domainXML(domain{Name: "dev", Type: "kvm", CPUs: 2, MemoryMB: 2048, ISO: "/i.iso", Seed: "/s.iso", Disk: "/d.qcow2",
+		MACs: macs("dev"), ConsoleLog: "/c.log", Owner: testOwner.Tag()}))
+	tests := []struct {
+		name, in string
+		cpuMode  string // of the <cpu> left, "" for none
+	}{
+		{"as libvirt dumps it", string(dumped), ""},
+		{"as mkube defines it", ours, ""},
+		{"a CPU model other than the host's stays", strings.Replace(ours, `<cpu mode="host-passthrough"></cpu>`,
+			`<cpu mode="custom"><model>qemu64</model></cpu>`, 1), "custom"},
+	}
+	for _, tt := range tests {
+		out, err := tcgDomainXML(tt.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		var before, after libvirtxml.Domain
+		if err := before.Unmarshal(tt.in); err != nil {
+			t.Fatal(err)
+		}
+		if err := after.Unmarshal(out); err != nil {
+			t.Fatal(err)
+		}
+		cpuMode := ""
+		if after.CPU != nil {
+			cpuMode = after.CPU.Mode
+		}
+		if after.Type != "qemu" || cpuMode != tt.cpuMode {
+			t.Errorf("%s: type %q cpu mode %q", tt.name, after.Type, cpuMode)
+		}
+		if typ, err := domainTypeOf(out); err != nil || typ != "qemu" {
+			t.Errorf("%s: domainTypeOf %q %v", tt.name, typ, err)
+		}
+		if tag, err := domainOwnerTag(out); err != nil || tag != testOwner.Tag() {
+			t.Errorf("%s: owner %q %v", tt.name, tag, err)
+		}
+		// Nothing else changed.
+		before.Type, after.Type = "", ""
+		if tt.cpuMode == "" {
+			before.CPU, after.CPU = nil, nil
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Errorf("%s: more than type and CPU changed:\n%s", tt.name, out)
+		}
+	}
+	golden.Check(t, "tcg-fallback.xml", []byte(must(tcgDomainXML(string(dumped)))))
+	if _, err := tcgDomainXML("<domain"); err == nil {
+		t.Error("unreadable XML was edited")
 	}
 }
