@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"mkube/pkg/driver/docker"
 	"mkube/pkg/mirror"
@@ -70,12 +70,12 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		return err
 	}
 	b := &builder{opts: Options{Work: o.Work, Debian: o.Debian, Suite: o.Suite, Log: o.Log}}
-	docker, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	docker, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return err
 	}
 	defer docker.Close()
-	if _, err := docker.Ping(ctx); err != nil {
+	if _, err := docker.Ping(ctx, client.PingOptions{}); err != nil {
 		return fmt.Errorf("the Docker engine does not answer (%v): start it, e.g. with hack/docker-up.sh", err)
 	}
 
@@ -113,14 +113,14 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		}
 		pw.CloseWithError(err)
 	}()
-	rc, err := docker.ImageImport(ctx, image.ImportSource{Source: pr, SourceName: "-"}, o.Tag, image.ImportOptions{
+	rc, err := docker.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, o.Tag, client.ImageImportOptions{
 		Changes: []string{
 			// Docker's import takes no STOPSIGNAL: the driver sets SIGRTMIN+3 (systemd's halt) per container.
 			`ENTRYPOINT ["/sbin/init"]`,
 			"ENV container=docker",
 			"LABEL " + mirror.AnnotationRecipe + "=" + strings.TrimSpace(key),
 		},
-		Platform: "linux/amd64",
+		Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
 	})
 	if err != nil {
 		pr.CloseWithError(err)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
 )
 
 // ErrNotInDocker says the local Docker engine does not have an image.
@@ -15,13 +15,13 @@ var ErrNotInDocker = fmt.Errorf("not in the local Docker engine")
 // InDocker reports whether the local Docker engine ($DOCKER_HOST or its default socket) has an
 // image: nil if it has, ErrNotInDocker if it has not, another error if Docker does not answer.
 func InDocker(ctx context.Context, ref string) error {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
 	if _, err := cli.ImageInspect(ctx, ref); err != nil {
-		if errdefs.IsNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("%s: %w", ref, ErrNotInDocker)
 		}
 		return fmt.Errorf("asking Docker for %s: %w", ref, err)
@@ -30,9 +30,9 @@ func InDocker(ctx context.Context, ref string) error {
 }
 
 // FromDocker streams an image out of the local Docker engine as a `docker save` archive, which
-// containerd imports as it is.
+// containerd imports as it is. Closing it closes the client too.
 func FromDocker(ctx context.Context, ref string) (io.ReadCloser, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, err
 	}

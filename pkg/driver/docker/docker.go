@@ -8,19 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
-	"github.com/docker/go-connections/nat"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"mkube/pkg/driver"
 )
@@ -42,13 +42,29 @@ type Driver struct {
 	cli     *client.Client
 }
 
-// New connects to the Docker engine in the environment (DOCKER_HOST or the default socket).
+// New connects to the Docker engine in the environment (DOCKER_HOST or the default socket). The
+// driver holds that client until Close.
 func New(profile string, opts driver.Options) (driver.Driver, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := newClient()
 	if err != nil {
 		return nil, err
 	}
 	return &Driver{profile: profile, owner: opts.Owner, cli: cli}, nil
+}
+
+// newClient is a client of the engine in the environment that negotiates the API version on its
+// first request, down to the engine's own (Debian's Docker 20.10 speaks 1.41; the client goes as
+// low as client.MinAPIVersion, 1.40).
+func newClient() (*client.Client, error) {
+	return client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+}
+
+// Close closes the driver's Docker API client, which its runners share: neither is used after.
+func (d *Driver) Close() error {
+	if d.cli == nil {
+		return nil
+	}
+	return d.cli.Close()
 }
 
 // Entry registers the driver.
@@ -59,19 +75,16 @@ func Entry(goos string) driver.Entry {
 
 func (d *Driver) Name() string { return Name }
 
-// Close closes the Docker API client.
-func (d *Driver) Close() error { return d.cli.Close() }
-
 // Health checks that Docker is installed, its daemon answers, and we may talk to it.
 func Health(ctx context.Context) driver.Health {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := newClient()
 	if err != nil {
 		return driver.Health{Problem: err.Error(), Fix: "check DOCKER_HOST"}
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = cli.Ping(ctx)
+	_, err = cli.Ping(ctx, client.PingOptions{})
 	if err == nil {
 		return driver.Health{Installed: true, Running: true, Healthy: true}
 	}
@@ -130,18 +143,18 @@ func (d *Driver) CheckOwned(ctx context.Context) error {
 	if _, err := d.ownContainer(ctx); err != nil {
 		return err
 	}
-	v, err := d.cli.VolumeInspect(ctx, d.volume())
+	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
 	switch {
-	case err == nil && !d.owner.OwnsLabels(v.Labels):
-		return d.notOurs("Docker volume", d.volume(), v.Labels)
-	case err != nil && !client.IsErrNotFound(err):
+	case err == nil && !d.owner.OwnsLabels(v.Volume.Labels):
+		return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
+	case err != nil && !cerrdefs.IsNotFound(err):
 		return err
 	}
-	n, err := d.cli.NetworkInspect(ctx, d.network(), network.InspectOptions{})
+	n, err := d.cli.NetworkInspect(ctx, d.network(), client.NetworkInspectOptions{})
 	switch {
-	case err == nil && n.Name == d.network() && !d.owner.OwnsLabels(n.Labels):
-		return d.notOurs("Docker network", d.network(), n.Labels)
-	case err != nil && !client.IsErrNotFound(err):
+	case err == nil && n.Network.Name == d.network() && !d.owner.OwnsLabels(n.Network.Labels):
+		return d.notOurs("Docker network", d.network(), n.Network.Labels)
+	case err != nil && !cerrdefs.IsNotFound(err):
 		return err
 	}
 	return nil
@@ -150,13 +163,14 @@ func (d *Driver) CheckOwned(ctx context.Context) error {
 // ownContainer inspects the profile's container: (nil, nil) when there is none, an error when
 // there is one that is not ours.
 func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, error) {
-	st, err := d.cli.ContainerInspect(ctx, d.container())
-	if client.IsErrNotFound(err) {
+	res, err := d.cli.ContainerInspect(ctx, d.container(), client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	st := res.Container
 	// Docker also finds a container by a prefix of its ID: a profile named like one is not it.
 	if strings.TrimPrefix(st.Name, "/") != d.container() {
 		return nil, nil
@@ -191,7 +205,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 		return d.Start(ctx)
 	}
 	if _, err := d.cli.ImageInspect(ctx, spec.Image); err != nil {
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("node image %s is not in the local Docker engine: build it with `make node-image`, or pass --base-image", spec.Image)
 		}
 		return err
@@ -206,14 +220,14 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 		if err := d.createContainer(ctx, spec, ip, privileged, cgroupV2); err != nil {
 			return err
 		}
-		err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{})
+		_, err := d.cli.ContainerStart(ctx, d.container(), client.ContainerStartOptions{})
 		if err == nil {
 			return d.waitBooted(ctx)
 		}
 		if !privileged || !strings.Contains(err.Error(), "apply caps") {
 			return fmt.Errorf("starting the node container: %w", err)
 		}
-		if err := d.cli.ContainerRemove(ctx, d.container(), container.RemoveOptions{Force: true}); err != nil {
+		if _, err := d.cli.ContainerRemove(ctx, d.container(), client.ContainerRemoveOptions{Force: true}); err != nil {
 			return err
 		}
 	}
@@ -221,25 +235,30 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 }
 
 func (d *Driver) cgroupV2(ctx context.Context) (bool, error) {
-	info, err := d.cli.Info(ctx)
+	info, err := d.cli.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return false, err
 	}
-	return info.CgroupVersion == "2", nil
+	return info.Info.CgroupVersion == "2", nil
 }
 
 func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip string, privileged, cgroupV2 bool) error {
-	apiPort := nat.Port(strconv.Itoa(spec.APIServerPort) + "/tcp")
-	ports := nat.PortMap{
-		"22/tcp": {{HostIP: "127.0.0.1"}},
-		apiPort:  {{HostIP: "127.0.0.1"}},
+	sshPort := network.MustParsePort("22/tcp")
+	apiPort, err := network.ParsePort(strconv.Itoa(spec.APIServerPort) + "/tcp")
+	if err != nil {
+		return fmt.Errorf("API server port: %w", err)
+	}
+	loopback := netip.MustParseAddr("127.0.0.1")
+	ports := network.PortMap{
+		sshPort: {{HostIP: loopback}},
+		apiPort: {{HostIP: loopback}},
 	}
 	cfg := &container.Config{
 		Image:        spec.Image,
 		Hostname:     d.profile,
 		Labels:       d.labels(),
 		Env:          []string{"container=docker"},
-		ExposedPorts: nat.PortSet{"22/tcp": {}, apiPort: {}},
+		ExposedPorts: network.PortSet{sshPort: {}, apiPort: {}},
 		StopSignal:   "SIGRTMIN+3", // systemd's clean halt
 	}
 	hc := &container.HostConfig{
@@ -268,10 +287,14 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 	if !privileged {
 		unprivileged(hc)
 	}
+	nodeIP, err := netip.ParseAddr(ip)
+	if err != nil {
+		return fmt.Errorf("node address %q: %w", ip, err)
+	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		d.network(): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
+		d.network(): {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: nodeIP}},
 	}}
-	_, err := d.cli.ContainerCreate(ctx, cfg, hc, nc, nil, d.container())
+	_, err = d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: d.container()})
 	if err != nil {
 		return fmt.Errorf("creating the node container: %w", err)
 	}
@@ -302,13 +325,14 @@ func (d *Driver) recreateUnprivileged(ctx context.Context, st *container.Inspect
 	if n, ok := st.NetworkSettings.Networks[d.network()]; ok && n.IPAMConfig != nil {
 		nc.EndpointsConfig[d.network()] = &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.IPAMConfig.IPv4Address}}
 	}
-	if err := d.cli.ContainerRemove(ctx, st.ID, container.RemoveOptions{Force: true}); err != nil {
+	if _, err := d.cli.ContainerRemove(ctx, st.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
 		return err
 	}
-	if _, err := d.cli.ContainerCreate(ctx, st.Config, hc, nc, nil, d.container()); err != nil {
+	if _, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: st.Config, HostConfig: hc, NetworkingConfig: nc, Name: d.container()}); err != nil {
 		return fmt.Errorf("creating the node container: %w", err)
 	}
-	return d.cli.ContainerStart(ctx, d.container(), container.StartOptions{})
+	_, err := d.cli.ContainerStart(ctx, d.container(), client.ContainerStartOptions{})
+	return err
 }
 
 // neverRan says a container has not been started once.
@@ -322,31 +346,35 @@ func (d *Driver) waitBooted(ctx context.Context) error {
 	r, _ := d.Runner(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	for {
+	var state string
+	var runErr error
+	// Tried at once, then 50ms after each try ends (sliding), until booted, a settled failure, or
+	// the deadline.
+	err := wait.Backoff{Duration: 50 * time.Millisecond}.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
 		var out strings.Builder
-		err := r.Run(ctx, driver.Cmd{Args: []string{"systemctl", "is-system-running", "--wait"}, Stdout: &out})
-		state := strings.TrimSpace(out.String())
+		runErr = r.Run(ctx, driver.Cmd{Args: []string{"systemctl", "is-system-running", "--wait"}, Stdout: &out})
+		state = strings.TrimSpace(out.String())
 		// "degraded" (a non-essential unit failed) still means booted.
-		if err == nil || state == "degraded" {
-			return nil
+		if runErr == nil || state == "degraded" {
+			return true, nil
 		}
-		st, ierr := d.cli.ContainerInspect(ctx, d.container())
-		if ierr == nil && st.State != nil && !st.State.Running {
-			return fmt.Errorf("the node container exited during boot (exit code %d): see `docker logs %s`", st.State.ExitCode, d.container())
+		res, ierr := d.cli.ContainerInspect(ctx, d.container(), client.ContainerInspectOptions{})
+		if st := res.Container; ierr == nil && st.State != nil && !st.State.Running {
+			return false, fmt.Errorf("the node container exited during boot (exit code %d): see `docker logs %s`", st.State.ExitCode, d.container())
 		}
 		// "offline": systemd does not answer yet (the container's PID 1 is still exec'ing it), which a
 		// busy host shows for a moment; only a settled state is an answer.
 		switch state {
 		case "", "starting", "initializing", "offline":
+			return false, nil
 		default:
-			return fmt.Errorf("the node did not boot: systemd is %q (see `docker exec %s systemctl --failed`)", state, d.container())
+			return false, fmt.Errorf("the node did not boot: systemd is %q (see `docker exec %s systemctl --failed`)", state, d.container())
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the node did not finish booting (systemd: %q): %w", state, err)
-		case <-time.After(50 * time.Millisecond):
-		}
+	})
+	if err != nil && err == ctx.Err() {
+		return fmt.Errorf("the node did not finish booting (systemd: %q): %w", state, runErr)
 	}
+	return err
 }
 
 // Start starts a stopped node container.
@@ -359,7 +387,7 @@ func (d *Driver) Start(ctx context.Context) error {
 		return fmt.Errorf("the node container %s does not exist", d.container())
 	}
 	if !st.State.Running {
-		err := d.cli.ContainerStart(ctx, d.container(), container.StartOptions{})
+		_, err := d.cli.ContainerStart(ctx, d.container(), client.ContainerStartOptions{})
 		if err != nil && strings.Contains(err.Error(), "apply caps") && st.HostConfig != nil && st.HostConfig.Privileged && neverRan(st) {
 			err = d.recreateUnprivileged(ctx, st)
 		}
@@ -377,8 +405,8 @@ func (d *Driver) Stop(ctx context.Context) error {
 		return err
 	}
 	timeout := 30
-	err = d.cli.ContainerStop(ctx, st.ID, container.StopOptions{Timeout: &timeout})
-	if client.IsErrNotFound(err) {
+	_, err = d.cli.ContainerStop(ctx, st.ID, client.ContainerStopOptions{Timeout: &timeout})
+	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
@@ -401,7 +429,7 @@ func (d *Driver) Delete(ctx context.Context) error {
 	}
 	if st != nil {
 		// By ID: a container that replaced ours under the same name since the check stays.
-		if err := d.cli.ContainerRemove(ctx, st.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		if _, err := d.cli.ContainerRemove(ctx, st.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return err
 		}
 	}
@@ -417,28 +445,28 @@ func (d *Driver) removeOwned(ctx context.Context) error {
 	}
 	// Listed by profile label, each then checked against the full mark (home ID, or a legacy
 	// object for a legacy profile).
-	mine := filters.NewArgs(filters.Arg("label", driver.LabelProfile+"="+d.profile))
-	vs, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: mine})
+	mine := client.Filters{}.Add("label", driver.LabelProfile+"="+d.profile)
+	vs, err := d.cli.VolumeList(ctx, client.VolumeListOptions{Filters: mine})
 	if err != nil {
 		return err
 	}
-	for _, v := range vs.Volumes {
+	for _, v := range vs.Items {
 		if !d.owner.OwnsLabels(v.Labels) {
 			continue
 		}
-		if err := d.cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+		if _, err := d.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return err
 		}
 	}
-	ns, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: mine})
+	ns, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: mine})
 	if err != nil {
 		return err
 	}
-	for _, n := range ns {
+	for _, n := range ns.Items {
 		if !d.owner.OwnsLabels(n.Labels) {
 			continue
 		}
-		if err := d.cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
+		if _, err := d.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("removing network %s: %w", n.Name, err)
 		}
 	}
@@ -467,13 +495,14 @@ func (d *Driver) State(ctx context.Context) (driver.State, error) {
 
 // Endpoint reads the node IP and the host ports Docker published.
 func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
-	st, err := d.cli.ContainerInspect(ctx, d.container())
+	res, err := d.cli.ContainerInspect(ctx, d.container(), client.ContainerInspectOptions{})
 	if err != nil {
 		return driver.Endpoint{}, err
 	}
+	st := res.Container
 	ep := driver.Endpoint{SSHHost: "127.0.0.1", SSHUser: SSHUser, APIServerHost: "127.0.0.1", NodeReachable: d.bridgeReachable()}
-	if n, ok := st.NetworkSettings.Networks[d.network()]; ok {
-		ep.IP = n.IPAddress
+	if n, ok := st.NetworkSettings.Networks[d.network()]; ok && n.IPAddress.IsValid() {
+		ep.IP = n.IPAddress.String()
 	}
 	for port, bindings := range st.NetworkSettings.Ports {
 		if len(bindings) == 0 {
@@ -505,34 +534,37 @@ func (d *Driver) Runner(context.Context) (driver.Runner, error) {
 }
 
 func (d *Driver) ensureVolume(ctx context.Context) error {
-	v, err := d.cli.VolumeInspect(ctx, d.volume())
+	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
 	if err == nil {
-		if !d.owner.OwnsLabels(v.Labels) {
-			return d.notOurs("Docker volume", d.volume(), v.Labels)
+		if !d.owner.OwnsLabels(v.Volume.Labels) {
+			return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
 		}
 		return nil
 	}
-	if !client.IsErrNotFound(err) {
+	if !cerrdefs.IsNotFound(err) {
 		return err
 	}
-	_, err = d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.volume(), Labels: d.labels()})
+	_, err = d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: d.volume(), Labels: d.labels()})
 	return err
 }
 
 // ensureNetwork creates the profile's network on a free private /24 and returns the node's
 // address in it (.2), or finds the existing one.
 func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
-	existing, err := d.cli.NetworkList(ctx, network.ListOptions{})
+	existing, err := d.cli.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
 		return "", err
 	}
 	var taken []*net.IPNet
-	for _, n := range existing {
+	for _, n := range existing.Items {
 		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
 			return "", d.notOurs("Docker network", n.Name, n.Labels)
 		}
 		for _, c := range n.IPAM.Config {
-			if _, sn, err := net.ParseCIDR(c.Subnet); err == nil {
+			if !c.Subnet.IsValid() {
+				continue
+			}
+			if _, sn, err := net.ParseCIDR(c.Subnet.String()); err == nil {
 				if n.Name == d.network() {
 					return nodeIP(sn), nil
 				}
@@ -545,11 +577,18 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 		if overlaps(sn, taken) {
 			continue
 		}
-		gw := gateway(sn)
-		_, err := d.cli.NetworkCreate(ctx, d.network(), network.CreateOptions{
+		subnet, err := netip.ParsePrefix(sn.String())
+		if err != nil {
+			return "", err
+		}
+		gw, err := netip.ParseAddr(gateway(sn))
+		if err != nil {
+			return "", err
+		}
+		_, err = d.cli.NetworkCreate(ctx, d.network(), client.NetworkCreateOptions{
 			Driver: "bridge",
 			Labels: d.labels(),
-			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: sn.String(), Gateway: gw}}},
+			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet, Gateway: gw}}},
 			Options: map[string]string{
 				"com.docker.network.driver.mtu": "1500",
 			},

@@ -10,14 +10,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"mkube/pkg/driver"
 )
 
-// execRunner runs commands in the node container through the Docker API (docker exec).
+// execRunner runs commands in the node container through the Docker API (docker exec). Its client
+// is the driver's: Driver.Close closes it.
 type execRunner struct {
 	cli       *client.Client
 	container string
@@ -26,13 +27,13 @@ type execRunner struct {
 // Run runs cmd, streaming stdin in and stdout/stderr out; a non-zero exit is an error with the
 // command's stderr (its last lines) in it.
 func (r *execRunner) Run(ctx context.Context, cmd driver.Cmd) error {
-	exec, err := r.cli.ContainerExecCreate(ctx, r.container, container.ExecOptions{
+	exec, err := r.cli.ExecCreate(ctx, r.container, client.ExecCreateOptions{
 		Cmd: cmd.Args, AttachStdin: cmd.Stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", strings.Join(cmd.Args, " "), err)
 	}
-	att, err := r.cli.ContainerExecAttach(ctx, exec.ID, container.ExecAttachOptions{})
+	att, err := r.cli.ExecAttach(ctx, exec.ID, client.ExecAttachOptions{})
 	if err != nil {
 		return err
 	}
@@ -72,23 +73,32 @@ func (r *execRunner) Run(ctx context.Context, cmd driver.Cmd) error {
 	if err := <-copyErr; err != nil {
 		return fmt.Errorf("exec %s: writing stdin: %w", cmd.Args[0], err)
 	}
-	// The stream closes a moment before Docker records the exit code.
-	for i := 0; ; i++ {
-		ins, err := r.cli.ContainerExecInspect(ctx, exec.ID)
+	// The stream closes a moment before Docker records the exit code: asked at once, then again
+	// 5ms, 10ms, 15ms, … after each answer that it still runs.
+	var code int
+	err = linearDelay(5*time.Millisecond).Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		ins, err := r.cli.ExecInspect(ctx, exec.ID, client.ExecInspectOptions{})
 		if err != nil {
-			return err
+			return false, err
 		}
-		if !ins.Running {
-			if ins.ExitCode != 0 {
-				return &driver.ExitError{Args: cmd.Args, Code: ins.ExitCode, Stderr: stderr.String()}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(i+1) * 5 * time.Millisecond):
-		}
+		code = ins.ExitCode
+		return !ins.Running, nil
+	})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &driver.ExitError{Args: cmd.Args, Code: code, Stderr: stderr.String()}
+	}
+	return nil
+}
+
+// linearDelay waits step, 2×step, 3×step, … between tries.
+func linearDelay(step time.Duration) wait.DelayFunc {
+	n := time.Duration(0)
+	return func() time.Duration {
+		n++
+		return n * step
 	}
 }
 
@@ -114,7 +124,8 @@ func (r *execRunner) WriteFile(ctx context.Context, dst string, mode int64, size
 		}
 		pw.CloseWithError(err)
 	}()
-	return r.cli.CopyToContainer(ctx, r.container, path.Dir(dst), pr, container.CopyToContainerOptions{})
+	_, err := r.cli.CopyToContainer(ctx, r.container, client.CopyToContainerOptions{DestinationPath: path.Dir(dst), Content: pr})
+	return err
 }
 
 // Close does nothing: the Docker client is the driver's, closed with it.
