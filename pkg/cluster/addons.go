@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"mkube/pkg/addons"
-	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/images"
@@ -96,12 +95,16 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 		if err != nil {
 			return err
 		}
+		applier, err := m.Applier(p.Name, mc.Endpoint)
+		if err != nil {
+			return err
+		}
 		actx, cancel := context.WithTimeout(ctx, addonTimeout)
 		defer cancel()
 		if enable {
-			err = m.applyAddon(actx, p, a, r, manifest)
+			err = m.applyAddon(actx, p, a, r, applier, manifest)
 		} else {
-			err = kubeadm.RemoveAddon(actx, r, a.Name, manifest)
+			err = RemoveAddon(actx, applier, r, a.Name, manifest)
 		}
 		if err != nil {
 			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+p.Name+"`")
@@ -128,7 +131,7 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 }
 
 // applyAddon brings an addon's images into the cache and the node, then applies its manifests.
-func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Addon, r driver.Runner, manifest []byte) error {
+func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Addon, r driver.Runner, applier Applier, manifest []byte) error {
 	if len(a.Images) > 0 {
 		cache, err := images.Open(ctx, m.Home.CacheDir("images"))
 		if err != nil {
@@ -144,7 +147,7 @@ func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Ad
 			return err
 		}
 	}
-	return kubeadm.ApplyAddon(ctx, r, a.Name, manifest)
+	return ApplyAddon(ctx, applier, r, a.Name, manifest)
 }
 
 // AddonImagesAvailable tells whether the addon's images can be had: mkube's own images

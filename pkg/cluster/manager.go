@@ -50,6 +50,15 @@ type Manager struct {
 	HomeID string
 	// HostOS and HostArch are the host's (runtime.GOOS/GOARCH in the program; tests give others).
 	HostOS, HostArch string
+	// NewApplier builds what applies addons to a cluster; nil is server-side apply from the host
+	// (pkg/addons/apply). Tests give a recorder.
+	NewApplier func(cfg *rest.Config) (Applier, error)
+}
+
+// Applier applies an addon's manifests to a running cluster, and removes what they created.
+type Applier interface {
+	Apply(ctx context.Context, name string, manifest []byte) error
+	Remove(ctx context.Context, name string, manifest []byte) error
 }
 
 // LockProfile keeps other mkube processes off a profile while this one changes it; a second
@@ -186,6 +195,15 @@ func (m *Manager) Running(ctx context.Context, name string) (*Machine, error) {
 			"the control-plane node %s host is not running: state=%s", name, mc.State)
 	}
 	return mc, nil
+}
+
+// Applier is the addon applier for a profile's cluster at ep.
+func (m *Manager) Applier(name string, ep driver.Endpoint) (Applier, error) {
+	cfg := m.RestConfig(name, ep)
+	if m.NewApplier != nil {
+		return m.NewApplier(cfg)
+	}
+	return apply.New(cfg)
 }
 
 // runningClient is a Kubernetes client for a profile whose machine must be running, and where

@@ -171,3 +171,9 @@ func WriteLogs(ctx context.Context, r driver.Runner, lines int, w io.Writer) {
 		}
 	}
 }
+
+// RemoveMarker removes a marker from StateDir.
+func RemoveMarker(ctx context.Context, r driver.Runner, name string) error {
+	_, err := Output(ctx, r, "rm", "-f", StateDir+"/"+name)
+	return err
+}

@@ -2,12 +2,16 @@ package start
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"mkube/pkg/addons"
 	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/certs"
+	"mkube/pkg/cluster"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 )
@@ -65,24 +69,12 @@ func pkiStep(_ context.Context, s *State) error {
 // provisionStep brings the control plane up with kubeadm (or back up after a stop).
 func provisionStep(ctx context.Context, s *State) error {
 	s.m.Out.Step(out.Docker, "Preparing Kubernetes %s on containerd ...", s.Version)
-	manifests := map[string][]byte{}
-	for _, a := range s.Addons {
-		var err error
-		if manifests[a.Name], err = addons.Render(a, addons.Values{NodeIP: s.Endpoint.IP}); err != nil {
-			return err
-		}
-	}
-	removed, err := removedAddons(s.Profile.Addons)
-	if err != nil {
-		return err
-	}
 	img := &s.Images
 	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
-	err = b.Provision(ctx, s.Runner, kubeadm.Cluster{
+	err := b.Provision(ctx, s.Runner, kubeadm.Cluster{
 		Params: s.params(), Binaries: s.Binaries, PKI: s.PKI,
 		Images: img.writer(ctx, img.refs), ImagesDigest: img.digest, PauseImage: img.pause,
 		ExtraImages: img.writer(ctx, img.extra), ExtraImagesDigest: img.extraDigest,
-		Addons: manifests, RemovedAddons: removed,
 	})
 	if err != nil {
 		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
@@ -108,6 +100,48 @@ func removedAddons(choices map[string]bool) (map[string][]byte, error) {
 	}
 	return removed, nil
 }
+
+// addonsStep removes what the addons the user turned off created (`addons disable` on a stopped
+// cluster), and applies the enabled ones, from the host with server-side apply.
+func addonsStep(ctx context.Context, s *State) error {
+	applier, err := s.m.Applier(s.Profile.Name, s.Endpoint)
+	if err != nil {
+		return err
+	}
+	// After a restart the API server may still be coming up: the applier retries until this ends.
+	ctx, cancel := context.WithTimeout(ctx, addonTimeout)
+	defer cancel()
+	removed, err := removedAddons(s.Profile.Addons)
+	if err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(removed)) {
+		if err := cluster.RemoveAddon(ctx, applier, s.Runner, name, removed[name]); err != nil {
+			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`")
+		}
+	}
+	if err := cluster.ApplyAddon(ctx, applier, s.Runner, "default-serviceaccount", defaultServiceAccount); err != nil {
+		return reason.New(reason.K8sStart, err, "")
+	}
+	for _, a := range s.Addons {
+		manifest, err := addons.Render(a, addons.Values{NodeIP: s.Endpoint.IP})
+		if err != nil {
+			return err
+		}
+		if err := cluster.ApplyAddon(ctx, applier, s.Runner, a.Name, manifest); err != nil {
+			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`")
+		}
+	}
+	return nil
+}
+
+// addonTimeout bounds applying the addons, retries included.
+const addonTimeout = 3 * time.Minute
+
+// defaultServiceAccount is what the controller manager's service-account controller makes a few
+// seconds after it starts; pods in "default" are refused until it exists. Applying the same object
+// right away lets a user's first `kubectl run` work without waiting for that controller.
+var defaultServiceAccount = []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n")
 
 // kubeconfigStep points the user's kubeconfig at the cluster (and makes it current, unless
 // --keep-context).

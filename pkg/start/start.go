@@ -97,6 +97,7 @@ var Steps = []Step{
 	{"pki", pkiStep},
 	{"provision", provisionStep},
 	{"kubeconfig", kubeconfigStep},
+	{"addons", addonsStep},
 	{"wait", waitStep},
 	{"done", doneStep},
 }

@@ -39,11 +39,6 @@ type Cluster struct {
 	ExtraImages       func(w io.Writer) error
 	ExtraImagesDigest string
 	PauseImage        string
-	// Addons are manifests to apply once the API server answers, by name.
-	Addons map[string][]byte
-	// RemovedAddons are manifests of addons the user disabled: whatever of them a previous start
-	// applied is deleted.
-	RemovedAddons map[string][]byte
 }
 
 // Bootstrapper provisions with kubeadm.
@@ -104,7 +99,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 			return node.ImportOnce(ctx, r, "preload-extra.digest", c.ExtraImagesDigest, c.ExtraImages)
 		}})
 	}()
-	err := do(ctx, step{"control plane", b.controlPlane}, step{"addons", b.addons})
+	err := do(ctx, step{"control plane", b.controlPlane})
 	if xerr := <-extra; err == nil {
 		err = xerr
 	}

@@ -1,0 +1,47 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"mkube/pkg/driver"
+	"mkube/pkg/node"
+)
+
+// The node remembers which manifests of an addon were applied (their digest, in a marker in its
+// state directory), so a restart does not apply them again, and an addon never applied on this
+// node is not looked for when it is disabled. The marker lives in the node, with the cluster: a
+// recreated node starts with none.
+
+func addonMarker(name string) string { return "addon-" + name }
+
+func manifestDigest(manifest []byte) string {
+	sum := sha256.Sum256(manifest)
+	return hex.EncodeToString(sum[:])
+}
+
+// ApplyAddon applies an addon's manifests with a, unless exactly these were applied on the node
+// already.
+func ApplyAddon(ctx context.Context, a Applier, r driver.Runner, name string, manifest []byte) error {
+	digest := manifestDigest(manifest)
+	if node.Marker(ctx, r, addonMarker(name)) == digest {
+		return nil
+	}
+	if err := a.Apply(ctx, name, manifest); err != nil {
+		return fmt.Errorf("addon %s: %w", name, err)
+	}
+	return node.SetMarker(ctx, r, addonMarker(name), digest)
+}
+
+// RemoveAddon deletes what an addon created, if it was ever applied on the node.
+func RemoveAddon(ctx context.Context, a Applier, r driver.Runner, name string, manifest []byte) error {
+	if node.Marker(ctx, r, addonMarker(name)) == "" {
+		return nil
+	}
+	if err := a.Remove(ctx, name, manifest); err != nil {
+		return fmt.Errorf("disabling addon %s: %w", name, err)
+	}
+	return node.RemoveMarker(ctx, r, addonMarker(name))
+}
