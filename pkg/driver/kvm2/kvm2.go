@@ -13,9 +13,9 @@ import (
 
 	"libvirt.org/go/libvirt"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
-	"mkube/pkg/mirror"
 	"mkube/pkg/ssh"
 )
 
@@ -122,7 +122,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if spec.Image == "" {
 		return errors.New("the kvm2 driver needs the ISO (mkube passes the cached one)")
 	}
-	sha, err := fileSHA256(spec.Image)
+	sha, err := cache.Digest(spec.Image) // the record the cache wrote when it verified the ISO
 	if err != nil {
 		return err
 	}
@@ -565,14 +565,6 @@ func deleteVolume(pool *libvirt.StoragePool, name string) error {
 	}
 	defer v.Free()
 	return v.Delete(0)
-}
-
-// fileSHA256 is the file's digest: the one the cache recorded beside it, or computed.
-func fileSHA256(path string) (string, error) {
-	if raw, err := os.ReadFile(path + ".sha256"); err == nil && len(strings.TrimSpace(string(raw))) == 64 {
-		return strings.TrimSpace(string(raw)), nil
-	}
-	return mirror.FileSHA256(path)
 }
 
 // uploadFile copies a host file into a raw volume, unless a complete volume of that name is there
