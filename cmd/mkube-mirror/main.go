@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mkube/pkg/artifacts"
-	"mkube/pkg/isoimage"
+	"mkube/pkg/cache"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/mirror"
 )
@@ -114,7 +114,7 @@ func newISO() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Out, "out", "out/"+isoimage.Name(), "the ISO file to write")
+	f.StringVar(&o.Out, "out", "out/"+cache.ISOName(), "the ISO file to write")
 	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
 	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror (default: this host's apt source)")
 	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite (default: this host's)")

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/mirror"
 )
@@ -112,8 +113,8 @@ func (b *builder) logf(format string, args ...any) {
 func (b *builder) publishBinary(src, name string) error {
 	v := b.opts.Version.String()
 	if b.layout.VerifyBinary(v, "linux", "amd64", name) == nil {
-		want, err1 := mirror.FileSHA256(src)
-		have, err2 := mirror.FileSHA256(b.layout.BinaryPath(v, "linux", "amd64", name))
+		want, err1 := cache.FileSHA256(src)
+		have, err2 := cache.FileSHA256(b.layout.BinaryPath(v, "linux", "amd64", name))
 		if err1 == nil && err2 == nil && want == have {
 			return nil
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"mkube/pkg/addons"
-	"mkube/pkg/mirror"
+	"mkube/pkg/cache"
 )
 
 // components are the binaries built outside k8s.io/kubernetes, by image name.
@@ -22,7 +22,7 @@ type components struct {
 
 // imageTag splits what kubeadm lists into repository and tag.
 func imageTag(ref string) (repo, tag string, err error) {
-	return mirror.RepoPath(ref)
+	return cache.RepoPath(ref)
 }
 
 // components builds etcd, CoreDNS and pause at the versions kubeadm asked for, and mkube's own

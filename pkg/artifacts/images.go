@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"mkube/pkg/addons"
+	"mkube/pkg/cache"
 	"mkube/pkg/mirror"
 )
 
@@ -75,7 +76,7 @@ func binaryImage(ref, bin, dst string, entrypoint []string, user string) imageRe
 
 // fileKey identifies a file's content for recipe keys.
 func fileKey(path string) string {
-	sum, err := mirror.FileSHA256(path)
+	sum, err := cache.FileSHA256(path)
 	if err != nil {
 		return "missing:" + path
 	}
@@ -103,7 +104,7 @@ func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c co
 		}, mirror.ImageSpec{Entrypoint: []string{"/usr/local/bin/kube-proxy"}}),
 		agnhostImage(AgnhostRepo+":"+k.agnhostVersion, bases["agnhost-base"], k, c.coredns),
 	}
-	store, err := mirror.OpenImageStore(b.layout.ImagesDir())
+	store, err := cache.OpenImageStore(b.layout.ImagesDir())
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"mkube/pkg/isoimage"
-	"mkube/pkg/mirror"
+	"mkube/pkg/cache"
 )
 
 // guestPackages are what a VM node needs beyond a container node: device management, its own
@@ -144,7 +143,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	}
 	files := map[string]string{
 		"isolinux/isolinux.cfg": isolinuxCfg,
-		"mkube/version":         isoimage.Version + "\n",
+		"mkube/version":         cache.ISOVersion + "\n",
 	}
 	for p, content := range files {
 		if err := os.WriteFile(filepath.Join(tree, p), []byte(content), 0o644); err != nil {
@@ -166,14 +165,13 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 		"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", tree); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		return err
-	}
-	sum, err := mirror.FileSHA256(out)
+	// The ISO is published under the cache's digest-file rule: out.sha256 appears only once out is
+	// in place, so a file:// --iso-url never sees a record that does not match.
+	sum, err := cache.FileSHA256(tmp)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(out+".sha256", []byte(sum+"\n"), 0o644); err != nil {
+	if err := cache.Commit(tmp, out, sum); err != nil {
 		return err
 	}
 	st, _ := os.Stat(out)

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/driver/docker"
 	"mkube/pkg/mirror"
 )
@@ -98,7 +99,7 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		return err
 	}
 	key := rootfsKey(root)
-	if have, err := docker.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[mirror.AnnotationRecipe] == strings.TrimSpace(key) {
+	if have, err := docker.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[cache.AnnotationRecipe] == strings.TrimSpace(key) {
 		b.logf("node image %s is up to date", o.Tag)
 		return nil
 	}
@@ -118,7 +119,7 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 			// Docker's import takes no STOPSIGNAL: the driver sets SIGRTMIN+3 (systemd's halt) per container.
 			`ENTRYPOINT ["/sbin/init"]`,
 			"ENV container=docker",
-			"LABEL " + mirror.AnnotationRecipe + "=" + strings.TrimSpace(key),
+			"LABEL " + cache.AnnotationRecipe + "=" + strings.TrimSpace(key),
 		},
 		Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
 	})

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"mkube/pkg/addons"
+	"mkube/pkg/cache"
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
-	"mkube/pkg/images"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -133,17 +133,17 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 // applyAddon brings an addon's images into the cache and the node, then applies its manifests.
 func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Addon, r driver.Runner, applier Applier, manifest []byte) error {
 	if len(a.Images) > 0 {
-		cache, err := images.Open(ctx, m.Home.CacheDir("images"))
+		imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 		if err != nil {
 			return err
 		}
 		for _, img := range a.Images {
 			m.Out.Sub("Using image %s", img)
 		}
-		if err := cache.Ensure(ctx, a.Images, p.ImageRepository, m.Out.Err()); err != nil {
+		if err := imgs.Ensure(ctx, a.Images, p.ImageRepository, m.Out.Err()); err != nil {
 			return reason.New(reason.ImageCache, err, "check --image-repository of the profile (an offline mirror: make mirror-serve)")
 		}
-		if err := node.ImportImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, a.Images, w) }); err != nil {
+		if err := node.ImportImages(ctx, r, func(w io.Writer) error { return imgs.WriteArchive(ctx, a.Images, w) }); err != nil {
 			return err
 		}
 	}

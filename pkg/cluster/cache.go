@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"mkube/pkg/atomicfile"
+	"mkube/pkg/cache"
 	"mkube/pkg/driver"
-	"mkube/pkg/images"
 	"mkube/pkg/lockfile"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
@@ -62,7 +62,7 @@ func (m *Manager) updateCacheList(ctx context.Context, change func(have []string
 func (m *Manager) CacheAdd(ctx context.Context, profile string, refs []string) error {
 	var canon []string
 	for _, r := range refs {
-		c, err := images.Canonical(r)
+		c, err := cache.CanonicalRef(r)
 		if err != nil {
 			return reason.New(reason.Usage, err, "")
 		}
@@ -72,25 +72,25 @@ func (m *Manager) CacheAdd(ctx context.Context, profile string, refs []string) e
 	if p, err := m.Home.Load(profile); err == nil {
 		repo = p.ImageRepository
 	}
-	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
+	imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return err
 	}
-	if err := cache.Ensure(ctx, canon, repo, m.Out.Err()); err != nil {
+	if err := imgs.Ensure(ctx, canon, repo, m.Out.Err()); err != nil {
 		return reason.New(reason.ImageCache, err, "check the image name, and --image-repository of the profile")
 	}
 	err = m.updateCacheList(ctx, func(have []string) ([]string, error) { return append(have, canon...), nil })
 	if err != nil {
 		return err
 	}
-	return m.loadIfRunning(ctx, profile, cache, canon)
+	return m.loadIfRunning(ctx, profile, imgs, canon)
 }
 
 // CacheDelete forgets images and removes them from the cache.
 func (m *Manager) CacheDelete(ctx context.Context, refs []string) error {
 	var drop []string
 	for _, r := range refs {
-		c, err := images.Canonical(r)
+		c, err := cache.CanonicalRef(r)
 		if err != nil {
 			return reason.New(reason.Usage, err, "")
 		}
@@ -119,11 +119,11 @@ func (m *Manager) CacheDelete(ctx context.Context, refs []string) error {
 	if err != nil {
 		return err
 	}
-	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
+	imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return err
 	}
-	return cache.Remove(ctx, drop)
+	return imgs.Remove(ctx, drop)
 }
 
 // CacheReload loads every cached image into the profile's running node again.
@@ -132,7 +132,7 @@ func (m *Manager) CacheReload(ctx context.Context, profile string) error {
 	if err != nil || len(refs) == 0 {
 		return err
 	}
-	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
+	imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return err
 	}
@@ -141,10 +141,10 @@ func (m *Manager) CacheReload(ctx context.Context, profile string) error {
 		return err
 	}
 	mc.Close()
-	return m.loadIfRunning(ctx, profile, cache, refs)
+	return m.loadIfRunning(ctx, profile, imgs, refs)
 }
 
-func (m *Manager) loadIfRunning(ctx context.Context, profile string, cache *images.Cache, refs []string) error {
+func (m *Manager) loadIfRunning(ctx context.Context, profile string, imgs *cache.Images, refs []string) error {
 	p, err := m.Home.Load(profile)
 	if err != nil {
 		return nil // no cluster yet: the next start loads them
@@ -162,5 +162,5 @@ func (m *Manager) loadIfRunning(ctx context.Context, profile string, cache *imag
 		return err
 	}
 	m.Out.Step(out.Docker, "Loading %d image(s) into %q ...", len(refs), profile)
-	return node.ImportImages(ctx, r, func(w io.Writer) error { return cache.WriteArchive(ctx, refs, w) })
+	return node.ImportImages(ctx, r, func(w io.Writer) error { return imgs.WriteArchive(ctx, refs, w) })
 }

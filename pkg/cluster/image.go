@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"mkube/pkg/images"
+	"mkube/pkg/cache"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -57,15 +57,15 @@ func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func
 	if looksLikeFile(arg) {
 		return nil, reason.Errorf(reason.Usage, "check the path; archives come from `docker save IMAGE -o FILE`", "image archive %s does not exist", arg)
 	}
-	canon, err := images.Canonical(arg)
+	canon, err := cache.CanonicalRef(arg)
 	if err != nil {
 		return nil, reason.Errorf(reason.Usage, "give an image reference or an image archive (docker save IMAGE -o FILE)",
 			"%s is neither a file nor an image reference", arg)
 	}
-	derr := images.InDocker(ctx, arg)
+	derr := cache.InDocker(ctx, arg)
 	if derr == nil {
 		return func(w io.Writer) error {
-			rc, err := images.FromDocker(ctx, arg)
+			rc, err := cache.FromDocker(ctx, arg)
 			if err != nil {
 				return err
 			}
@@ -75,19 +75,19 @@ func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func
 		}, nil
 	}
 	// Not in Docker (or no Docker): pull it into mkube's cache like `cache add` does.
-	cache, err := images.Open(ctx, m.Home.CacheDir("images"))
+	imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return nil, err
 	}
-	if err := cache.Ensure(ctx, []string{canon}, repository, m.Out.Err()); err != nil {
+	if err := imgs.Ensure(ctx, []string{canon}, repository, m.Out.Err()); err != nil {
 		why := "it is not in the local Docker engine"
-		if !errors.Is(derr, images.ErrNotInDocker) {
+		if !errors.Is(derr, cache.ErrNotInDocker) {
 			why = derr.Error()
 		}
 		return nil, reason.Errorf(reason.ImageCache, "build or pull it with docker first, or pass an archive (docker save IMAGE -o FILE)",
 			"image %s: %s, and pulling it failed: %v", arg, why, firstLine(err))
 	}
-	return func(w io.Writer) error { return cache.WriteArchive(ctx, []string{canon}, w) }, nil
+	return func(w io.Writer) error { return imgs.WriteArchive(ctx, []string{canon}, w) }, nil
 }
 
 // looksLikeFile tells a path from an image reference: references never start with / or . and
@@ -130,7 +130,7 @@ func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string
 		return err
 	}
 	for _, ref := range refs {
-		canon, err := images.Canonical(ref)
+		canon, err := cache.CanonicalRef(ref)
 		if err != nil {
 			return reason.New(reason.Usage, err, "")
 		}

@@ -169,64 +169,6 @@ func TestAssembleConfig(t *testing.T) {
 	}
 }
 
-func TestImageStorePutReplaceGC(t *testing.T) {
-	s, err := OpenImageStore(filepath.Join(t.TempDir(), "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(content string) v1.Image {
-		l, err := FilesLayer([]File{{Path: "/f", Mode: 0o644, Data: []byte(content)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := Assemble(ImageSpec{Ref: "registry.k8s.io/x:1", Layers: []v1.Layer{l}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
-	if err := s.Put("registry.k8s.io/x:1", "k1", mk("one")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put("registry.k8s.io/y:1", "k2", mk("two")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put("registry.k8s.io/x:1", "k3", mk("three")); err != nil {
-		t.Fatal(err)
-	}
-	es, err := s.Entries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(es) != 2 {
-		t.Fatalf("entries = %d, want 2 (a Put of the same ref replaces it)", len(es))
-	}
-	if r, _ := s.Recipe("registry.k8s.io/x:1"); r != "k3" {
-		t.Errorf("recipe = %q, want k3", r)
-	}
-	if r, _ := s.Recipe("registry.k8s.io/none:1"); r != "" {
-		t.Errorf("recipe of a missing image = %q", r)
-	}
-	removed, err := s.GC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if removed != 3 { // the replaced image's manifest, config and layer
-		t.Errorf("GC removed %d blobs, want 3", removed)
-	}
-	img, err := s.Image("registry.k8s.io/x:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate(img); err != nil {
-		t.Errorf("image after GC: %v", err)
-	}
-	img, _ = s.Image("registry.k8s.io/y:1")
-	if err := validate(img); err != nil {
-		t.Errorf("other image after GC: %v", err)
-	}
-}
-
 // validate reads every blob of an image.
 func validate(img v1.Image) error {
 	layers, err := img.Layers()

@@ -10,9 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"mkube/pkg/atomicfile"
+	"mkube/pkg/cache"
 )
 
 // Layout is a mirror directory on disk.
@@ -57,26 +57,12 @@ func (l Layout) VerifyBinary(version, goos, goarch, name string) error {
 	if err != nil {
 		return err
 	}
-	got, err := FileSHA256(p)
+	got, err := cache.FileSHA256(p)
 	if err != nil {
 		return err
 	}
-	if w := strings.Fields(string(want)); len(w) == 0 || w[0] != got {
+	if w, ok := cache.ParseDigest(want); !ok || w != got {
 		return fmt.Errorf("%s: sha256 %s does not match %s.sha256", p, got, filepath.Base(p))
 	}
 	return nil
-}
-
-// FileSHA256 is the hex sha256 of a file's content.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -12,21 +12,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-)
 
-// RepoPath is where the mirror's registry serves a canonical reference: its repository path without
-// the registry host, so registry.k8s.io/coredns/coredns:v1.12.1 is <mirror>/coredns/coredns:v1.12.1,
-// which is what pointing --image-repository at the mirror expects.
-func RepoPath(ref string) (repo, tag string, err error) {
-	r, err := name.NewTag(ref, name.StrictValidation)
-	if err != nil {
-		return "", "", fmt.Errorf("image reference %q: %w", ref, err)
-	}
-	return r.RepositoryStr(), r.TagStr(), nil
-}
+	"mkube/pkg/cache"
+)
 
 // NewServer serves a mirror: /release/... as plain files in dl.k8s.io's layout, and /v2/... as an OCI
 // distribution registry whose blobs are read straight from the image layout on disk. It is
@@ -38,7 +28,7 @@ func NewServer(l Layout, logger *log.Logger, opts ...ServerOption) (http.Handler
 	}
 	blobs := filepath.Join(l.ImagesDir(), "blobs")
 	reg := registry.New(registry.WithBlobHandler(layoutBlobs{dir: blobs}), registry.Logger(logger))
-	store, err := OpenImageStore(l.ImagesDir())
+	store, err := cache.OpenImageStore(l.ImagesDir())
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +38,7 @@ func NewServer(l Layout, logger *log.Logger, opts ...ServerOption) (http.Handler
 	}
 	// The registry keeps manifests in memory: hand it every tagged manifest of the layout once.
 	for _, e := range entries {
-		repo, tag, err := RepoPath(e.Ref)
+		repo, tag, err := cache.RepoPath(e.Ref)
 		if err != nil {
 			return nil, err
 		}

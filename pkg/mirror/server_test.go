@@ -14,25 +14,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-)
 
-func TestRepoPath(t *testing.T) {
-	tests := []struct{ ref, repo, tag string }{
-		{"registry.k8s.io/kube-apiserver:v1.34.4", "kube-apiserver", "v1.34.4"},
-		{"registry.k8s.io/coredns/coredns:v1.12.1", "coredns/coredns", "v1.12.1"},
-		{"registry.k8s.io/e2e-test-images/agnhost:2.56", "e2e-test-images/agnhost", "2.56"},
-		{"mkube.local/storage-provisioner:v0.1.0", "storage-provisioner", "v0.1.0"},
-	}
-	for _, tt := range tests {
-		repo, tag, err := RepoPath(tt.ref)
-		if err != nil || repo != tt.repo || tag != tt.tag {
-			t.Errorf("RepoPath(%q) = %q, %q, %v; want %q, %q", tt.ref, repo, tag, err, tt.repo, tt.tag)
-		}
-	}
-	if _, _, err := RepoPath("registry.k8s.io/pause"); err == nil {
-		t.Error("a reference without a tag was accepted")
-	}
-}
+	"mkube/pkg/cache"
+)
 
 // testMirror lays out a small mirror: one binary and two images.
 func testMirror(t *testing.T) (Layout, map[string]v1.Image) {
@@ -43,7 +27,7 @@ func testMirror(t *testing.T) (Layout, map[string]v1.Image) {
 	if err := l.PublishBinary(bin, "v1.34.4", "linux", "amd64", "kubectl"); err != nil {
 		t.Fatal(err)
 	}
-	store, err := OpenImageStore(l.ImagesDir())
+	store, err := cache.OpenImageStore(l.ImagesDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +84,7 @@ func TestServerServesReleaseAndRegistry(t *testing.T) {
 	// Images through the OCI distribution API, pulled by go-containerregistry's client.
 	ctx := context.Background()
 	for ref, want := range imgs {
-		repo, tag, _ := RepoPath(ref)
+		repo, tag, _ := cache.RepoPath(ref)
 		r, err := name.ParseReference(host+"/"+repo+":"+tag, name.Insecure)
 		if err != nil {
 			t.Fatal(err)

@@ -2,12 +2,9 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"os"
 	"strings"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/driver"
 )
 
@@ -41,19 +38,5 @@ func InstallBinaries(ctx context.Context, r driver.Runner, version string, b Bin
 }
 
 // FileDigest is a host file's sha256: the one the cache recorded in PATH.sha256 when it verified
-// the file, else computed.
-func FileDigest(path string) (string, error) {
-	if raw, err := os.ReadFile(path + ".sha256"); err == nil {
-		return strings.TrimSpace(string(raw)), nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+// the file, else computed (cache.Digest).
+func FileDigest(path string) (string, error) { return cache.Digest(path) }

@@ -12,10 +12,8 @@ import (
 	"strings"
 
 	"mkube/pkg/atomicfile"
+	"mkube/pkg/cache"
 	"mkube/pkg/cluster"
-	"mkube/pkg/download"
-	"mkube/pkg/images"
-	"mkube/pkg/isoimage"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -23,7 +21,7 @@ import (
 
 // Images are what a start streams from the image cache into the node.
 type Images struct {
-	cache       *images.Cache
+	cache       *cache.Images
 	refs        []string // what the control plane and addons run
 	digest      string
 	extra       []string // the user's cached images (mkube cache add)
@@ -62,11 +60,11 @@ func binariesStep(ctx context.Context, s *State) error {
 	if mirror == "" {
 		mirror = cluster.DefaultBinaryMirror
 	}
-	dl := &download.Downloader{Progress: s.m.Out.Err()}
+	dl := &cache.Downloader{Progress: s.m.Out.Err()}
 	s.Binaries = node.Binaries{}
 	for _, n := range []string{"kubeadm", "kubelet", "kubectl"} {
 		dst := filepath.Join(s.binaryDir(), n)
-		if !download.Cached(dst) {
+		if _, ok := cache.Verified(dst); !ok {
 			s.m.Out.V(1, "downloading %s %s", n, s.Version)
 		}
 		u := strings.TrimSuffix(mirror, "/") + "/" + s.Version.String() + "/bin/linux/amd64/" + n
@@ -89,14 +87,14 @@ func isoStep(ctx context.Context, s *State) error {
 	}
 	urls := s.Profile.ISOURLs
 	if len(urls) == 0 {
-		dev := isoimage.DevDefault()
+		dev := cache.DevISO()
 		if dev == "" {
 			return reason.Errorf(reason.Download, "build it with `make iso` (found next to the mkube binary), or pass --iso-url=URL",
-				"the %s driver boots mkube's ISO %s, and none is available", s.Profile.Driver, isoimage.Name())
+				"the %s driver boots mkube's ISO %s, and none is available", s.Profile.Driver, cache.ISOName())
 		}
 		urls = []string{dev}
 	}
-	iso, err := isoimage.Cache(ctx, urls, s.m.Home.CacheDir("iso"), s.m.Out.Err())
+	iso, err := cache.ISO(ctx, urls, s.m.Home.CacheDir("iso"), s.m.Out.Err())
 	if err != nil {
 		return reason.New(reason.Download, err, "check --iso-url (each URL needs URL.sha256 beside it)")
 	}
@@ -137,7 +135,7 @@ func (s *State) setImageList(refs []string) error {
 func imagesStep(ctx context.Context, s *State) error {
 	a := &s.Images
 	for _, r := range s.ImageList {
-		if images.RepoName(r) == "pause" {
+		if cache.RepoName(r) == "pause" {
 			a.pause = r
 		}
 	}
@@ -150,7 +148,7 @@ func imagesStep(ctx context.Context, s *State) error {
 		return err
 	}
 	all := append(slices.Clone(a.refs), a.extra...)
-	if a.cache, err = images.Open(ctx, s.m.Home.CacheDir("images")); err != nil {
+	if a.cache, err = cache.OpenImages(ctx, s.m.Home.CacheDir("images")); err != nil {
 		return reason.New(reason.ImageCache, err, "")
 	}
 	for attempt := 0; ; attempt++ {

@@ -18,7 +18,7 @@ import (
 // cluster may reach over plain HTTP; here it also covers the binary mirror's host).
 
 // plainHTTPPrefix marks a stored image repository that is reached over plain HTTP because the
-// user listed it in --insecure-registry; images.Source reads it (as name.Insecure), so every
+// user listed it in --insecure-registry; cache.ImageSource reads it (as name.Insecure), so every
 // pull of the profile's images honours the choice without the list being passed around.
 const plainHTTPPrefix = "http://"
 
@@ -59,7 +59,7 @@ func checkBinaryMirror(mirror string, insecure []string) error {
 // imageRepositoryTransport returns the repository as it is stored: with plainHTTPPrefix when it
 // is listed in insecure. An unlisted repository that go-containerregistry would try over plain
 // HTTP (a private address or *.localhost name: its heuristic falls back to http there) is refused;
-// loopback ones are plain HTTP already (images.Source), and public names are https only.
+// loopback ones are plain HTTP already (cache.ImageSource), and public names are https only.
 func imageRepositoryTransport(repo string, insecure []string) (string, error) {
 	if repo == "" {
 		return "", nil
@@ -77,7 +77,7 @@ func imageRepositoryTransport(repo string, insecure []string) (string, error) {
 	}
 	switch {
 	case isLoopbackHost(hostname):
-		return bare, nil // images.Source pulls loopback registries over plain HTTP
+		return bare, nil // cache.ImageSource pulls loopback registries over plain HTTP
 	case listedInsecure(host, insecure):
 		return plainHTTPPrefix + bare, nil
 	case plain || reg.Scheme() == "http":

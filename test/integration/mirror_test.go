@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"mkube/pkg/artifacts"
+	"mkube/pkg/cache"
 	"mkube/pkg/k8sversion"
-	"mkube/pkg/mirror"
 )
 
 // TestMirror checks the mirror `make artifacts` built, the way mkube and a user reach it: binaries
@@ -180,7 +180,7 @@ func TestMirrorRebuildIsIncrementalAndBadInputIsHarmless(t *testing.T) {
 // agnhostVersion is the tag of the agnhost image in the mirror (agnhost's VERSION file).
 func agnhostVersion(t *testing.T) string {
 	t.Helper()
-	store, err := mirror.OpenImageStore(outPath(t, "mirror", "images"))
+	store, err := cache.OpenImageStore(outPath(t, "mirror", "images"))
 	if err != nil {
 		t.Fatal(err)
 	}

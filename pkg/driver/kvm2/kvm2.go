@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
 	"mkube/pkg/ssh"
@@ -118,7 +119,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if spec.Image == "" {
 		return errors.New("the kvm2 driver needs the ISO (mkube passes the cached one)")
 	}
-	sha, err := fileSHA256(spec.Image)
+	sha, err := cache.Digest(spec.Image) // the record the cache wrote when it verified the ISO
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,8 @@ package kvm2
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"libvirt.org/go/libvirt"
-
-	"mkube/pkg/mirror"
 )
 
 // ensurePool defines, builds and starts mkube's storage pool unless it runs: the volumes of every
@@ -90,14 +87,6 @@ func removePool(pool *libvirt.StoragePool) {
 	pool.Destroy()
 	pool.Delete(0)
 	pool.Undefine()
-}
-
-// fileSHA256 is the file's digest: the one the cache recorded beside it, or computed.
-func fileSHA256(path string) (string, error) {
-	if raw, err := os.ReadFile(path + ".sha256"); err == nil && len(strings.TrimSpace(string(raw))) == 64 {
-		return strings.TrimSpace(string(raw)), nil
-	}
-	return mirror.FileSHA256(path)
 }
 
 // uploadFile copies a host file into a raw volume, unless a complete volume of that name is there

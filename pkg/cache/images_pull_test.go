@@ -1,4 +1,4 @@
-package images
+package cache_test
 
 import (
 	"bytes"
@@ -15,49 +15,17 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/mirror"
 )
 
-func TestSource(t *testing.T) {
-	tests := []struct{ ref, repo, want string }{
-		{"registry.k8s.io/pause:3.10.1", "", "registry.k8s.io/pause:3.10.1"},
-		{"registry.k8s.io/coredns/coredns:v1.12.1", "127.0.0.1:5080", "127.0.0.1:5080/coredns/coredns:v1.12.1"},
-		{"registry.k8s.io/kube-apiserver:v1.34.4", "mirror.corp:5000/k8s/", "mirror.corp:5000/k8s/kube-apiserver:v1.34.4"},
-		{"mkube.local/storage-provisioner:v0.1.0", "localhost:5080", "localhost:5080/storage-provisioner:v0.1.0"},
-	}
-	for _, tt := range tests {
-		got, err := Source(tt.ref, tt.repo)
-		if err != nil || got.String() != tt.want {
-			t.Errorf("Source(%q, %q) = %v, %v; want %s", tt.ref, tt.repo, got, err, tt.want)
-		}
-	}
-	if !loopback("127.0.0.1:5080") || !loopback("localhost:1") || loopback("mirror.corp:5000") {
-		t.Error("loopback detection")
-	}
-
-	// Plain HTTP only for loopback and for repositories stored as http:// (--insecure-registry).
-	for _, tt := range []struct {
-		repo   string
-		scheme string
-		want   string
-	}{
-		{"localhost:5080", "http", "localhost:5080/pause:3.10.1"},
-		{"http://10.1.2.3:5000/k8s", "http", "10.1.2.3:5000/k8s/pause:3.10.1"},
-		{"http://mirror.corp:5000", "http", "mirror.corp:5000/pause:3.10.1"},
-		{"https://mirror.corp:5000", "https", "mirror.corp:5000/pause:3.10.1"},
-		{"mirror.corp", "https", "mirror.corp/pause:3.10.1"},
-	} {
-		got, err := Source("registry.k8s.io/pause:3.10.1", tt.repo)
-		if err != nil || got.String() != tt.want || got.Context().Registry.Scheme() != tt.scheme {
-			t.Errorf("Source(_, %q) = %v (%s), %v; want %s over %s", tt.repo, got, got.Context().Registry.Scheme(), err, tt.want, tt.scheme)
-		}
-	}
-}
+// These tests pull from pkg/mirror's registry server and build images with its builders, so they
+// are in package cache_test (pkg/mirror imports pkg/cache).
 
 func TestEnsureAndArchive(t *testing.T) {
 	// A registry on loopback: the project's own mirror server over a small layout.
 	l := mirror.Layout{Root: t.TempDir()}
-	store, _ := mirror.OpenImageStore(l.ImagesDir())
+	store, _ := cache.OpenImageStore(l.ImagesDir())
 	refs := []string{"registry.k8s.io/pause:3.10.1", "registry.k8s.io/coredns/coredns:v1.12.1"}
 	for _, r := range refs {
 		layer, _ := mirror.FilesLayer([]mirror.File{{Path: "/x", Mode: 0o644, Data: []byte(r)}})
@@ -74,7 +42,7 @@ func TestEnsureAndArchive(t *testing.T) {
 	defer srv.Close()
 	repo := strings.TrimPrefix(srv.URL, "http://")
 
-	c, err := Open(context.Background(), filepath.Join(t.TempDir(), "images"))
+	c, err := cache.OpenImages(context.Background(), filepath.Join(t.TempDir(), "images"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,22 +84,22 @@ func TestEnsureAndArchive(t *testing.T) {
 }
 
 // A delete waits for a start that is streaming images out of the cache, and the start's archive
-// is whole: the shared cache is safe across processes (flock; here two Cache values, as two
+// is whole: the shared cache is safe across processes (flock; here two Images values, as two
 // processes would have).
 func TestRemoveWaitsForReaders(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "images")
 	ctx := context.Background()
-	reader, err := Open(ctx, dir)
+	reader, err := cache.OpenImages(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := "registry.k8s.io/pause:3.10.1"
 	layer, _ := mirror.FilesLayer([]mirror.File{{Path: "/x", Mode: 0o644, Data: bytes.Repeat([]byte("x"), 1<<20)}})
 	img, _ := mirror.Assemble(mirror.ImageSpec{Ref: ref, Layers: []v1.Layer{layer}})
-	if err := reader.store.Put(ref, "k", img); err != nil {
+	if err := cache.StoreOf(reader).Put(ref, "k", img); err != nil {
 		t.Fatal(err)
 	}
-	deleter, err := Open(ctx, dir)
+	deleter, err := cache.OpenImages(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,4 @@
-// Package images keeps the container images a cluster needs in mkube's cache (an OCI image layout
-// under $MKUBE_HOME/cache/images), pulled with go-containerregistry from the image repository, and
-// streams them into a node's containerd as one archive, so a start makes no per-image pulls and a
-// filled cache needs no network at all.
-package images
+package cache
 
 import (
 	"context"
@@ -22,18 +18,20 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
 
-	"mkube/pkg/download"
 	"mkube/pkg/lockfile"
-	"mkube/pkg/mirror"
 	"mkube/pkg/out"
 )
 
-// Cache is the image cache. Every mkube process on the machine shares it: readers (a start
-// streaming images into its node) hold a shared lock, writers (a pull, `cache delete`) an
-// exclusive one, so a delete never takes blobs from under a running start and two pulls never
-// lose each other's index entries.
-type Cache struct {
-	store *mirror.ImageStore
+// Images is the image cache: the container images a cluster needs, in an OCI image layout (an
+// ImageStore under $MKUBE_HOME/cache/images), pulled with go-containerregistry from the image
+// repository and streamed into a node's containerd as one archive, so a start makes no per-image
+// pulls and a filled cache needs no network at all.
+//
+// Every mkube process on the machine shares it: readers (a start streaming images into its node)
+// hold a shared lock, writers (a pull, `cache delete`) an exclusive one, so a delete never takes
+// blobs from under a running start and two pulls never lose each other's index entries.
+type Images struct {
+	store *ImageStore
 	lock  string     // flock beside the layout: <dir>.lock
 	mu    sync.Mutex // pulls in this process take turns at the layout, as other processes do
 }
@@ -41,9 +39,9 @@ type Cache struct {
 // lockWait bounds how long a command waits for another one's hold on the cache (a large pull).
 const lockWait = 30 * time.Minute
 
-// Open opens (or creates) the cache at dir.
-func Open(ctx context.Context, dir string) (*Cache, error) {
-	c := &Cache{lock: filepath.Clean(dir) + ".lock"}
+// OpenImages opens (or creates) the image cache at dir.
+func OpenImages(ctx context.Context, dir string) (*Images, error) {
+	c := &Images{lock: filepath.Clean(dir) + ".lock"}
 	if err := os.MkdirAll(filepath.Dir(c.lock), 0o755); err != nil {
 		return nil, err
 	}
@@ -56,14 +54,14 @@ func Open(ctx context.Context, dir string) (*Cache, error) {
 		}
 		defer unlock()
 	}
-	if c.store, err = mirror.OpenImageStore(dir); err != nil {
+	if c.store, err = OpenImageStore(dir); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // hold takes the cache's lock with how (lockfile.Lock or lockfile.RLock).
-func (c *Cache) hold(ctx context.Context, how func(context.Context, string) (func(), error)) (func(), error) {
+func (c *Images) hold(ctx context.Context, how func(context.Context, string) (func(), error)) (func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
 	unlock, err := how(ctx, c.lock)
@@ -73,17 +71,17 @@ func (c *Cache) hold(ctx context.Context, how func(context.Context, string) (fun
 	return unlock, nil
 }
 
-// Source is where a canonical reference is pulled from: the reference itself, or, with an image
+// ImageSource is where a canonical reference is pulled from: the reference itself, or, with an image
 // repository set, the same path under that repository (registry.k8s.io/coredns/coredns:v1.12.1 →
 // REPO/coredns/coredns:v1.12.1), which is how a mirror of registry.k8s.io is laid out.
 //
 // A repository on loopback, or written as http://REPO (how a profile stores one the user listed
 // in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO.
-func Source(ref, repository string) (name.Reference, error) {
+func ImageSource(ref, repository string) (name.Reference, error) {
 	if repository == "" {
 		return name.ParseReference(ref)
 	}
-	repo, tag, err := mirror.RepoPath(ref)
+	repo, tag, err := RepoPath(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +111,12 @@ func loopback(repository string) bool {
 // until the returned function is called; reads (Missing, Digests, WriteArchive) go on. A command
 // that streams images some time after checking them holds the cache in between. It must not pull
 // (Ensure) while it holds: a pull waits for every holder.
-func (c *Cache) Hold(ctx context.Context) (func(), error) {
+func (c *Images) Hold(ctx context.Context) (func(), error) {
 	return c.hold(ctx, lockfile.RLock)
 }
 
 // Missing lists the refs the cache does not hold.
-func (c *Cache) Missing(ctx context.Context, refs []string) ([]string, error) {
+func (c *Images) Missing(ctx context.Context, refs []string) ([]string, error) {
 	unlock, err := c.hold(ctx, lockfile.RLock)
 	if err != nil {
 		return nil, err
@@ -138,7 +136,7 @@ func (c *Cache) Missing(ctx context.Context, refs []string) ([]string, error) {
 }
 
 // Ensure pulls every ref the cache lacks, three at a time, with a progress bar on progress.
-func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, progress io.Writer) error {
+func (c *Images) Ensure(ctx context.Context, refs []string, repository string, progress io.Writer) error {
 	missing, err := c.Missing(ctx, refs)
 	if err != nil || len(missing) == 0 {
 		return err
@@ -152,13 +150,13 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 	g.SetLimit(3)
 	for _, ref := range missing {
 		g.Go(func() error {
-			src, err := Source(ref, repository)
+			src, err := ImageSource(ref, repository)
 			if err != nil {
 				return err
 			}
 			// The shared transport bounds connects, TLS and headers and fails a stalled layer
 			// with a message, which go-containerregistry's default transport does not.
-			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithTransport(download.Transport()),
+			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithTransport(Transport()),
 				remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 			if err != nil {
 				return fmt.Errorf("pulling %s: %w", src, err)
@@ -189,7 +187,7 @@ func (c *Cache) Ensure(ctx context.Context, refs []string, repository string, pr
 
 // WriteArchive writes the given cached images as one docker-archive tarball (what
 // `ctr images import` and `docker load` read), tagged with their canonical references.
-func (c *Cache) WriteArchive(ctx context.Context, refs []string, w io.Writer) error {
+func (c *Images) WriteArchive(ctx context.Context, refs []string, w io.Writer) error {
 	unlock, err := c.hold(ctx, lockfile.RLock)
 	if err != nil {
 		return err
@@ -211,7 +209,7 @@ func (c *Cache) WriteArchive(ctx context.Context, refs []string, w io.Writer) er
 }
 
 // Digests returns "ref@digest" lines for refs: a fingerprint of exactly what a preload holds.
-func (c *Cache) Digests(ctx context.Context, refs []string) (string, error) {
+func (c *Images) Digests(ctx context.Context, refs []string) (string, error) {
 	unlock, err := c.hold(ctx, lockfile.RLock)
 	if err != nil {
 		return "", err
@@ -228,9 +226,9 @@ func (c *Cache) Digests(ctx context.Context, refs []string) (string, error) {
 	return b.String(), nil
 }
 
-// Canonical is the name containerd and the kubelet use for an image reference: fully qualified,
+// CanonicalRef is the name containerd and the kubelet use for an image reference: fully qualified,
 // Docker Hub as docker.io/library/..., ":latest" when no tag is given.
-func Canonical(ref string) (string, error) {
+func CanonicalRef(ref string) (string, error) {
 	t, err := name.NewTag(ref)
 	if err != nil {
 		return "", fmt.Errorf("%q is not an image reference: %w", ref, err)
@@ -243,7 +241,7 @@ func Canonical(ref string) (string, error) {
 }
 
 // Remove drops refs from the cache (their blobs go at the next garbage collection).
-func (c *Cache) Remove(ctx context.Context, refs []string) error {
+func (c *Images) Remove(ctx context.Context, refs []string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	unlock, err := c.hold(ctx, lockfile.Lock)

@@ -1,7 +1,4 @@
-// Package isoimage names mkube's VM image (built by `make iso`, see iso/README.md) and keeps it in
-// the cache, downloaded from the first of a list of URLs that has it and checked against the
-// sha256 published beside it.
-package isoimage
+package cache
 
 import (
 	"context"
@@ -14,24 +11,25 @@ import (
 	"path/filepath"
 	"strings"
 
-	"mkube/pkg/download"
 	"mkube/pkg/safepath"
 )
 
-// Version of the VM image this mkube boots.
-const Version = "v0.1.0"
+// ISOVersion is the version of the VM image this mkube boots (built by `make iso`, see
+// iso/README.md).
+const ISOVersion = "v0.1.0"
 
-// Name is its file name.
-func Name() string { return "mkube-" + Version + "-amd64.iso" }
+// ISOName is its file name.
+func ISOName() string { return "mkube-" + ISOVersion + "-amd64.iso" }
 
-// Cache makes sure dir holds the ISO from the first URL of urls that serves it, verified against
+// ISO makes sure dir holds the ISO from the first URL of urls that serves it, verified against
 // URL.sha256, and returns its path. A cached copy whose digest still matches the URL's is used
-// as is; when no URL answers, a verified cached copy is used (offline).
-func Cache(ctx context.Context, urls []string, dir string, progress io.Writer) (string, error) {
+// as is; when no URL answers, a verified cached copy is used (offline). The ISO is a cache entry
+// like a binary: its record is dir/NAME.iso.sha256 (see the package doc).
+func ISO(ctx context.Context, urls []string, dir string, progress io.Writer) (string, error) {
 	if len(urls) == 0 {
 		return "", errors.New("no ISO URL")
 	}
-	d := &download.Downloader{Progress: progress}
+	d := &Downloader{Progress: progress}
 	var errs []string
 	for _, u := range urls {
 		u = normalize(u)
@@ -48,16 +46,20 @@ func Cache(ctx context.Context, urls []string, dir string, progress io.Writer) (
 		}
 		want, err := d.Checksum(ctx, u+".sha256")
 		if err != nil {
-			if download.Cached(dst) {
+			if _, ok := Verified(dst); ok {
 				return dst, nil // offline: the verified copy will do
 			}
 			errs = append(errs, err.Error())
 			continue
 		}
-		if have, err := os.ReadFile(dst + ".sha256"); err == nil && strings.TrimSpace(string(have)) == want && download.Cached(dst) {
+		if have, ok := Verified(dst); ok && have == want {
 			return dst, nil
 		}
-		os.Remove(dst + ".sha256") // a different build under the same name: fetch it again
+		// A different build under the same name: no longer trusted, fetched again.
+		if err := Forget(dst); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
 		if err := d.File(ctx, u, u+".sha256", dst, name); err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -79,14 +81,14 @@ func normalize(u string) string {
 	return (&url.URL{Scheme: "file", Path: abs}).String()
 }
 
-// DevDefault is the ISO a development build finds without flags: `make iso` writes it next to the
+// DevISO is the ISO a development build finds without flags: `make iso` writes it next to the
 // mkube binary (out/). Empty when there is none.
-func DevDefault() string {
+func DevISO() string {
 	exe, err := os.Executable()
 	if err != nil {
 		return ""
 	}
-	p := filepath.Join(filepath.Dir(exe), Name())
+	p := filepath.Join(filepath.Dir(exe), ISOName())
 	if _, err := os.Stat(p); err != nil {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package isoimage
+package cache
 
 import (
 	"context"
@@ -19,35 +19,35 @@ func publish(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func TestCacheTriesURLsInOrderAndVerifies(t *testing.T) {
+func TestISOTriesURLsInOrderAndVerifies(t *testing.T) {
 	src, cache := t.TempDir(), t.TempDir()
 	good := publish(t, src, "mkube-test.iso", "iso bytes")
 	bad := publish(t, src, "bad.iso", "iso bytes")
 	os.WriteFile(bad, []byte("tampered"), 0o644)
 	ctx := context.Background()
 
-	if _, err := Cache(ctx, []string{bad}, cache, nil); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+	if _, err := ISO(ctx, []string{bad}, cache, nil); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Errorf("tampered ISO: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(cache, "bad.iso")); err == nil {
 		t.Error("a tampered ISO was kept in the cache")
 	}
-	got, err := Cache(ctx, []string{filepath.Join(src, "missing.iso"), "file://" + good}, cache, nil)
+	got, err := ISO(ctx, []string{filepath.Join(src, "missing.iso"), "file://" + good}, cache, nil)
 	if err != nil || filepath.Base(got) != "mkube-test.iso" {
 		t.Fatalf("second URL: %q %v", got, err)
 	}
 	// Rebuilt under the same name: fetched again.
 	publish(t, src, "mkube-test.iso", "new iso bytes")
-	if got, _ = Cache(ctx, []string{good}, cache, nil); readString(got) != "new iso bytes" {
+	if got, _ = ISO(ctx, []string{good}, cache, nil); readString(got) != "new iso bytes" {
 		t.Errorf("stale cached ISO used: %q", readString(got))
 	}
 	// Source gone: the verified copy serves offline.
 	os.Remove(good)
 	os.Remove(good + ".sha256")
-	if got, err = Cache(ctx, []string{good}, cache, nil); err != nil || readString(got) != "new iso bytes" {
+	if got, err = ISO(ctx, []string{good}, cache, nil); err != nil || readString(got) != "new iso bytes" {
 		t.Errorf("offline: %q %v", got, err)
 	}
-	if _, err := Cache(ctx, []string{"https://example.invalid/x.txt"}, cache, nil); err == nil {
+	if _, err := ISO(ctx, []string{"https://example.invalid/x.txt"}, cache, nil); err == nil {
 		t.Error("a non-ISO URL was accepted")
 	}
 }

@@ -1,7 +1,4 @@
-// Package download fetches files into mkube's cache with a progress bar, verifying each against
-// its published sha256 before it takes its final name, so the cache never holds a partial or
-// corrupt file and an interrupted download simply starts again.
-package download
+package cache
 
 import (
 	"context"
@@ -13,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"mkube/pkg/out"
 )
@@ -49,7 +45,7 @@ func (d *Downloader) open(ctx context.Context, u string) (io.ReadCloser, int64, 
 		}
 		c := d.Client
 		if c == nil {
-			c = client()
+			c = defaultClient()
 		}
 		resp, err := c.Do(req)
 		if err != nil {
@@ -76,17 +72,18 @@ func (d *Downloader) Checksum(ctx context.Context, u string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f := strings.Fields(string(raw))
-	if len(f) == 0 || len(f[0]) != 64 {
+	digest, ok := ParseDigest(raw)
+	if !ok {
 		return "", fmt.Errorf("%s holds no sha256 digest", u)
 	}
-	return strings.ToLower(f[0]), nil
+	return digest, nil
 }
 
-// File downloads u to dst and checks it against the sha256 published at checksumURL. A dst that
-// is already there and verified (its digest recorded beside it) is kept without any network access.
+// File downloads u to dst and checks it against the sha256 published at checksumURL; dst takes its
+// name and its record only once verified (Commit). A dst that is already Verified is kept without
+// any network access.
 func (d *Downloader) File(ctx context.Context, u, checksumURL, dst, label string) error {
-	if Cached(dst) {
+	if _, ok := Verified(dst); ok {
 		return nil
 	}
 	want, err := d.Checksum(ctx, checksumURL)
@@ -129,28 +126,5 @@ func (d *Downloader) File(ctx context.Context, u, checksumURL, dst, label string
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	return os.WriteFile(dst+".sha256", []byte(want+"\n"), 0o644)
-}
-
-// Cached reports whether dst holds a verified download: the digest recorded at download time
-// matches the file. A file renamed into place always has its record written right after, so a
-// crash in between costs one download, never a corrupt file used as good.
-func Cached(dst string) bool {
-	want, err := os.ReadFile(dst + ".sha256")
-	if err != nil {
-		return false
-	}
-	f, err := os.Open(dst)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return false
-	}
-	return hex.EncodeToString(h.Sum(nil)) == strings.TrimSpace(string(want))
+	return Commit(tmp.Name(), dst, want)
 }

@@ -1,4 +1,4 @@
-package download
+package cache
 
 import (
 	"errors"
@@ -152,6 +152,6 @@ func IsStall(err error) bool {
 	return errors.As(err, &s)
 }
 
-// client is the default client of a Downloader: the shared transport, and no overall timeout
+// defaultClient is the default client of a Downloader: the shared transport, and no overall timeout
 // (see Timeouts); requests carry the caller's ctx.
-var client = sync.OnceValue(func() *http.Client { return &http.Client{Transport: Transport()} })
+var defaultClient = sync.OnceValue(func() *http.Client { return &http.Client{Transport: Transport()} })

@@ -1,4 +1,4 @@
-package download
+package cache
 
 import (
 	"bytes"
@@ -69,7 +69,7 @@ func TestFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := os.ReadFile(dst)
-			if !bytes.Equal(got, content) || !Cached(dst) {
+			if d, ok := Verified(dst); !bytes.Equal(got, content) || !ok || d != sum(content) {
 				t.Error("downloaded content wrong or not recorded")
 			}
 		})
@@ -85,7 +85,7 @@ func TestFile(t *testing.T) {
 	}
 	// A corrupted cached file is not trusted.
 	os.WriteFile(filepath.Join(dir, "ok", "bin"), []byte("corrupt"), 0o755)
-	if Cached(filepath.Join(dir, "ok", "bin")) {
+	if _, ok := Verified(filepath.Join(dir, "ok", "bin")); ok {
 		t.Error("corrupt cache entry reported as cached")
 	}
 }
