@@ -14,8 +14,14 @@ import (
 // state directory), so a restart does not apply them again, and an addon never applied on this
 // node is not looked for when it is disabled. The marker lives in the node, with the cluster: a
 // recreated node starts with none.
+//
+// Markers of mkube versions that applied addons with kubectl in the node were named addon-NAME:
+// their objects carry no mkube.io/addon label, so the new name makes the first start with this
+// version apply them again, which labels them.
 
-func addonMarker(name string) string { return "addon-" + name }
+func addonMarker(name string) string { return "addon-ssa-" + name }
+
+func legacyAddonMarker(name string) string { return "addon-" + name }
 
 func manifestDigest(manifest []byte) string {
 	sum := sha256.Sum256(manifest)
@@ -37,11 +43,14 @@ func ApplyAddon(ctx context.Context, a Applier, r driver.Runner, name string, ma
 
 // RemoveAddon deletes what an addon created, if it was ever applied on the node.
 func RemoveAddon(ctx context.Context, a Applier, r driver.Runner, name string, manifest []byte) error {
-	if node.Marker(ctx, r, addonMarker(name)) == "" {
+	if node.Marker(ctx, r, addonMarker(name)) == "" && node.Marker(ctx, r, legacyAddonMarker(name)) == "" {
 		return nil
 	}
 	if err := a.Remove(ctx, name, manifest); err != nil {
 		return fmt.Errorf("disabling addon %s: %w", name, err)
+	}
+	if err := node.RemoveMarker(ctx, r, legacyAddonMarker(name)); err != nil {
+		return err
 	}
 	return node.RemoveMarker(ctx, r, addonMarker(name))
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"mkube/pkg/addons/apply"
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/kubeconfig"

@@ -62,11 +62,8 @@ func Marker(ctx context.Context, r driver.Runner, name string) string {
 	return strings.TrimSpace(have)
 }
 
-// SetMarker records value in StateDir/name.
+// SetMarker records value in StateDir/name (WriteFile makes the directory).
 func SetMarker(ctx context.Context, r driver.Runner, name, value string) error {
-	if _, err := Output(ctx, r, "mkdir", "-p", StateDir); err != nil {
-		return err
-	}
 	return WriteBytes(ctx, r, StateDir+"/"+name, 0o644, []byte(value+"\n"))
 }
 

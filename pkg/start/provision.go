@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mkube/pkg/addons"
+	"mkube/pkg/addons/apply"
 	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/certs"
 	"mkube/pkg/cluster"
@@ -120,7 +121,7 @@ func addonsStep(ctx context.Context, s *State) error {
 			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`")
 		}
 	}
-	if err := cluster.ApplyAddon(ctx, applier, s.Runner, "default-serviceaccount", defaultServiceAccount); err != nil {
+	if err := cluster.ApplyAddon(ctx, applier, s.Runner, apply.DefaultServiceAccountAddon, []byte(apply.DefaultServiceAccount)); err != nil {
 		return reason.New(reason.K8sStart, err, "")
 	}
 	for _, a := range s.Addons {
@@ -137,11 +138,6 @@ func addonsStep(ctx context.Context, s *State) error {
 
 // addonTimeout bounds applying the addons, retries included.
 const addonTimeout = 3 * time.Minute
-
-// defaultServiceAccount is what the controller manager's service-account controller makes a few
-// seconds after it starts; pods in "default" are refused until it exists. Applying the same object
-// right away lets a user's first `kubectl run` work without waiting for that controller.
-var defaultServiceAccount = []byte("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n")
 
 // kubeconfigStep points the user's kubeconfig at the cluster (and makes it current, unless
 // --keep-context).

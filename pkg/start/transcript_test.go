@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,7 +42,7 @@ var kubeadmImages = []string{
 // images under every name a start pulls, on loopback.
 func mirror(t *testing.T) *httptest.Server {
 	t.Helper()
-	reg := registry.New()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.HandleFunc("/release/", func(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +86,8 @@ func nodeReplies(args []string) (string, int) {
 		return strings.Join(kubeadmImages, "\n") + "\n", 0
 	case "stat -fc %T /sys/fs/cgroup/":
 		return "cgroup2fs\n", 0
+	case "/bin/sh -c ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1":
+		return "", 2 // a new node has no static pods yet
 	}
 	return "", 0
 }
@@ -131,16 +135,19 @@ func TestTranscripts(t *testing.T) {
 						t.Errorf("%s left %s", title, leak)
 					}
 					lines := log.Take()
+					for i := range lines {
+						lines[i] = strings.ReplaceAll(lines[i], string(home), "$MKUBE_HOME")
+					}
 					if strings.HasPrefix(title, "start") {
 						lines = canonical(lines)
 					}
 					fmt.Fprintf(&transcript, "== mkube %s\n%s\n", title, strings.Join(lines, "\n"))
 				}
-				host := start.HostResources{CPUs: 4, MemoryMB: 8192}
-				step("start", func() error { return start.Run(ctx, m, opts, host) })
+				res := start.HostResources{CPUs: 4, MemoryMB: 8192}
+				step("start", func() error { return start.Run(ctx, m, opts, res) })
 				step("addons enable dashboard", func() error { return m.AddonEnable(ctx, "demo", "dashboard") })
 				step("stop", func() error { return m.Stop(ctx, "demo") })
-				step("start (restart)", func() error { return start.Run(ctx, m, opts, host) })
+				step("start (restart)", func() error { return start.Run(ctx, m, opts, res) })
 				step("delete", func() error { return m.Delete(ctx, "demo", false) })
 				golden.Check(t, "transcript-"+host+"-"+kind+".golden", []byte(transcript.String()))
 			})
@@ -154,7 +161,7 @@ func canonical(lines []string) []string {
 	var main, stream []string
 	for _, l := range lines {
 		if strings.Contains(l, "preload") || strings.Contains(l, "images import") {
-			stream = append(stream, "  (beside the above) "+l)
+			stream = append(stream, "  (provision, in parallel with the above) "+l)
 			continue
 		}
 		main = append(main, l)

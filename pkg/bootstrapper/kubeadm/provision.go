@@ -127,7 +127,8 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 	if have, _ := node.Output(ctx, r, "cat", marker); strings.TrimSpace(have) == digest {
 		return nil
 	}
-	for name, src := range c.PKI {
+	for _, name := range names {
+		src := c.PKI[name]
 		mode := int64(0o644)
 		if strings.HasSuffix(name, ".key") {
 			mode = 0o600
