@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"mkube/pkg/addons"
@@ -136,26 +137,23 @@ func dashboardProxy(cfg *rest.Config, port int) (http.Handler, error) {
 
 // waitHTTP polls url until it answers 200: right after the pod turns ready the API server's proxy
 // may still answer 503 for a moment.
-func waitHTTP(ctx context.Context, u string, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+func waitHTTP(ctx context.Context, u string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last string
-	for {
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
+		if err != nil {
 			last = err.Error()
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the dashboard does not answer through the proxy: %s", strings.TrimSpace(last))
-		case <-time.After(200 * time.Millisecond):
-		}
+		resp.Body.Close()
+		last = resp.Status
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the dashboard does not answer through the proxy: %s", strings.TrimSpace(last))
 	}
+	return nil
 }

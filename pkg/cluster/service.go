@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"mkube/pkg/reason"
@@ -146,28 +147,29 @@ func formatServiceURLs(svc *corev1.Service, ip, format string, port func(int32) 
 }
 
 // waitEndpoints waits until the service has a ready endpoint, or says why there is none.
-func waitEndpoints(ctx context.Context, client kubernetes.Interface, namespace, name string, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
+func waitEndpoints(ctx context.Context, client kubernetes.Interface, namespace, name string, timeout time.Duration) error {
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		slices, err := client.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
-		if err == nil {
-			for _, s := range slices.Items {
-				for _, e := range s.Endpoints {
-					if e.Conditions.Ready == nil || *e.Conditions.Ready {
-						return nil
-					}
+		if err != nil {
+			return false, nil
+		}
+		for _, s := range slices.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready == nil || *e.Conditions.Ready {
+					return true, nil
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			return reason.Errorf(reason.Service, "check its pods: mkube kubectl -- get pods -n "+namespace+" (or wait longer with --wait=SECONDS)",
-				"service %s/%s has no running pod behind it", namespace, name)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		return reason.Errorf(reason.Service, "check its pods: mkube kubectl -- get pods -n "+namespace+" (or wait longer with --wait=SECONDS)",
+			"service %s/%s has no running pod behind it", namespace, name)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -92,21 +93,17 @@ func Wait(ctx context.Context, client kubernetes.Interface, nodeName string, com
 		check := checks[c]
 		why := ""
 		start := time.Now()
-		for {
+		err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
 			ok, w := check(attempt)
-			cancel()
-			if ok {
-				log("wait %s took %s", c, time.Since(start).Round(time.Millisecond))
-				break
-			}
 			why = w
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("timed out waiting for %s: %s", c, why)
-			case <-time.After(250 * time.Millisecond):
-			}
+			return ok, nil
+		})
+		if err != nil {
+			return fmt.Errorf("timed out waiting for %s: %s", c, why)
 		}
+		log("wait %s took %s", c, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
 	"mkube/pkg/ssh"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Name of the driver, as minikube's.
@@ -382,18 +384,15 @@ func (d *Driver) ip(ctx context.Context) (string, error) {
 }
 
 func (d *Driver) waitIP(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, ipTimeout)
-	defer cancel()
-	for {
-		if ip, err := d.ip(ctx); err == nil && ip != "" {
-			return ip, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("Hyper-V reported no address for the VM %s in %s (is its switch connected to a network with DHCP?)", d.profile, ipTimeout)
-		case <-time.After(pollEvery):
-		}
+	var ip string
+	err := wait.PollUntilContextTimeout(ctx, pollEvery, ipTimeout, true, func(ctx context.Context) (bool, error) {
+		ip, _ = d.ip(ctx)
+		return ip != "", nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("Hyper-V reported no address for the VM %s in %s (is its switch connected to a network with DHCP?)", d.profile, ipTimeout)
 	}
+	return ip, nil
 }
 
 // Endpoint: SSH and the API server at the guest's address.

@@ -19,6 +19,8 @@ import (
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
 	"mkube/pkg/ssh"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Name of the driver, as minikube's.
@@ -337,16 +339,12 @@ func (d *Driver) Stop(ctx context.Context) error {
 	if _, err := run(ctx, "controlvm", d.profile, "acpipowerbutton"); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(stopTimeout)
-	for time.Now().Before(deadline) {
-		if info, err := d.info(ctx); err == nil && info != nil && info["VMState"] != "running" && info["VMState"] != "stopping" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollEvery):
-		}
+	err = wait.PollUntilContextTimeout(ctx, pollEvery, stopTimeout, true, func(ctx context.Context) (bool, error) {
+		info, err := d.info(ctx)
+		return err == nil && info != nil && info["VMState"] != "running" && info["VMState"] != "stopping", nil
+	})
+	if err == nil || ctx.Err() != nil {
+		return ctx.Err()
 	}
 	d.opts.Logf("the VM did not shut down within %s: powering it off", stopTimeout)
 	_, err = run(ctx, "controlvm", d.profile, "poweroff")
@@ -440,20 +438,17 @@ func (d *Driver) ip(ctx context.Context, info map[string]string) (string, error)
 }
 
 func (d *Driver) waitIP(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, ipTimeout)
-	defer cancel()
-	for {
+	var ip string
+	err := wait.PollUntilContextTimeout(ctx, pollEvery, ipTimeout, true, func(ctx context.Context) (bool, error) {
 		if info, err := d.info(ctx); err == nil && info != nil {
-			if ip, err := d.ip(ctx, info); err == nil && ip != "" {
-				return ip, nil
-			}
+			ip, _ = d.ip(ctx, info)
 		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("the VM got no address on its host-only network in %s; its console log is %s", ipTimeout, d.consoleLog())
-		case <-time.After(pollEvery):
-		}
+		return ip != "", nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("the VM got no address on its host-only network in %s; its console log is %s", ipTimeout, d.consoleLog())
 	}
+	return ip, nil
 }
 
 // Runner runs commands over SSH.
