@@ -131,7 +131,7 @@ func TestTranscripts(t *testing.T) {
 					if err := run(); err != nil {
 						t.Fatalf("%s: %v\n%s", title, err, output.String())
 					}
-					if leak := fake.Leaks(); leak != "" && title != "delete" {
+					if leak := fake.Leaks(); leak != "" {
 						t.Errorf("%s left %s", title, leak)
 					}
 					lines := log.Take()
