@@ -136,7 +136,7 @@ func (a *Applier) Apply(ctx context.Context, name string, manifest []byte) error
 		keep[keyOf(obj)] = true
 		kinds = append(kinds, obj.GroupVersionKind().GroupKind())
 	}
-	if err := a.prune(ctx, name, kinds, keep); err != nil {
+	if _, err := a.prune(ctx, name, kinds, keep); err != nil {
 		return fmt.Errorf("addon %s: %w", name, err)
 	}
 	return nil
@@ -160,7 +160,11 @@ func (a *Applier) Remove(ctx context.Context, name string, manifest []byte) erro
 	for _, obj := range objs {
 		kinds = append(kinds, obj.GroupVersionKind().GroupKind())
 	}
-	if err := a.prune(ctx, name, kinds, nil); err != nil {
+	gone, err := a.prune(ctx, name, kinds, nil)
+	if err != nil {
+		return fmt.Errorf("disabling addon %s: %w", name, err)
+	}
+	if err := a.waitGone(ctx, gone); err != nil {
 		return fmt.Errorf("disabling addon %s: %w", name, err)
 	}
 	return nil

@@ -2,13 +2,16 @@ package apply
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -59,7 +62,8 @@ var protectedNamespaces = map[string]bool{"default": true, "kube-system": true, 
 // prune deletes the objects labelled as addon name's, in kinds and PruneKinds, that keep does not
 // hold. Namespaces go last, and only those that hold nothing but the addon's objects: a namespace
 // that has the user's work in it (or is one of the cluster's own) stays, with a log line.
-func (a *Applier) prune(ctx context.Context, name string, kinds []schema.GroupKind, keep map[objKey]bool) error {
+func (a *Applier) prune(ctx context.Context, name string, kinds []schema.GroupKind, keep map[objKey]bool) ([]deleted, error) {
+	var done []deleted
 	selector := AddonLabel + "=" + name
 	inManifest := map[schema.GroupKind]bool{}
 	for _, gk := range kinds {
@@ -75,7 +79,7 @@ func (a *Applier) prune(ctx context.Context, name string, kinds []schema.GroupKi
 		seen[gk] = true
 		items, m, err := a.list(ctx, gk, "", selector, !inManifest[gk])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := range items {
 			obj := &items[i]
@@ -89,8 +93,9 @@ func (a *Applier) prune(ctx context.Context, name string, kinds []schema.GroupKi
 				continue
 			}
 			if err := a.delete(ctx, m, obj); err != nil {
-				return err
+				return nil, err
 			}
+			done = append(done, deleted{m, obj})
 		}
 	}
 	for _, ns := range namespaces {
@@ -100,14 +105,44 @@ func (a *Applier) prune(ctx context.Context, name string, kinds []schema.GroupKi
 		}
 		other, err := a.foreignObject(ctx, name, ns.GetName())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if other != "" {
 			a.logf("addon %s: keeping namespace %s: it holds %s, which is not the addon's", name, ns.GetName(), other)
 			continue
 		}
 		if err := a.delete(ctx, nsMapping, ns); err != nil {
-			return err
+			return nil, err
+		}
+		done = append(done, deleted{nsMapping, ns})
+	}
+	return done, nil
+}
+
+// deleted is an object prune deleted.
+type deleted struct {
+	m   *meta.RESTMapping
+	obj *unstructured.Unstructured
+}
+
+// waitGone waits until every deleted object is gone (finalizers done, a namespace emptied), as
+// `kubectl delete` does: when `addons disable` returns, the addon is not there any more. An object
+// of the same name made since (another UID) counts as gone.
+func (a *Applier) waitGone(ctx context.Context, objs []deleted) error {
+	for _, d := range objs {
+		ri := a.resource(d.m, d.obj.GetNamespace())
+		err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			got, err := ri.Get(ctx, d.obj.GetName(), metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+				return true, nil
+			case err != nil:
+				return false, nil // the API server restarting: ask again
+			}
+			return got.GetUID() != d.obj.GetUID(), nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s is still being deleted: %w", describe(d.obj), err)
 		}
 	}
 	return nil

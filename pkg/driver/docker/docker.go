@@ -7,10 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -75,115 +73,12 @@ func Entry(goos string) driver.Entry {
 
 func (d *Driver) Name() string { return Name }
 
-// Health checks that Docker is installed, its daemon answers, and we may talk to it.
-func Health(ctx context.Context) driver.Health {
-	cli, err := newClient()
-	if err != nil {
-		return driver.Health{Problem: err.Error(), Fix: "check DOCKER_HOST"}
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = cli.Ping(ctx, client.PingOptions{})
-	if err == nil {
-		return driver.Health{Installed: true, Running: true, Healthy: true}
-	}
-	_, lookErr := lookPath("dockerd", "docker")
-	installed := lookErr == nil
-	switch {
-	case strings.Contains(err.Error(), "permission denied"):
-		return driver.Health{Installed: true, Running: true, Problem: "Docker is running but you may not use it: " + firstLine(err),
-			Fix: "add yourself to the docker group: sudo usermod -aG docker $USER && newgrp docker"}
-	case !installed:
-		return driver.Health{Problem: "Docker is not installed",
-			Fix: "install Docker (Debian/Ubuntu: sudo apt-get install docker.io), or pick another --driver"}
-	default:
-		return driver.Health{Installed: true, Problem: "Docker is installed but the daemon is not running",
-			Fix: "start it: sudo systemctl start docker (without systemd: sudo dockerd &)"}
-	}
-}
-
 func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }
-
-func lookPath(names ...string) (string, error) {
-	for _, dir := range strings.Split(os.Getenv("PATH"), string(os.PathListSeparator)) {
-		for _, n := range names {
-			p := dir + "/" + n
-			if st, err := os.Stat(p); err == nil && !st.IsDir() {
-				return p, nil
-			}
-		}
-	}
-	return "", errors.New("not found")
-}
 
 // container, network and volume names all follow the profile, as minikube's do.
 func (d *Driver) container() string { return d.profile }
 func (d *Driver) network() string   { return d.profile }
 func (d *Driver) volume() string    { return d.profile }
-
-func (d *Driver) labels() map[string]string { return d.owner.Labels() }
-
-// notOurs is the refusal for an object that has the profile's name but not this home's and
-// profile's labels: mkube never reuses, stops or deletes it.
-func (d *Driver) notOurs(kind, name string, labels map[string]string) error {
-	other := ""
-	if labels[driver.LabelCreatedBy] == "true" {
-		other = "another mkube home's or profile's"
-		if _, marked := labels[driver.LabelHome]; !marked {
-			other = "made by an older mkube for another profile or home"
-		}
-	}
-	return &driver.NotOwnedError{Kind: kind, Name: name, Other: other}
-}
-
-// CheckOwned says whether the container, volume and network of the profile's name are each either
-// missing or this profile's: a start asks before it creates or downloads anything.
-func (d *Driver) CheckOwned(ctx context.Context) error {
-	if _, err := d.ownContainer(ctx); err != nil {
-		return err
-	}
-	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
-	switch {
-	case err == nil && !d.owner.OwnsLabels(v.Volume.Labels):
-		return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
-	case err != nil && !cerrdefs.IsNotFound(err):
-		return err
-	}
-	n, err := d.cli.NetworkInspect(ctx, d.network(), client.NetworkInspectOptions{})
-	switch {
-	case err == nil && n.Network.Name == d.network() && !d.owner.OwnsLabels(n.Network.Labels):
-		return d.notOurs("Docker network", d.network(), n.Network.Labels)
-	case err != nil && !cerrdefs.IsNotFound(err):
-		return err
-	}
-	return nil
-}
-
-// ownContainer inspects the profile's container: (nil, nil) when there is none, an error when
-// there is one that is not ours.
-func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, error) {
-	res, err := d.cli.ContainerInspect(ctx, d.container(), client.ContainerInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	st := res.Container
-	// Docker also finds a container by a prefix of its ID: a profile named like one is not it.
-	if strings.TrimPrefix(st.Name, "/") != d.container() {
-		return nil, nil
-	}
-	if st.Config == nil || !d.owner.OwnsLabels(st.Config.Labels) {
-		var labels map[string]string
-		if st.Config != nil {
-			labels = st.Config.Labels
-		}
-		return nil, d.notOurs("Docker container", d.container(), labels)
-	}
-	return &st, nil
-}
 
 // Create makes the network, the volume and the container, each only if missing, then starts it.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
@@ -439,40 +334,6 @@ func (d *Driver) Delete(ctx context.Context) error {
 	return nil
 }
 
-func (d *Driver) removeOwned(ctx context.Context) error {
-	if d.owner.HomeID == "" && !d.owner.Legacy {
-		return nil // an unmarked driver owns nothing
-	}
-	// Listed by profile label, each then checked against the full mark (home ID, or a legacy
-	// object for a legacy profile).
-	mine := client.Filters{}.Add("label", driver.LabelProfile+"="+d.profile)
-	vs, err := d.cli.VolumeList(ctx, client.VolumeListOptions{Filters: mine})
-	if err != nil {
-		return err
-	}
-	for _, v := range vs.Items {
-		if !d.owner.OwnsLabels(v.Labels) {
-			continue
-		}
-		if _, err := d.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return err
-		}
-	}
-	ns, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: mine})
-	if err != nil {
-		return err
-	}
-	for _, n := range ns.Items {
-		if !d.owner.OwnsLabels(n.Labels) {
-			continue
-		}
-		if _, err := d.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("removing network %s: %w", n.Name, err)
-		}
-	}
-	return nil
-}
-
 // State maps the container's state; a foreign container of the profile's name is an error, so
 // nothing takes it for this profile's node.
 func (d *Driver) State(ctx context.Context) (driver.State, error) {
@@ -521,125 +382,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 	return ep, nil
 }
 
-// bridgeReachable tells whether the host routes to containers' addresses: only when the engine
-// runs on this Linux host. Docker Desktop (macOS, Windows) and remote engines keep them in a VM
-// or on another machine, where only published ports reach them.
-func (d *Driver) bridgeReachable() bool {
-	return runtime.GOOS == "linux" && strings.HasPrefix(d.cli.DaemonHost(), "unix://")
-}
-
 // Runner runs commands in the container with docker exec.
 func (d *Driver) Runner(context.Context) (driver.Runner, error) {
 	return &execRunner{cli: d.cli, container: d.container()}, nil
-}
-
-func (d *Driver) ensureVolume(ctx context.Context) error {
-	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
-	if err == nil {
-		if !d.owner.OwnsLabels(v.Volume.Labels) {
-			return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
-		}
-		return nil
-	}
-	if !cerrdefs.IsNotFound(err) {
-		return err
-	}
-	_, err = d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: d.volume(), Labels: d.labels()})
-	return err
-}
-
-// ensureNetwork creates the profile's network on a free private /24 and returns the node's
-// address in it (.2), or finds the existing one.
-func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
-	existing, err := d.cli.NetworkList(ctx, client.NetworkListOptions{})
-	if err != nil {
-		return "", err
-	}
-	var taken []*net.IPNet
-	for _, n := range existing.Items {
-		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
-			return "", d.notOurs("Docker network", n.Name, n.Labels)
-		}
-		for _, c := range n.IPAM.Config {
-			if !c.Subnet.IsValid() {
-				continue
-			}
-			if _, sn, err := net.ParseCIDR(c.Subnet.String()); err == nil {
-				if n.Name == d.network() {
-					return nodeIP(sn), nil
-				}
-				taken = append(taken, sn)
-			}
-		}
-	}
-	taken = append(taken, hostSubnets()...)
-	for _, sn := range candidateSubnets() {
-		if overlaps(sn, taken) {
-			continue
-		}
-		subnet, err := netip.ParsePrefix(sn.String())
-		if err != nil {
-			return "", err
-		}
-		gw, err := netip.ParseAddr(gateway(sn))
-		if err != nil {
-			return "", err
-		}
-		_, err = d.cli.NetworkCreate(ctx, d.network(), client.NetworkCreateOptions{
-			Driver: "bridge",
-			Labels: d.labels(),
-			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet, Gateway: gw}}},
-			Options: map[string]string{
-				"com.docker.network.driver.mtu": "1500",
-			},
-		})
-		if err != nil {
-			// Another process may have taken it in the meantime: try the next one.
-			if strings.Contains(err.Error(), "overlap") {
-				continue
-			}
-			return "", fmt.Errorf("creating Docker network %s: %w", d.network(), err)
-		}
-		return nodeIP(sn), nil
-	}
-	return "", fmt.Errorf("no free private subnet for the Docker network %s", d.network())
-}
-
-// candidateSubnets are 192.168.49.0/24, 192.168.58.0/24, … (minikube's sequence).
-func candidateSubnets() []*net.IPNet {
-	var out []*net.IPNet
-	for third := 49; third <= 254; third += 9 {
-		_, sn, _ := net.ParseCIDR(fmt.Sprintf("192.168.%d.0/24", third))
-		out = append(out, sn)
-	}
-	return out
-}
-
-// hostSubnets are the networks of this host's own interfaces, read locally.
-func hostSubnets() []*net.IPNet {
-	addrs, _ := net.InterfaceAddrs()
-	var out []*net.IPNet
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func overlaps(sn *net.IPNet, taken []*net.IPNet) bool {
-	for _, t := range taken {
-		if t.Contains(sn.IP) || sn.Contains(t.IP) {
-			return true
-		}
-	}
-	return false
-}
-
-func gateway(sn *net.IPNet) string { return offset(sn, 1) }
-func nodeIP(sn *net.IPNet) string  { return offset(sn, 2) }
-
-func offset(sn *net.IPNet, n byte) string {
-	ip := sn.IP.To4()
-	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+n).String()
 }

@@ -5,13 +5,10 @@
 package hyperv
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,8 +16,6 @@ import (
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/seed"
 	"mkube/pkg/ssh"
-
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Name of the driver, as minikube's.
@@ -63,44 +58,6 @@ func (d *Driver) Name() string { return Name }
 // Close does nothing: every call runs a PowerShell process of its own.
 func (d *Driver) Close() error { return nil }
 
-// psError is PowerShell failing, with what it wrote on stderr.
-type psError struct {
-	script string
-	output string
-}
-
-func (e *psError) Error() string {
-	return fmt.Sprintf("powershell %q: %s", e.script, strings.TrimSpace(e.output))
-}
-
-// ps runs one script with Windows PowerShell and returns its output.
-func ps(ctx context.Context, script string) (string, error) {
-	bin, err := exec.LookPath("powershell")
-	if err != nil {
-		return "", fmt.Errorf("PowerShell was not found: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, bin, "-NoProfile", "-NonInteractive", "-Command", script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if _, ok := err.(*exec.ExitError); ok {
-			return stdout.String(), &psError{script: script, output: stderr.String()}
-		}
-		return "", err
-	}
-	return strings.TrimSpace(stdout.String()), nil
-}
-
-// quote makes a PowerShell single-quoted string literal, in which nothing ($, `, ;, line breaks)
-// is special but the quote itself. PowerShell takes the typographic single quotes ‘ ’ ‚ ‛ for
-// quotes too, so each of them is doubled like ' (as PowerShell's own
-// CodeGeneration.EscapeSingleQuotedStringContent does); otherwise a name with ’ would end the
-// literal and the rest would run as script. Every value from the user (profile, switch name,
-// paths) goes into a script through quote; numbers are formatted by %d.
-func quote(s string) string { return "'" + singleQuotes.Replace(s) + "'" }
-
-var singleQuotes = strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201a", "\u201a\u201a", "\u201b", "\u201b\u201b")
-
 // Health checks for the Hyper-V module and for the right to use it (Administrators or
 // "Hyper-V Administrators", SID S-1-5-32-578).
 func Health(ctx context.Context) driver.Health {
@@ -127,71 +84,6 @@ func Health(ctx context.Context) driver.Health {
 func (d *Driver) dir() string     { return d.opts.MachineDir }
 func (d *Driver) disk() string    { return filepath.Join(d.dir(), "disk.vhdx") }
 func (d *Driver) seedISO() string { return filepath.Join(d.dir(), "seed.iso") }
-
-// vmInfo is what the driver reads of a VM: Get-VM's State, Path (the VM's folder) and Notes.
-type vmInfo struct{ State, Path, Notes string }
-
-// vmScript reads a VM's state, folder and notes in one PowerShell, as JSON: notes are free text
-// (any line breaks, anything that looks like another field), JSON keeps them apart. The [string]
-// casts make State its name rather than the enum's number. -ErrorAction Stop makes a missing VM
-// fail the script.
-func vmScript(name string) string {
-	return "$vm = Hyper-V\\Get-VM -Name " + quote(name) + " -ErrorAction Stop; @{ State = [string]$vm.State; Path = [string]$vm.Path; Notes = [string]$vm.Notes } | ConvertTo-Json -Compress"
-}
-
-// parseVMInfo parses vmScript's output.
-func parseVMInfo(out string) (vmInfo, error) {
-	var v vmInfo
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		return v, fmt.Errorf("reading Get-VM's answer %q: %w", firstLine(out), err)
-	}
-	v.Notes = strings.TrimSpace(v.Notes)
-	return v, nil
-}
-
-// vm reads the profile's VM: nil when there is none, a *driver.NotOwnedError when there is one
-// that is not this profile's (see vmOwned), before anything touches it. unmarked says the VM is
-// ours but lacks the mark.
-func (d *Driver) vm(ctx context.Context) (vm *vmInfo, unmarked bool, err error) {
-	out, err := ps(ctx, vmScript(d.profile))
-	var pe *psError
-	if errors.As(err, &pe) && strings.Contains(pe.output, "unable to find a virtual machine") {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	info, err := parseVMInfo(out)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := vmOwned(d.owner, d.profile, info, d.dir()); err != nil {
-		return nil, false, err
-	}
-	return &info, info.Notes == "", nil
-}
-
-// vmOwned decides whether a VM is owner's. Its Notes decide, with one exception: Create sets them
-// right after New-VM, so a create interrupted between the two leaves a VM without notes; when its
-// folder is inside this profile's machine directory (a directory of this home that only this
-// profile's driver uses) it is that VM, and Create finishes it. A VM whose notes say anything
-// else (another's mark, the user's own text) is never ours, wherever its files are.
-func vmOwned(owner driver.Owner, name string, vm vmInfo, machineDir string) error {
-	if vm.Notes == "" && vm.Path != "" && within(machineDir, vm.Path) {
-		return nil
-	}
-	return owner.CheckTag("Hyper-V VM", name, vm.Notes)
-}
-
-// within says whether path is dir or inside it, without regard to case (as Windows compares
-// paths) or to the kind of separator.
-func within(dir, path string) bool {
-	norm := func(p string) string {
-		return strings.TrimRight(strings.ToLower(strings.ReplaceAll(p, "/", "\\")), "\\")
-	}
-	dir, path = norm(dir), norm(path)
-	return dir != "" && !strings.Contains(path, "\\..") && (path == dir || strings.HasPrefix(path, dir+"\\"))
-}
 
 // switchName is the switch to use: the chosen one (which must exist), else "Default Switch", else
 // the first external switch.
@@ -367,32 +259,6 @@ func (d *Driver) State(ctx context.Context) (driver.State, error) {
 	default:
 		return driver.Error, nil
 	}
-}
-
-// ip is the first IPv4 address the guest's KVP daemon reported.
-func (d *Driver) ip(ctx context.Context) (string, error) {
-	out, err := ps(ctx, "(( Hyper-V\\Get-VM -Name "+quote(d.profile)+" ).NetworkAdapters[0]).IPAddresses")
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
-		if l = strings.TrimSpace(l); strings.Count(l, ".") == 3 {
-			return l, nil
-		}
-	}
-	return "", nil
-}
-
-func (d *Driver) waitIP(ctx context.Context) (string, error) {
-	var ip string
-	err := wait.PollUntilContextTimeout(ctx, pollEvery, ipTimeout, true, func(ctx context.Context) (bool, error) {
-		ip, _ = d.ip(ctx)
-		return ip != "", nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("Hyper-V reported no address for the VM %s in %s (is its switch connected to a network with DHCP?)", d.profile, ipTimeout)
-	}
-	return ip, nil
 }
 
 // Endpoint: SSH and the API server at the guest's address.

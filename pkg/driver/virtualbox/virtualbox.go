@@ -8,10 +8,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -119,71 +117,6 @@ func (d *Driver) mac() string {
 	return fmt.Sprintf("080027%02X%02X%02X", h[0], h[1], h[2])
 }
 
-// info is `showvminfo --machinereadable`, or nil when the VM does not exist.
-func (d *Driver) info(ctx context.Context) (map[string]string, error) {
-	out, err := run(ctx, "showvminfo", d.profile, "--machinereadable")
-	var ce *commandError
-	if errors.As(err, &ce) && strings.Contains(ce.output, "Could not find a registered machine") {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return machineReadable(out), nil
-}
-
-// ownedInfo is info, after checking that the VM (when there is one) is this profile's: a
-// *driver.NotOwnedError otherwise, before anything touches it. unmarked says the VM is ours but
-// lacks the mark (see vmOwned).
-func (d *Driver) ownedInfo(ctx context.Context) (info map[string]string, unmarked bool, err error) {
-	info, err = d.info(ctx)
-	if err != nil || info == nil {
-		return nil, false, err
-	}
-	out, err := run(ctx, "getextradata", d.profile, ownerKey)
-	if err != nil {
-		return nil, false, err
-	}
-	tag := extraDataValue(out)
-	if err := vmOwned(d.owner, d.profile, tag, info["CfgFile"], d.dir()); err != nil {
-		return nil, false, err
-	}
-	return info, tag == "", nil
-}
-
-// vmOwned decides whether a VM whose mark is tag and whose settings file is cfgFile is owner's.
-// The mark decides, with one exception: register sets the mark right after createvm, so a create
-// interrupted between the two leaves an unmarked VM; when its settings file is inside this
-// profile's machine directory (a directory of this home that only this profile's driver uses) it
-// is that VM, and Create finishes it. A VM carrying another mark is never ours, wherever its files are.
-func vmOwned(owner driver.Owner, name, tag, cfgFile, machineDir string) error {
-	if tag == "" && cfgFile != "" && within(machineDir, cfgFile) {
-		return nil
-	}
-	return owner.CheckTag("VirtualBox VM", name, tag)
-}
-
-// within says whether path is inside dir (compared as cleaned paths; without regard to case where
-// file systems usually ignore it).
-func within(dir, path string) bool {
-	dir, path = filepath.Clean(dir), filepath.Clean(path)
-	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
-		dir, path = strings.ToLower(dir), strings.ToLower(path)
-	}
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
-// extraDataValue parses `VBoxManage getextradata VM KEY`: "Value: V", or "No value set!" when the
-// key is absent.
-func extraDataValue(out string) string {
-	v, ok := strings.CutPrefix(strings.TrimSpace(out), "Value: ")
-	if !ok {
-		return ""
-	}
-	return v
-}
-
 // Create registers and boots the VM; steps already done by an interrupted create are skipped. A VM
 // of the profile's name that is not this profile's is refused before anything is made.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
@@ -256,47 +189,6 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string, 
 		}
 	}
 	_, err = run(ctx, "storageattach", d.profile, "--storagectl", storageCtl, "--port", "2", "--device", "0", "--type", "hdd", "--medium", d.disk())
-	return err
-}
-
-// hostOnlyNetwork finds (or creates) the host-only interface on mkube's subnet, with its DHCP server.
-// An interface already on that subnet is used whoever made it; mkube never removes host-only
-// interfaces or DHCP servers (Delete leaves them), so it cannot take away one that is not its own.
-func (d *Driver) hostOnlyNetwork(ctx context.Context) (string, error) {
-	out, err := run(ctx, "list", "hostonlyifs")
-	if err != nil {
-		return "", err
-	}
-	for _, h := range parseHostOnlyIfs(out) {
-		if h.IP == hostOnlyIP {
-			return h.Name, d.dhcpServer(ctx, h.Name)
-		}
-	}
-	out, err = run(ctx, "hostonlyif", "create")
-	if err != nil {
-		return "", err
-	}
-	name := between(out, "Interface '", "' was successfully created")
-	if name == "" {
-		return "", fmt.Errorf("VBoxManage hostonlyif create did not name the interface: %q", strings.TrimSpace(out))
-	}
-	if _, err := run(ctx, "hostonlyif", "ipconfig", name, "--ip", hostOnlyIP, "--netmask", hostOnlyMask); err != nil {
-		return "", err
-	}
-	return name, d.dhcpServer(ctx, name)
-}
-
-// dhcpServer adds the interface's DHCP server unless it has one.
-func (d *Driver) dhcpServer(ctx context.Context, ifname string) error {
-	out, err := run(ctx, "list", "dhcpservers")
-	if err != nil {
-		return err
-	}
-	if strings.Contains(out, "HostInterfaceNetworking-"+ifname) {
-		return nil
-	}
-	_, err = run(ctx, "dhcpserver", "add", "--interface="+ifname, "--server-ip="+dhcpServerIP, "--netmask="+hostOnlyMask,
-		"--lower-ip="+dhcpLower, "--upper-ip="+dhcpUpper, "--enable")
 	return err
 }
 
@@ -423,34 +315,6 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		APIServerHost: ip, APIServerPort: apiPort, NodeReachable: true}, nil
 }
 
-// ip reads NIC 2's DHCP lease from the host-only network's lease file.
-func (d *Driver) ip(ctx context.Context, info map[string]string) (string, error) {
-	ifname := info["hostonlyadapter2"]
-	if ifname == "" {
-		return "", fmt.Errorf("the VM %s has no host-only adapter", d.profile)
-	}
-	file := filepath.Join(userHome(), "HostInterfaceNetworking-"+ifname+"-Dhcpd.leases")
-	ip, err := leaseIP(file, colonMAC(d.mac()))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	return ip, err
-}
-
-func (d *Driver) waitIP(ctx context.Context) (string, error) {
-	var ip string
-	err := wait.PollUntilContextTimeout(ctx, pollEvery, ipTimeout, true, func(ctx context.Context) (bool, error) {
-		if info, err := d.info(ctx); err == nil && info != nil {
-			ip, _ = d.ip(ctx, info)
-		}
-		return ip != "", nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("the VM got no address on its host-only network in %s; its console log is %s", ipTimeout, d.consoleLog())
-	}
-	return ip, nil
-}
-
 // Runner runs commands over SSH.
 func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	ep, err := d.Endpoint(ctx)
@@ -458,36 +322,6 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 		return nil, err
 	}
 	return ssh.Dial(ctx, ep, filepath.Join(d.dir(), "id_ed25519"))
-}
-
-func colonMAC(m string) string {
-	var parts []string
-	for i := 0; i+2 <= len(m); i += 2 {
-		parts = append(parts, strings.ToLower(m[i:i+2]))
-	}
-	return strings.Join(parts, ":")
-}
-
-func between(s, a, b string) string {
-	i := strings.Index(s, a)
-	if i < 0 {
-		return ""
-	}
-	s = s[i+len(a):]
-	j := strings.Index(s, b)
-	if j < 0 {
-		return ""
-	}
-	return s[:j]
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }

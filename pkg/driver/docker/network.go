@@ -1,0 +1,135 @@
+package docker
+
+// The profile's network and volume.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+func (d *Driver) ensureVolume(ctx context.Context) error {
+	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
+	if err == nil {
+		if !d.owner.OwnsLabels(v.Volume.Labels) {
+			return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
+		}
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	_, err = d.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: d.volume(), Labels: d.labels()})
+	return err
+}
+
+// ensureNetwork creates the profile's network on a free private /24 and returns the node's
+// address in it (.2), or finds the existing one.
+func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
+	existing, err := d.cli.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var taken []*net.IPNet
+	for _, n := range existing.Items {
+		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
+			return "", d.notOurs("Docker network", n.Name, n.Labels)
+		}
+		for _, c := range n.IPAM.Config {
+			if !c.Subnet.IsValid() {
+				continue
+			}
+			if _, sn, err := net.ParseCIDR(c.Subnet.String()); err == nil {
+				if n.Name == d.network() {
+					return nodeIP(sn), nil
+				}
+				taken = append(taken, sn)
+			}
+		}
+	}
+	taken = append(taken, hostSubnets()...)
+	for _, sn := range candidateSubnets() {
+		if overlaps(sn, taken) {
+			continue
+		}
+		subnet, err := netip.ParsePrefix(sn.String())
+		if err != nil {
+			return "", err
+		}
+		gw, err := netip.ParseAddr(gateway(sn))
+		if err != nil {
+			return "", err
+		}
+		_, err = d.cli.NetworkCreate(ctx, d.network(), client.NetworkCreateOptions{
+			Driver: "bridge",
+			Labels: d.labels(),
+			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet, Gateway: gw}}},
+			Options: map[string]string{
+				"com.docker.network.driver.mtu": "1500",
+			},
+		})
+		if err != nil {
+			// Another process may have taken it in the meantime: try the next one.
+			if strings.Contains(err.Error(), "overlap") {
+				continue
+			}
+			return "", fmt.Errorf("creating Docker network %s: %w", d.network(), err)
+		}
+		return nodeIP(sn), nil
+	}
+	return "", fmt.Errorf("no free private subnet for the Docker network %s", d.network())
+}
+
+// candidateSubnets are 192.168.49.0/24, 192.168.58.0/24, … (minikube's sequence).
+func candidateSubnets() []*net.IPNet {
+	var out []*net.IPNet
+	for third := 49; third <= 254; third += 9 {
+		_, sn, _ := net.ParseCIDR(fmt.Sprintf("192.168.%d.0/24", third))
+		out = append(out, sn)
+	}
+	return out
+}
+
+// hostSubnets are the networks of this host's own interfaces, read locally.
+func hostSubnets() []*net.IPNet {
+	addrs, _ := net.InterfaceAddrs()
+	var out []*net.IPNet
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func overlaps(sn *net.IPNet, taken []*net.IPNet) bool {
+	for _, t := range taken {
+		if t.Contains(sn.IP) || sn.Contains(t.IP) {
+			return true
+		}
+	}
+	return false
+}
+
+func gateway(sn *net.IPNet) string { return offset(sn, 1) }
+
+func nodeIP(sn *net.IPNet) string { return offset(sn, 2) }
+
+func offset(sn *net.IPNet, n byte) string {
+	ip := sn.IP.To4()
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+n).String()
+}
+
+// bridgeReachable tells whether the host routes to containers' addresses: only when the engine
+// runs on this Linux host. Docker Desktop (macOS, Windows) and remote engines keep them in a VM
+// or on another machine, where only published ports reach them.
+func (d *Driver) bridgeReachable() bool {
+	return runtime.GOOS == "linux" && strings.HasPrefix(d.cli.DaemonHost(), "unix://")
+}
