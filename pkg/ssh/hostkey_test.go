@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,6 +27,13 @@ func sshServer(t *testing.T, hostKey *atomic.Pointer[gossh.Signer], authorized g
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveSSH(t, ln, hostKey, authorized)
+	a := ln.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+// serveSSH runs sshServer's server on ln until the test ends.
+func serveSSH(t *testing.T, ln net.Listener, hostKey *atomic.Pointer[gossh.Signer], authorized gossh.PublicKey) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -55,8 +63,6 @@ func sshServer(t *testing.T, hostKey *atomic.Pointer[gossh.Signer], authorized g
 			}()
 		}
 	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return a.IP.String(), a.Port
 }
 
 func newHostKey(t *testing.T) *atomic.Pointer[gossh.Signer] {
@@ -236,5 +242,55 @@ func TestDialHonoursContextWhenServerIsSilent(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(keyPath), "known_hosts")); err == nil {
 		t.Error("a failed dial pinned a key")
+	}
+}
+
+func TestDialRetriesWhileTheNodeBoots(t *testing.T) {
+	keyPath, authorized := machine(t)
+	// A free port nothing listens on yet: the node's sshd is not up.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	a := ln.Addr().(*net.TCPAddr)
+	hostKey := newHostKey(t)
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		time.Sleep(700 * time.Millisecond) // a few refused attempts (100ms, 200ms, 400ms apart)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		serveSSH(t, ln, hostKey, authorized)
+	}()
+	if err := dial(keyPath, a.IP.String(), a.Port, 20*time.Second); err != nil {
+		t.Fatalf("dial while the node boots: %v", err)
+	}
+}
+
+func TestDialGivesUpWithTheLastError(t *testing.T) {
+	keyPath, _ := machine(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().(*net.TCPAddr)
+	ln.Close() // refused from now on
+	start := time.Now()
+	err = dial(keyPath, a.IP.String(), a.Port, 500*time.Millisecond)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("dial took %s past a 500ms context", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("dial: %v, want the context's deadline", err)
+	}
+	msg := fmt.Sprint(err)
+	if !strings.HasPrefix(msg, "ssh docker@"+ln.Addr().String()+": ") || !strings.Contains(msg, "refused") {
+		t.Errorf("dial: %q, want the address and the last attempt's error", msg)
 	}
 }
