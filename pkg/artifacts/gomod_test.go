@@ -3,6 +3,7 @@ package artifacts
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"mkube/internal/golden"
@@ -42,19 +43,20 @@ func TestWrapperGoModNeedsVersions(t *testing.T) {
 
 func TestWrapperGoModCases(t *testing.T) {
 	tests := []struct {
-		name  string
-		gomod string
-		want  string
+		name    string
+		gomod   string
+		goVer   string   // the wrapper's go directive
+		replace []string // the wrapper's replace block
 	}{
 		{
 			name:  "no go directive defaults to 1.22; toolchain is not the go version",
 			gomod: "module example.com/main\n\ntoolchain go1.25.1\n\nrequire example.com/dep v1.0.0\n",
-			want:  "module mkube.local/build\n\ngo 1.22\n\nrequire example.com/main v1.2.3\n",
+			goVer: "1.22",
 		},
 		{
 			name:  "go directive with toolchain and godebug",
 			gomod: "module example.com/main\n\ngo 1.25.0\n\ntoolchain go1.25.1\n\ngodebug default=go1.24\n",
-			want:  "module mkube.local/build\n\ngo 1.25.0\n\nrequire example.com/main v1.2.3\n",
+			goVer: "1.25.0",
 		},
 		{
 			name: "local replaces pinned to required versions, sorted, // indirect and comments ignored",
@@ -77,18 +79,12 @@ replace (
 
 replace example.com/d => ./../d
 `,
-			want: `module mkube.local/build
-
-go 1.24
-
-require example.com/main v1.2.3
-
-replace (
-	example.com/a => example.com/a v1.3.0
-	example.com/b => example.com/b v1.4.0
-	example.com/d => example.com/d v2.0.0+incompatible
-)
-`,
+			goVer: "1.24",
+			replace: []string{
+				"example.com/a => example.com/a v1.3.0",
+				"example.com/b => example.com/b v1.4.0",
+				"example.com/d => example.com/d v2.0.0+incompatible",
+			},
 		},
 		{
 			name: "placeholder and pseudo versions take the placeholder",
@@ -106,17 +102,11 @@ replace (
 	example.com/pseudo => ./pseudo
 )
 `,
-			want: `module mkube.local/build
-
-go 1.24
-
-require example.com/main v1.2.3
-
-replace (
-	example.com/pseudo => example.com/pseudo v9.9.9
-	example.com/staging => example.com/staging v9.9.9
-)
-`,
+			goVer: "1.24",
+			replace: []string{
+				"example.com/pseudo => example.com/pseudo v9.9.9",
+				"example.com/staging => example.com/staging v9.9.9",
+			},
 		},
 		{
 			name: "module replaces kept in file order, before pinned ones; unrequired and absolute ones left out",
@@ -136,18 +126,12 @@ replace (
 	example.com/abs => /opt/abs
 )
 `,
-			want: `module mkube.local/build
-
-go 1.24
-
-require example.com/main v1.2.3
-
-replace (
-	example.com/z v1.0.0 => example.com/zfork v1.0.1
-	example.com/y => example.com/yfork v0.2.0
-	example.com/sub => example.com/sub v1.0.0
-)
-`,
+			goVer: "1.24",
+			replace: []string{
+				"example.com/z v1.0.0 => example.com/zfork v1.0.1",
+				"example.com/y => example.com/yfork v0.2.0",
+				"example.com/sub => example.com/sub v1.0.0",
+			},
 		},
 		{
 			name: "exclude and retract lines are not requirements",
@@ -165,16 +149,10 @@ retract v1.0.0 // broken
 
 replace example.com/sub => ./sub
 `,
-			want: `module mkube.local/build
-
-go 1.24
-
-require example.com/main v1.2.3
-
-replace (
-	example.com/sub => example.com/sub v1.0.0
-)
-`,
+			goVer: "1.24",
+			replace: []string{
+				"example.com/sub => example.com/sub v1.0.0",
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -183,8 +161,12 @@ replace (
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
-				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			want := "module mkube.local/build\n\ngo " + tt.goVer + "\n\nrequire example.com/main v1.2.3\n"
+			if len(tt.replace) > 0 {
+				want += "\nreplace (\n\t" + strings.Join(tt.replace, "\n\t") + "\n)\n"
+			}
+			if got != want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
 			}
 		})
 	}
