@@ -76,11 +76,18 @@ func newBuild() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&version, "kubernetes-version", k8sversion.DefaultString, "Kubernetes version: vX.Y.Z, stable or latest")
 	f.StringVar(&o.Mirror, "mirror", "out/mirror", "mirror directory to fill")
-	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
 	f.StringVar(&o.Source, "source", ".", "the mkube source tree, for mkube's own components")
-	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror for base file systems (default: this host's apt source)")
-	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite for base file systems (default: this host's)")
+	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, " for base file systems")
 	return cmd
+}
+
+// buildFlags are the flags every command that builds from Debian packages has: its build
+// directory, and where debootstrap gets packages; forWhat ends the Debian flags' help.
+func buildFlags(cmd *cobra.Command, work, mirror, suite *string, forWhat string) {
+	f := cmd.Flags()
+	f.StringVar(work, "work", "out/build", "build directory (kept between runs for incremental builds)")
+	f.StringVar(mirror, "debian-mirror", "", "Debian package mirror"+forWhat+" (default: this host's apt source)")
+	f.StringVar(suite, "debian-suite", "", "Debian suite"+forWhat+" (default: this host's)")
 }
 
 func newNodeImage() *cobra.Command {
@@ -94,11 +101,8 @@ func newNodeImage() *cobra.Command {
 			return artifacts.BuildNodeImage(cmd.Context(), o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Tag, "tag", artifacts.NodeImage, "image name to build")
-	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
-	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror (default: this host's apt source)")
-	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite (default: this host's)")
+	cmd.Flags().StringVar(&o.Tag, "tag", artifacts.NodeImage, "image name to build")
+	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
 	return cmd
 }
 
@@ -113,11 +117,8 @@ func newISO() *cobra.Command {
 			return artifacts.BuildISO(cmd.Context(), o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Out, "out", "out/"+cache.ISOName(), "the ISO file to write")
-	f.StringVar(&o.Work, "work", "out/build", "build directory (kept between runs for incremental builds)")
-	f.StringVar(&o.Debian, "debian-mirror", "", "Debian package mirror (default: this host's apt source)")
-	f.StringVar(&o.Suite, "debian-suite", "", "Debian suite (default: this host's)")
+	cmd.Flags().StringVar(&o.Out, "out", "out/"+cache.ISOName(), "the ISO file to write")
+	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
 	return cmd
 }
 

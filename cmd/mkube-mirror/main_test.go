@@ -3,6 +3,8 @@ package main
 import (
 	"slices"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func TestListenHosts(t *testing.T) {
@@ -19,5 +21,19 @@ func TestListenHosts(t *testing.T) {
 		if got := listenHosts(tt.addrs...); !slices.Equal(got, tt.want) {
 			t.Errorf("listenHosts(%q) = %q, want %q", tt.addrs, got, tt.want)
 		}
+	}
+}
+
+// TestBuildFlags: every building command has the build directory and Debian source flags.
+func TestBuildFlags(t *testing.T) {
+	for _, cmd := range []*cobra.Command{newBuild(), newNodeImage(), newISO()} {
+		for name, def := range map[string]string{"work": "out/build", "debian-mirror": "", "debian-suite": ""} {
+			if f := cmd.Flags().Lookup(name); f == nil || f.DefValue != def {
+				t.Errorf("%s --%s: %+v, want default %q", cmd.Name(), name, f, def)
+			}
+		}
+	}
+	if u := newBuild().Flags().Lookup("debian-suite").Usage; u != "Debian suite for base file systems (default: this host's)" {
+		t.Errorf("build --debian-suite: %q", u)
 	}
 }

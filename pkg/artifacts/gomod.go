@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 )
 
 // moduleInfo is what `go mod download -json` says about a module version.
@@ -32,13 +34,6 @@ func (b *builder) downloadModule(ctx context.Context, path, version string) (mod
 	return mi, err
 }
 
-var (
-	goDirective  = regexp.MustCompile(`(?m)^go\s+(\S+)`)
-	requireLine  = regexp.MustCompile(`^\s*(?:require\s+)?(\S+)\s+(v\S+)`)
-	localReplace = regexp.MustCompile(`^\s*(?:replace\s+)?(\S+)(?:\s+v\S+)?\s+=>\s+(\.\.?/\S*)\s*$`)
-	otherReplace = regexp.MustCompile(`^\s*(?:replace\s+)?(\S+(?:\s+v\S+)?\s+=>\s+\S+\s+v\S+)\s*$`)
-)
-
 // wrapperGoMod writes the go.mod of a module that builds main packages of mod@version.
 //
 // Big projects (Kubernetes, etcd) replace their own sub-modules with local paths, which makes
@@ -46,27 +41,30 @@ var (
 // sub-modules with its published version builds the same source. Sub-modules required at a placeholder
 // version (Kubernetes' staging modules are v0.0.0) take their version from placeholder(path).
 func wrapperGoMod(mainPath, mainVersion string, goMod []byte, placeholder func(string) string) (string, error) {
+	// Parse, not ParseLax: the lax parser drops replace directives, which are what this reads.
+	f, err := modfile.Parse(mainPath+"@"+mainVersion+"/go.mod", goMod, nil)
+	if err != nil {
+		return "", err
+	}
 	goVer := "1.22"
-	if m := goDirective.FindSubmatch(goMod); m != nil {
-		goVer = string(m[1])
+	if f.Go != nil {
+		goVer = f.Go.Version
 	}
 	required := map[string]string{}
+	for _, r := range f.Require {
+		required[r.Mod.Path] = r.Mod.Version
+	}
 	var replaced, kept []string
-	for _, line := range strings.Split(string(goMod), "\n") {
-		line = strings.TrimSpace(strings.SplitN(line, "//", 2)[0])
-		if m := localReplace.FindStringSubmatch(line); m != nil {
-			replaced = append(replaced, m[1])
-			continue
-		}
-		if m := otherReplace.FindStringSubmatch(line); m != nil {
+	for _, r := range f.Replace {
+		switch {
+		case r.New.Version == "" && isRelativeDir(r.New.Path):
+			replaced = append(replaced, r.Old.Path)
+		case r.New.Version != "":
 			// A dependency's own replaces are ignored when it is built as a dependency; keep them
 			// so the wrapper builds what upstream builds.
-			kept = append(kept, m[1])
-			continue
+			kept = append(kept, replaceText(r.Old, r.New))
 		}
-		if m := requireLine.FindStringSubmatch(line); m != nil && !strings.Contains(line, "=>") {
-			required[m[1]] = m[2]
-		}
+		// Any other replacement (an absolute directory) can't be reproduced and is left out.
 	}
 	sort.Strings(replaced)
 	var sb strings.Builder
@@ -92,6 +90,20 @@ func wrapperGoMod(mainPath, mainVersion string, goMod []byte, placeholder func(s
 		sb.WriteString(")\n")
 	}
 	return sb.String(), nil
+}
+
+// isRelativeDir says whether a replacement path names a directory relative to the module (./x, ../x).
+func isRelativeDir(path string) bool {
+	return strings.HasPrefix(path, "./") || strings.HasPrefix(path, "../")
+}
+
+// replaceText is the body of a replace line: "old [version] => new version".
+func replaceText(from, to module.Version) string {
+	lhs := modfile.AutoQuote(from.Path)
+	if from.Version != "" {
+		lhs += " " + from.Version
+	}
+	return lhs + " => " + modfile.AutoQuote(to.Path) + " " + to.Version
 }
 
 // prepareWrapper downloads mod@version and writes a wrapper module for it in dir.

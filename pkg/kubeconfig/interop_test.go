@@ -23,20 +23,6 @@ func kubectlAccess(file string) *clientcmd.PathOptions {
 	return po
 }
 
-// kubectlSetContext does what `kubectl config set-context name --cluster name` does: read the
-// config, add the context, clientcmd.ModifyConfig (which takes client-go's lock and fails at once
-// if it is held).
-func kubectlSetContext(access clientcmd.ConfigAccess, name string) error {
-	cfg, err := access.GetStartingConfig()
-	if err != nil {
-		return err
-	}
-	c := api.NewContext()
-	c.Cluster, c.AuthInfo = name, name
-	cfg.Contexts[name] = c
-	return clientcmd.ModifyConfig(access, *cfg, true)
-}
-
 func TestKubectlWorksRightAfterUpdate(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")

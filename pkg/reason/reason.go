@@ -18,12 +18,9 @@ const (
 	ExInsufficientMemory      = 23
 	ExInsufficientStorage     = 26
 	ExInsufficientCores       = 29
-	ExHostError               = 30
 	ExInternetError           = 40
-	ExDriverError             = 50
 	ExDriverNotFound          = 55
 	ExDriverUnsupported       = 56
-	ExDriverUnavailable       = 59
 	ExProviderError           = 60
 	ExProviderNotRunning      = 63
 	ExProviderNotFound        = 65
@@ -57,7 +54,6 @@ var (
 	Download            = Kind{"INET_DOWNLOAD", ExInternetError}
 	DriverUnsupported   = Kind{"DRV_UNSUPPORTED", ExDriverUnsupported}
 	DriverNotFound      = Kind{"DRV_NOT_DETECTED", ExDriverNotFound}
-	DriverUnhealthy     = Kind{"DRV_UNHEALTHY", ExDriverUnavailable}
 	ProviderNotRunning  = Kind{"PROVIDER_NOT_RUNNING", ExProviderNotRunning}
 	ProviderNotFound    = Kind{"PROVIDER_NOT_FOUND", ExProviderNotFound}
 	ProviderPermission  = Kind{"PROVIDER_PERMISSION", ExProviderPermission}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,6 +27,13 @@ func sshServer(t *testing.T, hostKey *atomic.Pointer[gossh.Signer], authorized g
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveSSH(t, ln, hostKey, authorized)
+	a := ln.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+// serveSSH runs sshServer's server on ln until the test ends.
+func serveSSH(t *testing.T, ln net.Listener, hostKey *atomic.Pointer[gossh.Signer], authorized gossh.PublicKey) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -55,8 +63,6 @@ func sshServer(t *testing.T, hostKey *atomic.Pointer[gossh.Signer], authorized g
 			}()
 		}
 	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return a.IP.String(), a.Port
 }
 
 func newHostKey(t *testing.T) *atomic.Pointer[gossh.Signer] {
@@ -202,14 +208,14 @@ func TestHostKeyChangedRefusedAtOnce(t *testing.T) {
 	}
 }
 
-func TestDialHonoursContextWhenServerIsSilent(t *testing.T) {
-	keyPath, _ := machine(t)
-	// Accepts TCP and never says a word, like a NAT port forward to a guest that is not up.
+// silentServer accepts TCP and never says a word, like a NAT port forward to a guest that is not
+// up; it returns its address.
+func silentServer(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		var held []net.Conn
 		defer func() {
@@ -225,16 +231,75 @@ func TestDialHonoursContextWhenServerIsSilent(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	a := ln.Addr().(*net.TCPAddr)
-	start := time.Now()
-	err = dial(keyPath, a.IP.String(), a.Port, 300*time.Millisecond)
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("dial took %s past a 300ms context", took)
+	return ln.Addr().String()
+}
+
+// freeAddr is an address on which nothing listens (yet): connections are refused.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("dial: %v, want the context's deadline", err)
+	ln.Close()
+	return ln.Addr().String()
+}
+
+func dialAddr(keyPath, addr string, wait time.Duration) error {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return dial(keyPath, host, p, wait)
+}
+
+// TestDialHonoursContext: a node that does not answer SSH fails the dial when ctx ends, with ctx's
+// error and the last attempt's, and pins nothing.
+func TestDialHonoursContext(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		addr func(*testing.T) string
+		wait time.Duration
+		last string // in the message, from the last attempt (the one at 700ms for a 1s wait)
+	}{
+		{"server is silent", silentServer, 300 * time.Millisecond, ""},
+		{"port refuses", freeAddr, time.Second, "refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			keyPath, _ := machine(t)
+			addr := tt.addr(t)
+			start := time.Now()
+			err := dialAddr(keyPath, addr, tt.wait)
+			if took := time.Since(start); took > tt.wait+2*time.Second {
+				t.Errorf("dial took %s past a %s context", took, tt.wait)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("dial: %v, want the context's deadline", err)
+			}
+			if msg := fmt.Sprint(err); !strings.HasPrefix(msg, "ssh docker@"+addr+": ") || !strings.Contains(msg, tt.last) {
+				t.Errorf("dial: %q, want the address and %q", msg, tt.last)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(keyPath), "known_hosts")); err == nil {
+				t.Error("a failed dial pinned a key")
+			}
+		})
 	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(keyPath), "known_hosts")); err == nil {
-		t.Error("a failed dial pinned a key")
+}
+
+func TestDialRetriesWhileTheNodeBoots(t *testing.T) {
+	keyPath, authorized := machine(t)
+	addr := freeAddr(t) // the node's sshd is not up yet
+	hostKey := newHostKey(t)
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		time.Sleep(700 * time.Millisecond) // a few refused attempts (100ms, 200ms, 400ms apart)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		serveSSH(t, ln, hostKey, authorized)
+	}()
+	if err := dialAddr(keyPath, addr, 20*time.Second); err != nil {
+		t.Fatalf("dial while the node boots: %v", err)
 	}
 }

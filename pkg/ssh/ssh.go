@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"mkube/pkg/atomicfile"
 	"mkube/pkg/driver"
@@ -98,30 +100,40 @@ func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
 		HostKeyCallback: pin.check,
 	}
-	var lastErr error
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		cl, err := handshake(ctx, addr, cfg)
+	// Try at once, then after 100ms, doubling to at most 2s between attempts, until ctx ends.
+	retry := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Cap: 2 * time.Second, Steps: math.MaxInt32}
+	var (
+		cl      *gossh.Client
+		lastErr error
+	)
+	err = retry.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
+		var err error
+		cl, err = handshake(ctx, addr, cfg)
 		if err == nil {
 			if err := pin.record(); err != nil {
 				cl.Close()
-				return nil, err
+				return false, err
 			}
-			return cl, nil
+			return true, nil
 		}
 		var changed *HostKeyChangedError
 		if errors.As(err, &changed) {
-			return nil, changed // one clear line, and no point in retrying
+			return false, changed // one clear line, and no point in retrying
 		}
 		var pinErr *knownHostsError
 		if errors.As(err, &pinErr) {
-			return nil, pinErr
+			return false, pinErr
 		}
 		lastErr = err
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("ssh %s@%s: %w", c.User, addr, errors.Join(ctx.Err(), lastErr))
-		case <-time.After(delay):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return cl, nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return nil, fmt.Errorf("ssh %s@%s: %w", c.User, addr, errors.Join(err, lastErr))
+	default:
+		return nil, err
 	}
 }
 

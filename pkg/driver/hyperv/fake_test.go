@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mkube/pkg/driver/drivertest/fakevm"
 )
 
 type fakeVM struct {
@@ -26,27 +28,18 @@ type fakeVM struct {
 
 type fakeState struct{ VMs map[string]*fakeVM }
 
-func TestMain(m *testing.M) {
-	if b := filepath.Base(os.Args[0]); b == "powershell" || b == "powershell.exe" {
-		os.Exit(fakePowerShell(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
+// fakeTool is the fake's tool: the test binary on PATH as powershell, its state in $FAKE_PS_DIR.
+var fakeTool = fakevm.Tool{Name: "powershell", StateEnv: "FAKE_PS_DIR"}
 
-func fakeDir() string { return os.Getenv("FAKE_PS_DIR") }
+func TestMain(m *testing.M) { fakeTool.Main(m, fakePowerShell) }
 
 func loadFake() *fakeState {
 	s := &fakeState{VMs: map[string]*fakeVM{}}
-	if raw, err := os.ReadFile(filepath.Join(fakeDir(), "state.json")); err == nil {
-		json.Unmarshal(raw, s)
-	}
+	fakeTool.Load(s)
 	return s
 }
 
-func (s *fakeState) save() {
-	raw, _ := json.MarshalIndent(s, "", "  ")
-	os.WriteFile(filepath.Join(fakeDir(), "state.json"), raw, 0o644)
-}
+func (s *fakeState) save() { fakeTool.Save(s) }
 
 func psFail(format string, a ...any) int {
 	fmt.Fprintf(os.Stderr, format+"\n", a...)
@@ -122,9 +115,7 @@ func fakePowerShell(args []string) int {
 		return psFail("fake powershell: unexpected arguments %q", args)
 	}
 	script := args[3]
-	f, _ := os.OpenFile(filepath.Join(fakeDir(), "transcript"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	fmt.Fprintln(f, script)
-	f.Close()
+	fakeTool.Record(script)
 	s := loadFake()
 	defer s.save()
 	notFound := func(cmdlet, name string) int {

@@ -10,49 +10,24 @@ import (
 
 	"mkube/internal/golden"
 	"mkube/pkg/driver"
-	"mkube/pkg/driver/drivertest"
+	"mkube/pkg/driver/drivertest/fakevm"
 )
 
+// fakeEnv installs the fake PowerShell with a fresh state and returns a machine dir and an ISO.
 func fakeEnv(t *testing.T) (machineDir, iso string) {
 	t.Helper()
-	bin, state := t.TempDir(), t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "powershell"), raw, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin)
-	t.Setenv("FAKE_PS_DIR", state)
-	iso = filepath.Join(t.TempDir(), "mkube-v0.1.0-amd64.iso")
-	os.WriteFile(iso, []byte("iso"), 0o644)
-	return t.TempDir(), iso
+	fakeTool.Install(t)
+	return t.TempDir(), fakevm.ISO(t)
 }
 
-func transcript() string {
-	raw, _ := os.ReadFile(filepath.Join(os.Getenv("FAKE_PS_DIR"), "transcript"))
-	return string(raw)
-}
-
-// home is the test's mkube home; the drivers mark and check with it.
-var home = driver.Owner{HomeID: "5f0c2a9e41d84b7c"}
-
-func opts(dir string) driver.Options { return driver.Options{MachineDir: dir, Owner: home} }
-
-var spec = driver.Spec{Name: "mkube", CPUs: 2, MemoryMB: 4096, DiskMB: 20000, APIServerPort: 8443, SSHPublicKey: "ssh-ed25519 AAAA test"}
+func transcript() string { return fakeTool.Transcript() }
 
 // TestTranscript pins the exact cmdlets a create, stop and delete issue (reviewed against the
 // Hyper-V cmdlet reference).
 func TestTranscript(t *testing.T) {
 	dir, iso := fakeEnv(t)
-	d, _ := New("mkube", opts(dir))
-	s := spec
-	s.Image = iso
+	d, _ := New("mkube", fakevm.Options(dir))
+	s := fakevm.Spec(iso)
 	ctx := context.Background()
 	if err := d.Create(ctx, s); err != nil {
 		t.Fatal(err)
@@ -75,17 +50,7 @@ func TestTranscript(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	_, iso := fakeEnv(t)
-	s := spec
-	s.Image = iso
-	drivertest.Run(t, drivertest.Config{
-		New: func(dir string) (driver.Driver, error) { return New("conformance", opts(dir)) },
-		Intruder: func(dir string) (driver.Driver, error) {
-			return New("conformance", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "0ther0ther0ther0"}})
-		},
-		Spec:    s,
-		Timeout: time.Minute,
-		NoGuest: true,
-	})
+	fakevm.Conformance(t, iso, func(profile string, opts driver.Options) (driver.Driver, error) { return New(profile, opts) })
 }
 
 func TestFailures(t *testing.T) {
@@ -116,9 +81,8 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("chosen switch missing", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
-		d, _ := New("sw", driver.Options{MachineDir: dir, Owner: home, Settings: driver.Settings{"hyperv-virtual-switch": "External LAN"}})
-		s := spec
-		s.Image = iso
+		d, _ := New("sw", driver.Options{MachineDir: dir, Owner: fakevm.Home, Settings: driver.Settings{"hyperv-virtual-switch": "External LAN"}})
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err == nil || !strings.Contains(err.Error(), `no Hyper-V virtual switch named "External LAN"`) {
 			t.Errorf("%v", err)
 		}
@@ -130,9 +94,8 @@ func TestFailures(t *testing.T) {
 		dir, iso := fakeEnv(t)
 		t.Setenv("FAKE_PS_SWITCHES", "LAN")
 		t.Setenv("FAKE_PS_EXTERNAL", "LAN")
-		d, _ := New("ext", opts(dir))
-		s := spec
-		s.Image = iso
+		d, _ := New("ext", fakevm.Options(dir))
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -143,9 +106,8 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("missing ISO is PowerShell's error", func(t *testing.T) {
 		dir, _ := fakeEnv(t)
-		d, _ := New("noiso", opts(dir))
-		s := spec
-		s.Image = filepath.Join(dir, "nowhere.iso")
+		d, _ := New("noiso", fakevm.Options(dir))
+		s := fakevm.Spec(filepath.Join(dir, "nowhere.iso"))
 		if err := d.Create(ctx, s); err == nil || !strings.Contains(err.Error(), "cannot find the file") {
 			t.Errorf("%v", err)
 		}
@@ -161,9 +123,8 @@ func TestFailures(t *testing.T) {
 		old := stopTimeout
 		stopTimeout = 500 * time.Millisecond
 		defer func() { stopTimeout = old }()
-		d, _ := New("stubborn", opts(dir))
-		s := spec
-		s.Image = iso
+		d, _ := New("stubborn", fakevm.Options(dir))
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}

@@ -2,13 +2,13 @@ package hyperv
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"mkube/pkg/driver"
+	"mkube/pkg/driver/drivertest/fakevm"
 )
 
 // putVM puts a VM into the fake's state as if someone had made it outside this test's driver.
@@ -19,109 +19,45 @@ func putVM(t *testing.T, name string, vm *fakeVM) {
 	s.save()
 }
 
-func stateFile(t *testing.T) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fakeDir(), "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(raw)
-}
-
-// TestOwnership: a VM of the profile's name that is not this profile's is refused by every method
-// and left exactly as it was; this profile's own VM works.
+// TestOwnership: fakevm's ownership cases, with the Hyper-V VM's notes as the mark, and a
+// create that finds the VM an interrupted create left.
 func TestOwnership(t *testing.T) {
 	ctx := context.Background()
-	foreign := []struct {
-		name, notes string
-		here        bool // its folder is in this profile's machine directory
-		other       string
-	}{
-		{"the user's own VM", "", false, ""},
-		{"the user's VM with notes", "postgres 16 for the billing team", false, ""},
-		{"the user's notes, files here", "postgres 16 for the billing team", true, ""},
-		{"another home's VM", "mkube-owner:0ther0ther0ther0/postgres", false, "another mkube home"},
-		{"another home's mark, files here", "mkube-owner:0ther0ther0ther0/postgres", true, "another mkube home"},
-		{"another profile's VM", "mkube-owner:5f0c2a9e41d84b7c/mysql", false, "another profile of this mkube home"},
-	}
-	for _, tt := range foreign {
-		t.Run(tt.name, func(t *testing.T) {
-			dir, iso := fakeEnv(t)
+	fakevm.Ownership{
+		Tool: fakeTool,
+		Kind: "Hyper-V VM",
+		Env:  fakeEnv,
+		New:  func(dir string) (driver.Driver, error) { return New(fakevm.Profile, fakevm.Options(dir)) },
+		Put: func(t *testing.T, dir string, f fakevm.Foreign) {
 			folder := `C:\ProgramData\Microsoft\Windows\Hyper-V\postgres`
-			if tt.here {
+			if f.Here {
 				folder = filepath.Join(dir, "postgres")
 			}
-			putVM(t, "postgres", &fakeVM{State: "Running", Path: folder, Switch: "Default Switch", Notes: tt.notes, Settings: map[string]string{}})
-			before := stateFile(t)
-			d, err := New("postgres", opts(dir))
-			if err != nil {
-				t.Fatal(err)
+			notes := f.Mark // the notes hold the mark, or the user's own notes
+			if f.UserData {
+				notes = "postgres 16 for the billing team"
 			}
-			s := spec
-			s.Image = iso
-			check := func(what string, err error) {
-				t.Helper()
-				var ne *driver.NotOwnedError
-				if !errors.As(err, &ne) || ne.Kind != "Hyper-V VM" || ne.Name != "postgres" || ne.Other != tt.other {
-					t.Errorf("%s: %#v", what, err)
-				}
-			}
-			st, err := d.State(ctx)
-			check("State", err)
-			if st == driver.Nonexistent {
-				t.Errorf("State says %s", st)
-			}
-			check("Create", d.Create(ctx, s))
-			check("Start", d.Start(ctx))
-			check("Stop", d.Stop(ctx))
-			check("Delete", d.Delete(ctx))
-			_, err = d.Endpoint(ctx)
-			check("Endpoint", err)
-			if after := stateFile(t); after != before {
-				t.Errorf("the foreign VM changed:\n%s\nwas\n%s", after, before)
-			}
-			for _, line := range strings.Split(strings.TrimSpace(transcript()), "\n") {
-				if line != vmScript("postgres") {
-					t.Errorf("ran %s", line)
-				}
-			}
-		})
-	}
-
-	t.Run("a fresh create marks the VM", func(t *testing.T) {
-		dir, iso := fakeEnv(t)
-		d, _ := New("postgres", opts(dir))
-		s := spec
-		s.Image = iso
-		if err := d.Create(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-		if notes := loadFake().VMs["postgres"].Notes; notes != "mkube-owner:5f0c2a9e41d84b7c/postgres" {
-			t.Errorf("notes %q", notes)
-		}
-		for _, f := range []func(context.Context) error{d.Stop, d.Start, d.Stop, d.Delete} {
-			if err := f(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if st, err := d.State(ctx); st != driver.Nonexistent || err != nil {
-			t.Errorf("after delete: %s %v", st, err)
-		}
-	})
+			putVM(t, fakevm.Profile, &fakeVM{State: "Running", Path: folder, Switch: "Default Switch", Notes: notes, Settings: map[string]string{}})
+		},
+		Query: func(line string) bool { return line == vmScript(fakevm.Profile) },
+		Mark:  func(*testing.T) string { return loadFake().VMs[fakevm.Profile].Notes },
+	}.Run(t,
+		// Notes that are not a mark make the VM the user's, wherever its files are.
+		fakevm.Foreign{Name: "the user's notes, files here", UserData: true, Here: true},
+	)
 
 	t.Run("create finishes an unmarked VM an interrupted create left in the machine directory", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
 		if _, err := ps(ctx, `Hyper-V\New-VM -Name 'postgres' -Path `+quote(dir)+` -Generation 1 -MemoryStartupBytes 4096MB -SwitchName 'Default Switch'`); err != nil {
 			t.Fatal(err)
 		}
-		d, _ := New("postgres", opts(dir))
-		s := spec
-		s.Image = iso
+		d, _ := New("postgres", fakevm.Options(dir))
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		vm := loadFake().VMs["postgres"]
-		if vm.Notes != "mkube-owner:5f0c2a9e41d84b7c/postgres" || vm.Settings["Add-VMHardDiskDrive/0/0"] == "" {
+		if vm.Notes != fakevm.OwnMark || vm.Settings["Add-VMHardDiskDrive/0/0"] == "" {
 			t.Errorf("not finished: %+v", vm)
 		}
 		if n := strings.Count(transcript(), "New-VM "); n != 1 {
@@ -204,12 +140,11 @@ func TestHostileValuesStayData(t *testing.T) {
 		t.Fatal(err)
 	}
 	machineDir := filepath.Join(dir, safe)
-	d, err := New(bad, driver.Options{MachineDir: machineDir, Owner: home, Settings: driver.Settings{"hyperv-virtual-switch": badSwitch}})
+	d, err := New(bad, driver.Options{MachineDir: machineDir, Owner: fakevm.Home, Settings: driver.Settings{"hyperv-virtual-switch": badSwitch}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := spec
-	s.Image = iso
+	s := fakevm.Spec(iso)
 	if err := d.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,13 @@ package virtualbox
 // arities the VBoxManage manual gives), and answers with the real tool's error texts.
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mkube/pkg/driver/drivertest/fakevm"
 )
 
 type fakeVM struct {
@@ -28,27 +29,18 @@ type fakeState struct {
 	DHCP    map[string]bool
 }
 
-func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == "VBoxManage" {
-		os.Exit(fakeVBoxManage(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
+// fakeTool is the fake's tool: the test binary on PATH as VBoxManage, its state in $FAKE_VBOX_DIR.
+var fakeTool = fakevm.Tool{Name: "VBoxManage", StateEnv: "FAKE_VBOX_DIR"}
 
-func fakeDir() string { return os.Getenv("FAKE_VBOX_DIR") }
+func TestMain(m *testing.M) { fakeTool.Main(m, fakeVBoxManage) }
 
 func loadFake() *fakeState {
 	s := &fakeState{VMs: map[string]*fakeVM{}, DHCP: map[string]bool{}}
-	if raw, err := os.ReadFile(filepath.Join(fakeDir(), "state.json")); err == nil {
-		json.Unmarshal(raw, s)
-	}
+	fakeTool.Load(s)
 	return s
 }
 
-func (s *fakeState) save() {
-	raw, _ := json.MarshalIndent(s, "", "  ")
-	os.WriteFile(filepath.Join(fakeDir(), "state.json"), raw, 0o644)
-}
+func (s *fakeState) save() { fakeTool.Save(s) }
 
 func syntaxError(format string, a ...any) int {
 	fmt.Fprintf(os.Stderr, "VBoxManage: error: "+format+"\n", a...)
@@ -87,9 +79,7 @@ func parseOpts(args []string, allowed map[string]int) (map[string][]string, int)
 }
 
 func fakeVBoxManage(args []string) int {
-	f, _ := os.OpenFile(filepath.Join(fakeDir(), "transcript"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	fmt.Fprintln(f, "VBoxManage "+strings.Join(args, " "))
-	f.Close()
+	fakeTool.Record("VBoxManage " + strings.Join(args, " "))
 	if len(args) == 0 {
 		return syntaxError("No subcommand given")
 	}

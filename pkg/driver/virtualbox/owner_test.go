@@ -3,13 +3,13 @@ package virtualbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"mkube/pkg/driver"
+	"mkube/pkg/driver/drivertest/fakevm"
 )
 
 // putVM puts a VM into the fake's state as if someone had made it outside this test's driver.
@@ -20,114 +20,58 @@ func putVM(t *testing.T, name string, vm *fakeVM) {
 	s.save()
 }
 
-func stateFile(t *testing.T) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fakeDir(), "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(raw)
-}
-
-// TestOwnership: a VM of the profile's name that is not this profile's is refused by every method
-// and left exactly as it was; this profile's own VM works.
+// TestOwnership: fakevm's ownership cases, with the mark in the VM's extradata, and a create that
+// finds the VM an interrupted create left.
 func TestOwnership(t *testing.T) {
 	ctx := context.Background()
-	foreign := []struct {
-		name  string
-		extra map[string]string
-		cfg   string // settings file; "" puts it in the user's VirtualBox VMs folder
-		other string
-	}{
-		{"the user's own VM", nil, "", ""},
-		{"the user's VM with other extradata", map[string]string{"GUI/LastNormalWindowPosition": "0,0,800,600"}, "", ""},
-		{"another home's VM", map[string]string{ownerKey: "mkube-owner:0ther0ther0ther0/postgres"}, "", "another mkube home"},
-		{"another profile's VM", map[string]string{ownerKey: "mkube-owner:5f0c2a9e41d84b7c/mysql"}, "", "another profile of this mkube home"},
-		// A settings file in this profile's machine directory does not outweigh another's mark.
-		{"another home's mark, files here", map[string]string{ownerKey: "mkube-owner:0ther0ther0ther0/postgres"}, "$DIR", "another mkube home"},
-	}
-	for _, tt := range foreign {
-		t.Run(tt.name, func(t *testing.T) {
-			dir, iso := fakeEnv(t)
+	fakevm.Ownership{
+		Tool: fakeTool,
+		Kind: "VirtualBox VM",
+		Env:  fakeEnv,
+		New:  func(dir string) (driver.Driver, error) { return New(fakevm.Profile, fakevm.Options(dir)) },
+		Put: func(t *testing.T, dir string, f fakevm.Foreign) {
 			cfg := filepath.Join(t.TempDir(), "VirtualBox VMs", "postgres", "postgres.vbox")
-			if tt.cfg == "$DIR" {
+			if f.Here {
 				cfg = filepath.Join(dir, "postgres", "postgres.vbox")
 			}
-			putVM(t, "postgres", &fakeVM{State: "running", Extra: tt.extra, Media: map[string]string{},
+			var extra map[string]string
+			if f.UserData || f.Mark != "" {
+				extra = map[string]string{}
+			}
+			if f.UserData {
+				extra["GUI/LastNormalWindowPosition"] = "0,0,800,600"
+			}
+			if f.Mark != "" {
+				extra[ownerKey] = f.Mark
+			}
+			putVM(t, fakevm.Profile, &fakeVM{State: "running", Extra: extra, Media: map[string]string{},
 				Settings: map[string]string{"cfgfile": cfg, "--hostonlyadapter2": "vboxnet0", "--macaddress2": "080027AABBCC", "--natpf1": "ssh,tcp,127.0.0.1,2222,,22"}})
-			before := stateFile(t)
-			d, err := New("postgres", opts(dir))
-			if err != nil {
-				t.Fatal(err)
+		},
+		// Only questions: no host-only network made, nothing set on the VM.
+		Query: func(line string) bool {
+			return strings.HasPrefix(line, "VBoxManage showvminfo postgres ") || strings.HasPrefix(line, "VBoxManage getextradata postgres ")
+		},
+		// The mark the fake holds, which getextradata reads back as the driver does.
+		Mark: func(t *testing.T) string {
+			tag := loadFake().VMs[fakevm.Profile].Extra[ownerKey]
+			if out, err := run(ctx, "getextradata", fakevm.Profile, ownerKey); err != nil || extraDataValue(out) != tag {
+				t.Errorf("getextradata: %q %v, want %q", out, err, tag)
 			}
-			s := spec
-			s.Image = iso
-			st, err := d.State(ctx)
-			check := func(what string, err error) {
-				t.Helper()
-				var ne *driver.NotOwnedError
-				if !errors.As(err, &ne) || ne.Kind != "VirtualBox VM" || ne.Name != "postgres" || ne.Other != tt.other {
-					t.Errorf("%s: %#v", what, err)
-				}
-			}
-			check("State", err)
-			if st == driver.Nonexistent {
-				t.Errorf("State says %s", st)
-			}
-			check("Create", d.Create(ctx, s))
-			check("Start", d.Start(ctx))
-			check("Stop", d.Stop(ctx))
-			check("Delete", d.Delete(ctx))
-			_, err = d.Endpoint(ctx)
-			check("Endpoint", err)
-			if after := stateFile(t); after != before {
-				t.Errorf("the foreign VM changed:\n%s\nwas\n%s", after, before)
-			}
-			// Only questions were asked: no host-only network made, nothing set on the VM.
-			for _, line := range strings.Split(strings.TrimSpace(transcript(t)), "\n") {
-				if !strings.HasPrefix(line, "VBoxManage showvminfo postgres ") && !strings.HasPrefix(line, "VBoxManage getextradata postgres ") {
-					t.Errorf("ran %s", line)
-				}
-			}
-		})
-	}
-
-	t.Run("a fresh create marks the VM", func(t *testing.T) {
-		dir, iso := fakeEnv(t)
-		d, _ := New("postgres", opts(dir))
-		s := spec
-		s.Image = iso
-		if err := d.Create(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-		if tag := loadFake().VMs["postgres"].Extra[ownerKey]; tag != "mkube-owner:5f0c2a9e41d84b7c/postgres" {
-			t.Errorf("mark %q", tag)
-		}
-		if out, err := run(ctx, "getextradata", "postgres", ownerKey); err != nil || extraDataValue(out) != "mkube-owner:5f0c2a9e41d84b7c/postgres" {
-			t.Errorf("getextradata: %q %v", out, err)
-		}
-		for _, f := range []func(context.Context) error{d.Stop, d.Start, d.Stop, d.Delete} {
-			if err := f(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if st, err := d.State(ctx); st != driver.Nonexistent || err != nil {
-			t.Errorf("after delete: %s %v", st, err)
-		}
-	})
+			return tag
+		},
+	}.Run(t)
 
 	t.Run("create finishes an unmarked VM an interrupted create left in the machine directory", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
 		if _, err := run(ctx, "createvm", "--name", "postgres", "--ostype", "Linux_64", "--basefolder", dir, "--register"); err != nil {
 			t.Fatal(err)
 		}
-		d, _ := New("postgres", opts(dir))
-		s := spec
-		s.Image = iso
+		d, _ := New("postgres", fakevm.Options(dir))
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		if tag := loadFake().VMs["postgres"].Extra[ownerKey]; tag != "mkube-owner:5f0c2a9e41d84b7c/postgres" {
+		if tag := loadFake().VMs["postgres"].Extra[ownerKey]; tag != fakevm.OwnMark {
 			t.Errorf("mark %q", tag)
 		}
 		d.Stop(ctx)
@@ -175,12 +119,11 @@ func TestHostileValuesStayData(t *testing.T) {
 		t.Fatal(err)
 	}
 	machineDir := filepath.Join(dir, bad)
-	d, err := New(bad, opts(machineDir))
+	d, err := New(bad, fakevm.Options(machineDir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := spec
-	s.Image = iso
+	s := fakevm.Spec(iso)
 	if err := d.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}

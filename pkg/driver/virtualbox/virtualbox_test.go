@@ -2,7 +2,6 @@ package virtualbox
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,52 +10,26 @@ import (
 
 	"mkube/internal/golden"
 	"mkube/pkg/driver"
-	"mkube/pkg/driver/drivertest"
+	"mkube/pkg/driver/drivertest/fakevm"
 )
 
-// fakeEnv puts the fake VBoxManage first on PATH with its own state, and returns a machine dir and
-// an ISO file.
+// fakeEnv puts the fake VBoxManage alone on PATH with its own state and VirtualBox home, and
+// returns a machine dir and an ISO file.
 func fakeEnv(t *testing.T) (machineDir, iso string) {
 	t.Helper()
-	bin, state, home := t.TempDir(), t.TempDir(), t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(self, filepath.Join(bin, "VBoxManage")); err != nil {
-		raw, err := os.ReadFile(self)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(bin, "VBoxManage"), raw, 0o755)
-	}
-	t.Setenv("PATH", bin)
-	t.Setenv("FAKE_VBOX_DIR", state)
-	t.Setenv("VBOX_USER_HOME", home)
-	iso = filepath.Join(t.TempDir(), "mkube-v0.1.0-amd64.iso")
-	os.WriteFile(iso, []byte("iso"), 0o644)
-	return t.TempDir(), iso
+	fakeTool.Install(t)
+	t.Setenv("VBOX_USER_HOME", t.TempDir())
+	return t.TempDir(), fakevm.ISO(t)
 }
 
-func transcript(t *testing.T) string {
-	raw, _ := os.ReadFile(filepath.Join(os.Getenv("FAKE_VBOX_DIR"), "transcript"))
-	return string(raw)
-}
-
-// home is the test's mkube home; the drivers mark and check with it.
-var home = driver.Owner{HomeID: "5f0c2a9e41d84b7c"}
-
-func opts(dir string) driver.Options { return driver.Options{MachineDir: dir, Owner: home} }
-
-var spec = driver.Spec{Name: "mkube", CPUs: 2, MemoryMB: 4096, DiskMB: 20000, APIServerPort: 8443, SSHPublicKey: "ssh-ed25519 AAAA test"}
+func transcript() string { return fakeTool.Transcript() }
 
 // TestCreateTranscript pins the exact VBoxManage commands a create issues (reviewed against the
 // VBoxManage manual), with the machine directory, ISO and SSH port normalized.
 func TestCreateTranscript(t *testing.T) {
 	dir, iso := fakeEnv(t)
-	d, _ := New("mkube", opts(dir))
-	s := spec
-	s.Image = iso
+	d, _ := New("mkube", fakevm.Options(dir))
+	s := fakevm.Spec(iso)
 	if err := d.Create(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +43,7 @@ func TestCreateTranscript(t *testing.T) {
 	if err := d.Delete(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.ReplaceAll(strings.ReplaceAll(transcript(t), dir, "$MACHINE_DIR"), iso, "$ISO")
+	got := strings.ReplaceAll(strings.ReplaceAll(transcript(), dir, "$MACHINE_DIR"), iso, "$ISO")
 	got = regexp.MustCompile(`127\.0\.0\.1,\d+,,22`).ReplaceAllString(got, "127.0.0.1,$$PORT,,22")
 	golden.Check(t, "create-stop-delete.txt", []byte(got))
 }
@@ -78,17 +51,7 @@ func TestCreateTranscript(t *testing.T) {
 // TestConformance runs the driver suite's lifecycle against the fake.
 func TestConformance(t *testing.T) {
 	_, iso := fakeEnv(t)
-	s := spec
-	s.Image = iso
-	drivertest.Run(t, drivertest.Config{
-		New: func(dir string) (driver.Driver, error) { return New("conformance", opts(dir)) },
-		Intruder: func(dir string) (driver.Driver, error) {
-			return New("conformance", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "0ther0ther0ther0"}})
-		},
-		Spec:    s,
-		Timeout: time.Minute,
-		NoGuest: true,
-	})
+	fakevm.Conformance(t, iso, func(profile string, opts driver.Options) (driver.Driver, error) { return New(profile, opts) })
 }
 
 func TestFailures(t *testing.T) {
@@ -114,9 +77,8 @@ func TestFailures(t *testing.T) {
 	t.Run("VT-x taken by Hyper-V", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
 		t.Setenv("FAKE_VBOX_NO_VTX", "1")
-		d, _ := New("vtx", opts(dir))
-		s := spec
-		s.Image = iso
+		d, _ := New("vtx", fakevm.Options(dir))
+		s := fakevm.Spec(iso)
 		err := d.Create(ctx, s)
 		if err == nil || !strings.Contains(err.Error(), "bcdedit /set hypervisorlaunchtype off") {
 			t.Errorf("%v", err)
@@ -125,9 +87,8 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("missing ISO is the tool's error", func(t *testing.T) {
 		dir, _ := fakeEnv(t)
-		d, _ := New("noiso", opts(dir))
-		s := spec
-		s.Image = filepath.Join(dir, "nowhere.iso")
+		d, _ := New("noiso", fakevm.Options(dir))
+		s := fakevm.Spec(filepath.Join(dir, "nowhere.iso"))
 		err := d.Create(ctx, s)
 		if err == nil || !strings.Contains(err.Error(), "VERR_FILE_NOT_FOUND") {
 			t.Errorf("%v", err)
@@ -138,16 +99,15 @@ func TestFailures(t *testing.T) {
 	})
 	t.Run("create resumes when the VM exists", func(t *testing.T) {
 		dir, iso := fakeEnv(t)
-		d, _ := New("again", opts(dir))
-		s := spec
-		s.Image = iso
+		d, _ := New("again", fakevm.Options(dir))
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.Create(ctx, s); err != nil {
 			t.Errorf("second create: %v", err)
 		}
-		if n := strings.Count(transcript(t), "createvm"); n != 1 {
+		if n := strings.Count(transcript(), "createvm"); n != 1 {
 			t.Errorf("createvm ran %d times", n)
 		}
 		d.Stop(ctx)
@@ -159,9 +119,8 @@ func TestFailures(t *testing.T) {
 		stopTimeout, pollEvery = 300*time.Millisecond, 50*time.Millisecond
 		defer func() { stopTimeout, pollEvery = old, 500*time.Millisecond }()
 		var logged []string
-		d, _ := New("stubborn", driver.Options{MachineDir: dir, Owner: home, Log: func(f string, a ...any) { logged = append(logged, f) }})
-		s := spec
-		s.Image = iso
+		d, _ := New("stubborn", driver.Options{MachineDir: dir, Owner: fakevm.Home, Log: func(f string, a ...any) { logged = append(logged, f) }})
+		s := fakevm.Spec(iso)
 		if err := d.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -169,8 +128,8 @@ func TestFailures(t *testing.T) {
 		if err := d.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := d.State(ctx); st != driver.Stopped || !strings.Contains(transcript(t), "controlvm stubborn poweroff") || len(logged) == 0 {
-			t.Errorf("state %s, logged %v\n%s", st, logged, transcript(t))
+		if st, _ := d.State(ctx); st != driver.Stopped || !strings.Contains(transcript(), "controlvm stubborn poweroff") || len(logged) == 0 {
+			t.Errorf("state %s, logged %v\n%s", st, logged, transcript())
 		}
 		d.Delete(ctx)
 	})
