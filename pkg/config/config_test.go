@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +86,35 @@ func TestPathsRefuseHostileNames(t *testing.T) {
 		if err := h.Save(&Profile{Name: bad}); err == nil {
 			t.Errorf("Save(%q) was allowed", bad)
 		}
+	}
+}
+
+// TestLegacyDriverSettingsMigrate: profiles written before driver options kept kvm2's and
+// Hyper-V's settings in fields of their own; Load moves them into DriverOptions.
+func TestLegacyDriverSettingsMigrate(t *testing.T) {
+	t.Parallel()
+	h := Home(t.TempDir())
+	dir, err := h.ProfileDir("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(dir, 0o700)
+	raw := `{"name":"old","driver":"kvm2","kvmQemuURI":"qemu+ssh://h/system","kvmAccel":"tcg","driverOptions":{"kvm-accel":"kvm"}}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.Load("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DriverOptions["kvm-qemu-uri"] != "qemu+ssh://h/system" || p.DriverOptions["kvm-accel"] != "kvm" || p.LegacyKVMQemuURI != "" {
+		t.Errorf("migrated: %+v (a value given in driverOptions wins)", p.DriverOptions)
+	}
+	if err := h.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if strings.Contains(string(saved), "kvmQemuURI") {
+		t.Errorf("the old field is written again: %s", saved)
 	}
 }

@@ -1,0 +1,45 @@
+package start
+
+import (
+	"testing"
+
+	"mkube/pkg/reason"
+)
+
+func TestNewProfileValidation(t *testing.T) {
+	t.Parallel()
+	ok := Options{Profile: "p", KubernetesVersion: "v1.37.2", CPUs: 2, Memory: "4g", DiskSize: "20g"}
+	host := HostResources{CPUs: 4, MemoryMB: 8192}
+	tests := []struct {
+		name   string
+		change func(*Options)
+		kind   reason.Kind
+	}{
+		{"valid", func(*Options) {}, reason.Kind{}},
+		{"one cpu", func(o *Options) { o.CPUs = 1 }, reason.InsufficientCores},
+		{"more cpus than the host", func(o *Options) { o.CPUs = 8 }, reason.InsufficientCores},
+		{"memory unparsable", func(o *Options) { o.Memory = "lots" }, reason.Usage},
+		{"memory too small", func(o *Options) { o.Memory = "1g" }, reason.InsufficientMemory},
+		{"memory over the host's", func(o *Options) { o.Memory = "16g" }, reason.InsufficientMemory},
+		{"disk too small", func(o *Options) { o.DiskSize = "1g" }, reason.InsufficientStorage},
+		{"old version", func(o *Options) { o.KubernetesVersion = "v1.20.0" }, reason.K8sUnsupported},
+		{"bad extra-config", func(o *Options) { o.ExtraConfig = []string{"nonsense"} }, reason.Usage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := ok
+			tt.change(&o)
+			p, err := newProfile(o, host)
+			if tt.kind == (reason.Kind{}) {
+				if err != nil || p.MemoryMB != 4096 || p.DiskMB != 20480 || !p.OwnerMarks {
+					t.Fatalf("%+v, %v", p, err)
+				}
+				return
+			}
+			if reason.ExitCode(err) != tt.kind.ExitCode {
+				t.Errorf("err = %v, want %s", err, tt.kind.ID)
+			}
+		})
+	}
+}
