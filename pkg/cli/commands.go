@@ -20,27 +20,22 @@ func newStart(a *app) *cobra.Command {
 	host := hostResources()
 	drivers := Drivers()
 	driverOpts := map[string]*string{}
-	cmd := &cobra.Command{
-		Use:   "start",
-		Short: "Starts a local Kubernetes cluster (creates it, or resumes a stopped or half-created one)",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			applied, err := applySettings(cmd, m)
-			if err != nil {
-				return err
+	cmd := a.command("start", "Starts a local Kubernetes cluster (creates it, or resumes a stopped or half-created one)", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		applied, err := applySettings(cmd, m)
+		if err != nil {
+			return err
+		}
+		o.Profile = a.profile
+		o.Set = func(name string) bool { return cmd.Flags().Changed(name) }
+		o.DriverOptions = map[string]string{}
+		for name, v := range driverOpts {
+			// Only what the user gave (or saved with `mkube config`): a driver fills in its defaults.
+			if cmd.Flags().Changed(name) || applied[name] {
+				o.DriverOptions[name] = *v
 			}
-			o.Profile = a.profile
-			o.Set = func(name string) bool { return cmd.Flags().Changed(name) }
-			o.DriverOptions = map[string]string{}
-			for name, v := range driverOpts {
-				// Only what the user gave (or saved with `mkube config`): a driver fills in its defaults.
-				if cmd.Flags().Changed(name) || applied[name] {
-					o.DriverOptions[name] = *v
-				}
-			}
-			return start.Run(cmd.Context(), m, o, host)
-		}),
-	}
+		}
+		return start.Run(cmd.Context(), m, o, host)
+	})
 	f := cmd.Flags()
 	f.StringVar(&o.Driver, "driver", "", "driver to use: docker, kvm2, virtualbox or hyperv (default: the best healthy one)")
 	f.StringSliceVar(&o.ISOURLs, "iso-url", nil, "VM drivers: where to get mkube's ISO (http, https, file or a path; URL.sha256 beside each), tried in order (default: the one `make iso` built next to mkube)")
@@ -68,29 +63,19 @@ func newStart(a *app) *cobra.Command {
 }
 
 func newStop(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "stop",
-		Short: "Stops a running cluster, keeping its state",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			return m.Stop(cmd.Context(), a.profile)
-		}),
-	}
+	return a.command("stop", "Stops a running cluster, keeping its state", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		return m.Stop(cmd.Context(), a.profile)
+	})
 }
 
 func newDelete(a *app) *cobra.Command {
 	var all, purge bool
-	cmd := &cobra.Command{
-		Use:   "delete",
-		Short: "Deletes a cluster: its node, kubeconfig entries and state (the download cache stays)",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			if all {
-				return m.DeleteAll(cmd.Context(), purge)
-			}
-			return m.Delete(cmd.Context(), a.profile, purge)
-		}),
-	}
+	cmd := a.command("delete", "Deletes a cluster: its node, kubeconfig entries and state (the download cache stays)", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		if all {
+			return m.DeleteAll(cmd.Context(), purge)
+		}
+		return m.Delete(cmd.Context(), a.profile, purge)
+	})
 	cmd.Flags().BoolVar(&all, "all", false, "delete every profile")
 	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the mkube directory ($MKUBE_HOME), cache included")
 	return cmd
@@ -98,52 +83,38 @@ func newDelete(a *app) *cobra.Command {
 
 func newStatus(a *app) *cobra.Command {
 	var format string
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Shows a cluster's status; the exit code has bits 1 (host), 2 (kubelet), 4 (apiserver) for what is not running",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			s, err := m.GetStatus(cmd.Context(), a.profile)
-			if err != nil {
-				return err
-			}
-			if err := printStatus(a.stdout, s, format); err != nil {
-				return err
-			}
-			a.code = s.ExitCode()
-			return nil
-		}),
-	}
+	cmd := a.command("status", "Shows a cluster's status; the exit code has bits 1 (host), 2 (kubelet), 4 (apiserver) for what is not running", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		s, err := m.GetStatus(cmd.Context(), a.profile)
+		if err != nil {
+			return err
+		}
+		if err := printStatus(a.stdout, s, format); err != nil {
+			return err
+		}
+		a.code = s.ExitCode()
+		return nil
+	})
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
 func newIP(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "ip",
-		Short: "Prints the node's IP address",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			ip, err := m.IP(cmd.Context(), a.profile)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, ip)
-			return nil
-		}),
-	}
+	return a.command("ip", "Prints the node's IP address", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		ip, err := m.IP(cmd.Context(), a.profile)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, ip)
+		return nil
+	})
 }
 
 func newSSH(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "ssh [-- COMMAND...]",
-		Short: "Logs into the node with SSH, or runs a command there",
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-			code, err := m.SSH(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
-			a.code = code
-			return err
-		}),
-	}
+	return a.command("ssh [-- COMMAND...]", "Logs into the node with SSH, or runs a command there", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+		code, err := m.SSH(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
+		a.code = code
+		return err
+	})
 }
 
 func newKubectl(a *app) *cobra.Command {
@@ -182,22 +153,17 @@ func newProfile(a *app) *cobra.Command {
 			return nil
 		}),
 	}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "Lists all profiles",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			rows, err := m.Profiles(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(rows) == 0 && format != "json" {
-				a.out.Step("🤹", "No profiles found. To start a cluster, run: mkube start")
-				return nil
-			}
-			return printProfiles(a.stdout, rows, format)
-		}),
-	}
+	list := a.command("list", "Lists all profiles", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		rows, err := m.Profiles(cmd.Context())
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 && format != "json" {
+			a.out.Step("🤹", "No profiles found. To start a cluster, run: mkube start")
+			return nil
+		}
+		return printProfiles(a.stdout, rows, format)
+	})
 	list.Flags().StringVarP(&format, "output", "o", "table", "output format: table or json")
 	list.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return reason.New(reason.Usage, err, "") })
 	cmd.AddCommand(list)
@@ -207,23 +173,18 @@ func newProfile(a *app) *cobra.Command {
 func newLogs(a *app) *cobra.Command {
 	var lines int
 	var file string
-	cmd := &cobra.Command{
-		Use:   "logs",
-		Short: "Shows kubelet, containerd and control-plane logs for bug reports",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			w := a.stdout
-			if file != "" {
-				f, err := os.Create(file)
-				if err != nil {
-					return reason.New(reason.Usage, err, "")
-				}
-				defer f.Close()
-				w = f
+	cmd := a.command("logs", "Shows kubelet, containerd and control-plane logs for bug reports", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		w := a.stdout
+		if file != "" {
+			f, err := os.Create(file)
+			if err != nil {
+				return reason.New(reason.Usage, err, "")
 			}
-			return m.Logs(cmd.Context(), a.profile, lines, w)
-		}),
-	}
+			defer f.Close()
+			w = f
+		}
+		return m.Logs(cmd.Context(), a.profile, lines, w)
+	})
 	cmd.Flags().IntVarP(&lines, "length", "n", 60, "lines of each log to show")
 	cmd.Flags().StringVar(&file, "file", "", "write the logs to this file")
 	return cmd
@@ -272,12 +233,7 @@ func newGetVersions(a *app) *cobra.Command {
 }
 
 func newUpdateContext(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "update-context",
-		Short: "Points the cluster's kubeconfig context at its current API server address",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			return m.UpdateContext(cmd.Context(), a.profile)
-		}),
-	}
+	return a.command("update-context", "Points the cluster's kubeconfig context at its current API server address", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		return m.UpdateContext(cmd.Context(), a.profile)
+	})
 }

@@ -15,73 +15,56 @@ import (
 
 func newConfig(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Remembers defaults for `mkube start` flags (driver, cpus, memory, ...)"}
-	set := &cobra.Command{
-		Use:   "set PROPERTY VALUE",
-		Short: "Sets a default, e.g. mkube config set driver kvm2",
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return reason.Errorf(reason.Usage, "e.g. mkube config set driver kvm2", "config set takes a property and a value")
-			}
-			if err := validateSetting(cmd.Root(), m, args[0], args[1]); err != nil {
-				return err
-			}
-			if err := m.Home.SetSetting(cmd.Context(), args[0], args[1], driverKeys(m)); err != nil {
-				return reason.New(reason.Usage, err, "")
-			}
-			a.out.Step(out.Tip, "These changes will take effect upon a mkube delete and then a mkube start")
-			return nil
-		}),
-	}
-	get := &cobra.Command{
-		Use:   "get PROPERTY",
-		Short: "Prints a default",
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return reason.Errorf(reason.Usage, "e.g. mkube config get driver", "config get takes one property")
-			}
-			if err := config.CheckSettingKey(args[0], driverKeys(m)); err != nil {
-				return reason.New(reason.Usage, err, "")
-			}
-			s, err := m.Home.Settings()
-			if err != nil {
-				return err
-			}
-			v, ok := s[args[0]]
-			if !ok {
-				return reason.Errorf(reason.Usage, "set it with mkube config set "+args[0]+" VALUE", "specified key could not be found in config")
-			}
-			fmt.Fprintln(a.stdout, v)
-			return nil
-		}),
-	}
-	unset := &cobra.Command{
-		Use:   "unset PROPERTY",
-		Short: "Removes a default",
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return reason.Errorf(reason.Usage, "e.g. mkube config unset driver", "config unset takes one property")
-			}
-			if err := m.Home.SetSetting(cmd.Context(), args[0], "", driverKeys(m)); err != nil {
-				return reason.New(reason.Usage, err, "")
-			}
-			return nil
-		}),
-	}
-	view := &cobra.Command{
-		Use:   "view",
-		Short: "Prints every default",
-		Args:  noArgs,
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-			s, err := m.Home.Settings()
-			if err != nil {
-				return err
-			}
-			for _, l := range config.SortedSettings(s) {
-				fmt.Fprintln(a.stdout, l)
-			}
-			return nil
-		}),
-	}
+	set := a.command("set PROPERTY VALUE", "Sets a default, e.g. mkube config set driver kvm2", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+		if len(args) != 2 {
+			return reason.Errorf(reason.Usage, "e.g. mkube config set driver kvm2", "config set takes a property and a value")
+		}
+		if err := validateSetting(cmd.Root(), m, args[0], args[1]); err != nil {
+			return err
+		}
+		if err := m.Home.SetSetting(cmd.Context(), args[0], args[1], driverKeys(m)); err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
+		a.out.Step(out.Tip, "These changes will take effect upon a mkube delete and then a mkube start")
+		return nil
+	})
+	get := a.command("get PROPERTY", "Prints a default", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return reason.Errorf(reason.Usage, "e.g. mkube config get driver", "config get takes one property")
+		}
+		if err := config.CheckSettingKey(args[0], driverKeys(m)); err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
+		s, err := m.Home.Settings()
+		if err != nil {
+			return err
+		}
+		v, ok := s[args[0]]
+		if !ok {
+			return reason.Errorf(reason.Usage, "set it with mkube config set "+args[0]+" VALUE", "specified key could not be found in config")
+		}
+		fmt.Fprintln(a.stdout, v)
+		return nil
+	})
+	unset := a.command("unset PROPERTY", "Removes a default", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return reason.Errorf(reason.Usage, "e.g. mkube config unset driver", "config unset takes one property")
+		}
+		if err := m.Home.SetSetting(cmd.Context(), args[0], "", driverKeys(m)); err != nil {
+			return reason.New(reason.Usage, err, "")
+		}
+		return nil
+	})
+	view := a.command("view", "Prints every default", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		s, err := m.Home.Settings()
+		if err != nil {
+			return err
+		}
+		for _, l := range config.SortedSettings(s) {
+			fmt.Fprintln(a.stdout, l)
+		}
+		return nil
+	})
 	cmd.AddCommand(set, get, unset, view)
 	return cmd
 }

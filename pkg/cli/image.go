@@ -9,16 +9,12 @@ import (
 
 func newImage(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Loads, lists and removes images in the cluster's container runtime"}
-	load := &cobra.Command{
-		Use:   "load IMAGE|ARCHIVE...",
-		Short: "Loads images from the local Docker engine, an archive (docker save / OCI), or a registry into the node",
-		RunE: a.withManager(func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return reason.Errorf(reason.Usage, "e.g. mkube image load my-app:dev", "no image given")
-			}
-			return m.ImageLoad(cmd.Context(), a.profile, args)
-		}),
-	}
+	load := a.command("load IMAGE|ARCHIVE...", "Loads images from the local Docker engine, an archive (docker save / OCI), or a registry into the node", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return reason.Errorf(reason.Usage, "e.g. mkube image load my-app:dev", "no image given")
+		}
+		return m.ImageLoad(cmd.Context(), a.profile, args)
+	})
 	var format string
 	ls := &cobra.Command{
 		Use:     "ls",

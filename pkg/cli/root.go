@@ -182,3 +182,9 @@ func (a *app) withManager(fn func(m *cluster.Manager, cmd *cobra.Command, args [
 		return fn(m, cmd, args)
 	}
 }
+
+// command is a subcommand that runs fn with the cluster manager; args validates the positional
+// arguments (nil: fn does).
+func (a *app) command(use, short string, args cobra.PositionalArgs, fn func(m *cluster.Manager, cmd *cobra.Command, args []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: args, RunE: a.withManager(fn)}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"mkube/pkg/cache"
+	"mkube/pkg/config"
+	"mkube/pkg/driver"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -18,27 +20,19 @@ import (
 // or OCI), or an image in the local Docker engine, or failing that one pulled into mkube's cache.
 // Pods then run them with imagePullPolicy IfNotPresent (or Never) without any pull.
 func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
-	mc, err := m.Running(ctx, profile)
-	if err != nil {
-		return err
-	}
-	defer mc.Close()
-	r, err := mc.Runner(ctx)
-	if err != nil {
-		return err
-	}
-	p := mc.Profile
-	for _, arg := range args {
-		src, err := m.imageSource(ctx, p.ImageRepository, arg)
-		if err != nil {
-			return err
+	return m.inNode(ctx, profile, func(p *config.Profile, r driver.Runner) error {
+		for _, arg := range args {
+			src, err := m.imageSource(ctx, p.ImageRepository, arg)
+			if err != nil {
+				return err
+			}
+			m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
+			if err := node.ImportImages(ctx, r, src); err != nil {
+				return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+			}
 		}
-		m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
-		if err := node.ImportImages(ctx, r, src); err != nil {
-			return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // imageSource says where an `image load` argument's archive comes from.
@@ -101,30 +95,20 @@ func firstLine(err error) string {
 }
 
 // ImageList lists the tagged images in the profile's node.
-func (m *Manager) ImageList(ctx context.Context, profile string) ([]node.Image, error) {
-	mc, err := m.Running(ctx, profile)
-	if err != nil {
-		return nil, err
-	}
-	defer mc.Close()
-	r, err := mc.Runner(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return node.ListImages(ctx, r)
+func (m *Manager) ImageList(ctx context.Context, profile string) (imgs []node.Image, err error) {
+	err = m.inNode(ctx, profile, func(_ *config.Profile, r driver.Runner) error {
+		imgs, err = node.ListImages(ctx, r)
+		return err
+	})
+	return imgs, err
 }
 
 // ImageRemove removes images from the profile's node.
 func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string) error {
-	mc, err := m.Running(ctx, profile)
-	if err != nil {
-		return err
-	}
-	defer mc.Close()
-	r, err := mc.Runner(ctx)
-	if err != nil {
-		return err
-	}
+	return m.inNode(ctx, profile, func(_ *config.Profile, r driver.Runner) error { return m.removeImages(ctx, profile, r, refs) })
+}
+
+func (m *Manager) removeImages(ctx context.Context, profile string, r driver.Runner, refs []string) error {
 	have, err := node.ListImages(ctx, r)
 	if err != nil {
 		return err

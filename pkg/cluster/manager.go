@@ -207,6 +207,20 @@ func (m *Manager) Applier(name string, ep driver.Endpoint) (Applier, error) {
 	return apply.New(cfg)
 }
 
+// inNode runs fn with a runner into a profile's running node, and closes both after.
+func (m *Manager) inNode(ctx context.Context, name string, fn func(p *config.Profile, r driver.Runner) error) error {
+	mc, err := m.Running(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	r, err := mc.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	return fn(mc.Profile, r)
+}
+
 // runningClient is a Kubernetes client for a profile whose machine must be running, and where
 // the host reaches the machine.
 func (m *Manager) runningClient(ctx context.Context, name string) (kubernetes.Interface, driver.Endpoint, error) {
