@@ -134,6 +134,9 @@ func (s *State) setImageList(refs []string) error {
 // done again.
 func imagesStep(ctx context.Context, s *State) error {
 	a := &s.Images
+	if s.ImageList == nil || a.cache != nil {
+		return nil // not known yet (see Steps), or done
+	}
 	for _, r := range s.ImageList {
 		if cache.RepoName(r) == "pause" {
 			a.pause = r

@@ -90,10 +90,14 @@ var Steps = []Step{
 	{"driver", driverStep},
 	{"binaries", binariesStep},
 	{"iso", isoStep},
+	// With the version's image list known (every start but a version's first on this host), the
+	// images are in the cache before anything is created: a mirror that cannot serve them changes
+	// nothing. The first time, the node's kubeadm lists them, and they are pulled after it.
+	{"images", imagesStep},
 	{"save profile", saveStep},
 	{"machine", machineStep},
 	{"node facts", nodeFactsStep},
-	{"images", imagesStep},
+	{"images (first start of a version)", imagesStep},
 	{"pki", pkiStep},
 	{"provision", provisionStep},
 	{"kubeconfig", kubeconfigStep},
