@@ -65,6 +65,12 @@ func TestConfigDefaultsStart(t *testing.T) {
 		{[]string{"config", "get", "driver"}, 14, "could not be found"},
 		{[]string{"config", "set", "driver", "docker"}, 0, ""},
 		{[]string{"config", "set", "cpus", "1"}, 0, ""},
+		// Driver options are keys on every host, checked by the driver's own rules.
+		{[]string{"config", "set", "kvm-accel", "fast"}, 14, "use one of [auto kvm tcg]"},
+		{[]string{"config", "set", "kvm-accel", "tcg"}, 0, ""},
+		{[]string{"config", "set", "hyperv-virtual-switch", "External LAN"}, 0, ""},
+		{[]string{"config", "unset", "kvm-accel"}, 0, ""},
+		{[]string{"config", "unset", "hyperv-virtual-switch"}, 0, ""},
 	} {
 		if code, _, stderr := run(tt.args...); code != tt.code || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d (want %d), stderr %q", tt.args, code, tt.code, stderr)

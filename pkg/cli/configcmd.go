@@ -74,7 +74,7 @@ func validateSetting(root *cobra.Command, m *cluster.Manager, key, value string)
 	if err := config.CheckSettingKey(key, driverKeys(m)); err != nil {
 		return reason.New(reason.Usage, err, "")
 	}
-	if o, ok := m.Drivers.Option(key); ok {
+	if o, ok := m.Drivers.Option(key); ok && value != "" { // "" unsets
 		if err := o.Check(value); err != nil {
 			return reason.New(reason.Usage, err, "")
 		}

@@ -43,8 +43,16 @@ func ApplyAddon(ctx context.Context, a Applier, r driver.Runner, name string, ma
 
 // RemoveAddon deletes what an addon created, if it was ever applied on the node.
 func RemoveAddon(ctx context.Context, a Applier, r driver.Runner, name string, manifest []byte) error {
-	if node.Marker(ctx, r, addonMarker(name)) == "" && node.Marker(ctx, r, legacyAddonMarker(name)) == "" {
+	current, legacy := node.Marker(ctx, r, addonMarker(name)) != "", node.Marker(ctx, r, legacyAddonMarker(name)) != ""
+	if !current && !legacy {
 		return nil
+	}
+	if !current {
+		// Applied by an older mkube with kubectl: its objects carry no label for Remove to find
+		// them by. Applying the same manifests first labels them.
+		if err := a.Apply(ctx, name, manifest); err != nil {
+			return fmt.Errorf("disabling addon %s: %w", name, err)
+		}
 	}
 	if err := a.Remove(ctx, name, manifest); err != nil {
 		return fmt.Errorf("disabling addon %s: %w", name, err)

@@ -151,7 +151,7 @@ func (m *Manager) loadIfRunning(ctx context.Context, profile string, imgs *cache
 	}
 	mc, err := m.open(ctx, p)
 	if err != nil {
-		return err
+		return nil // the hypervisor does not answer: the image is cached, the next start loads it
 	}
 	defer mc.Close()
 	if mc.State != driver.Running {

@@ -67,6 +67,13 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 	if ok && e.Supported {
 		m.Out.Step(out.Fire, "Deleting %q in %s ...", name, driverName)
 		d, err := m.NewDriver(e, name, p)
+		if err != nil && p != nil && len(p.DriverOptions) > 0 {
+			// Settings a newer mkube refuses (a profile from an older one) must not keep the
+			// profile from being deleted: the driver's defaults find what carries its mark.
+			q := *p
+			q.DriverOptions = nil
+			d, err = m.NewDriver(e, name, &q)
+		}
 		if err != nil {
 			return err
 		}

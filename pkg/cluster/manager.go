@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"mkube/pkg/addons/apply"
+	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/kubeconfig"
@@ -198,13 +199,64 @@ func (m *Manager) Running(ctx context.Context, name string) (*Machine, error) {
 	return mc, nil
 }
 
-// Applier is the addon applier for a profile's cluster at ep.
+// Applier is the addon applier for a profile's cluster at ep. Its first call waits until the API
+// server is ready (right after a restart it is still coming up); calls the node's markers make
+// unnecessary never wait.
 func (m *Manager) Applier(name string, ep driver.Endpoint) (Applier, error) {
 	cfg := m.RestConfig(name, ep)
+	var a Applier
 	if m.NewApplier != nil {
-		return m.NewApplier(cfg)
+		var err error
+		if a, err = m.NewApplier(cfg); err != nil {
+			return nil, err
+		}
+		return a, nil
 	}
-	return apply.New(cfg)
+	sa, err := apply.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sa.Logf = func(format string, args ...any) { m.Out.V(1, format, args...) }
+	client, err := m.Client(name, ep)
+	if err != nil {
+		return nil, err
+	}
+	ready := func(ctx context.Context) error {
+		return kubeadm.Wait(ctx, client, name, []string{kubeadm.WaitAPIServer}, func(f string, a ...any) { m.Out.V(1, f, a...) })
+	}
+	return &readyFirst{Applier: sa, ready: ready}, nil
+}
+
+// readyFirst waits for the API server before its first call.
+type readyFirst struct {
+	Applier
+	ready func(context.Context) error
+	done  bool
+}
+
+func (r *readyFirst) wait(ctx context.Context) error {
+	if r.done {
+		return nil
+	}
+	if err := r.ready(ctx); err != nil {
+		return err
+	}
+	r.done = true
+	return nil
+}
+
+func (r *readyFirst) Apply(ctx context.Context, name string, manifest []byte) error {
+	if err := r.wait(ctx); err != nil {
+		return err
+	}
+	return r.Applier.Apply(ctx, name, manifest)
+}
+
+func (r *readyFirst) Remove(ctx context.Context, name string, manifest []byte) error {
+	if err := r.wait(ctx); err != nil {
+		return err
+	}
+	return r.Applier.Remove(ctx, name, manifest)
 }
 
 // inNode runs fn with a runner into a profile's running node, and closes both after.

@@ -51,10 +51,17 @@ func (e Entry) Settings(values map[string]string) (Settings, error) {
 	return s, nil
 }
 
-// Options lists every option of the registry's supported drivers, once each, sorted by name.
+// Options lists every option of the registry's drivers, once each, sorted by name: also those of
+// drivers this host cannot run, so a script or a saved setting written for another host is not
+// refused as an unknown flag (the driver that is used checks its own).
 func (r *Registry) Options() []Option {
 	var out []Option
-	for _, n := range r.Names() {
+	names := make([]string, 0, len(r.entries))
+	for n := range r.entries {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
 		for _, o := range r.entries[n].Options {
 			if !slices.ContainsFunc(out, func(x Option) bool { return x.Name == o.Name }) {
 				out = append(out, o)
@@ -73,7 +80,7 @@ func (r *Registry) Options() []Option {
 	return out
 }
 
-// Option finds an option of any supported driver by name.
+// Option finds an option of any driver by name.
 func (r *Registry) Option(name string) (Option, bool) {
 	for _, o := range r.Options() {
 		if o.Name == name {

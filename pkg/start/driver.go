@@ -45,6 +45,13 @@ func chooseDriver(ctx context.Context, m *cluster.Manager, flag string, p *confi
 		name, why = flag, "based on user configuration"
 	}
 	if name == "" {
+		for k, v := range p.DriverOptions { // a bad value is the user's mistake, not a missing driver
+			if o, ok := m.Drivers.Option(k); ok {
+				if err := o.Check(v); err != nil {
+					return driver.Entry{}, reason.New(reason.Usage, err, "")
+				}
+			}
+		}
 		c, err := m.Drivers.Choose(ctx, p.DriverOptions)
 		if err != nil {
 			return driver.Entry{}, reason.New(reason.DriverNotFound, err, "install Docker, or pass --driver")

@@ -122,7 +122,7 @@ func addonsStep(ctx context.Context, s *State) error {
 		}
 	}
 	if err := cluster.ApplyAddon(ctx, applier, s.Runner, apply.DefaultServiceAccountAddon, []byte(apply.DefaultServiceAccount)); err != nil {
-		return reason.New(reason.K8sStart, err, "")
+		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`")
 	}
 	for _, a := range s.Addons {
 		manifest, err := addons.Render(a, addons.Values{NodeIP: s.Endpoint.IP})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -60,7 +62,7 @@ func (a *Applier) transient(err error) bool {
 	// While the API server restarts its port refuses connections, and ones already open are reset or
 	// cut mid-response (EOF, an HTTP/2 connection lost).
 	case utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err),
-		utilnet.IsHTTP2ConnectionLost(err):
+		utilnet.IsHTTP2ConnectionLost(err), utilnet.IsTimeout(err), isNetTimeout(err):
 		return true
 	// A namespace deleted by a disable just before refuses new content until it is gone.
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause), errors.Is(err, errTerminating):
@@ -70,4 +72,10 @@ func (a *Applier) transient(err error) bool {
 		return true
 	}
 	return false
+}
+
+// isNetTimeout is a dial or TLS handshake that timed out: a slow machine's API server coming up.
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "TLS handshake timeout")
 }

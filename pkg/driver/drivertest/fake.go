@@ -103,11 +103,18 @@ func (d *Driver) Delete(context.Context) error { return d.set("delete", driver.N
 func (d *Driver) State(context.Context) (driver.State, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return "", fmt.Errorf("fake driver: State after Close")
+	}
 	return d.state, nil
 }
 
-func (d *Driver) Endpoint(context.Context) (driver.Endpoint, error) {
-	if st, _ := d.State(context.Background()); st != driver.Running {
+func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
+	st, err := d.State(ctx)
+	if err != nil {
+		return driver.Endpoint{}, err
+	}
+	if st != driver.Running {
 		return driver.Endpoint{}, fmt.Errorf("fake machine is %s", st)
 	}
 	return d.EP, nil
@@ -117,6 +124,9 @@ func (d *Driver) Endpoint(context.Context) (driver.Endpoint, error) {
 func (d *Driver) Runner(context.Context) (driver.Runner, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("fake driver: Runner after Close")
+	}
 	if d.state != driver.Running {
 		return nil, fmt.Errorf("fake machine is %s", d.state)
 	}
@@ -156,15 +166,29 @@ func (d *Driver) Reopen() {
 	d.closed = false
 }
 
-// Runner is a fake driver.Runner.
+// Runner is a fake driver.Runner. Like a docker runner, which uses its driver's client, it fails
+// once it or its driver is closed.
 type Runner struct {
 	d      *Driver
-	closed bool
+	closed bool // guarded by d.mu
+}
+
+// usable says why the runner cannot be used, or nil.
+func (r *Runner) usable(op string) error {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	switch {
+	case r.closed:
+		return fmt.Errorf("fake runner: %s after Close", op)
+	case r.d.closed:
+		return fmt.Errorf("fake runner: %s after its driver's Close", op)
+	}
+	return nil
 }
 
 func (r *Runner) Run(_ context.Context, cmd driver.Cmd) error {
-	if r.closed {
-		return fmt.Errorf("fake runner: run after Close")
+	if err := r.usable("run"); err != nil {
+		return err
 	}
 	line := strings.Join(cmd.Args, " ")
 	if cmd.Stdin != nil {
@@ -201,6 +225,11 @@ func (r *Runner) answer(args []string) (string, int) {
 			n.setFile(p, nil)
 		}
 		return "", 0
+	case len(args) == 3 && args[0] == "rm" && args[1] == "-f":
+		n.mu.Lock()
+		delete(n.files, args[2])
+		n.mu.Unlock()
+		return "", 0
 	case n.Reply != nil:
 		return n.Reply(args)
 	}
@@ -208,8 +237,8 @@ func (r *Runner) answer(args []string) (string, int) {
 }
 
 func (r *Runner) WriteFile(_ context.Context, path string, mode int64, _ int64, content io.Reader) error {
-	if r.closed {
-		return fmt.Errorf("fake runner: write after Close")
+	if err := r.usable("write"); err != nil {
+		return err
 	}
 	b, err := io.ReadAll(content)
 	if err != nil {
@@ -221,12 +250,12 @@ func (r *Runner) WriteFile(_ context.Context, path string, mode int64, _ int64, 
 }
 
 func (r *Runner) Close() error {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
 	if r.closed {
 		return nil
 	}
 	r.closed = true
-	r.d.mu.Lock()
-	defer r.d.mu.Unlock()
 	r.d.open--
 	return nil
 }
