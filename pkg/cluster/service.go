@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"text/template"
 	"time"
@@ -94,6 +95,10 @@ func (m *Manager) Services(ctx context.Context, profile string, names []string, 
 			t.Note = fmt.Sprintf("service %s/%s is a LoadBalancer: mkube reaches it at its node port; its EXTERNAL-IP stays <pending> (no load balancer runs in the cluster)", svc.Namespace, svc.Name)
 		}
 		if err := waitEndpoints(ctx, client, svc.Namespace, svc.Name, o.Wait); err != nil {
+			tunnel.Close()
+			return nil, nil, err
+		}
+		if err := waitNodePorts(ctx, tunnel, ep.IP, svc, o.Wait); err != nil {
 			tunnel.Close()
 			return nil, nil, err
 		}
@@ -203,4 +208,41 @@ func (m *Manager) ServiceList(ctx context.Context, profile, namespace string) ([
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// waitNodePorts waits until the node accepts connections on each of the service's node ports:
+// kube-proxy programs a new service a moment after its endpoints are ready, and a URL printed
+// before that answers with a reset. Through the tunnel when there is one, as the user's
+// connections will go.
+func waitNodePorts(ctx context.Context, tunnel *Tunnel, nodeIP string, svc *corev1.Service, timeout time.Duration) error {
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	if tunnel != nil {
+		dial = func(_ context.Context, addr string) (net.Conn, error) { return tunnel.client.Dial("tcp", addr) }
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort == 0 {
+			continue
+		}
+		addr := net.JoinHostPort(nodeIP, fmt.Sprint(p.NodePort))
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+			actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			conn, err := dial(actx, addr)
+			if err != nil {
+				return false, nil
+			}
+			conn.Close()
+			return true, nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return reason.Errorf(reason.Service, "kube-proxy programs node ports: see `mkube logs`", "service %s/%s: the node does not answer on node port %d", svc.Namespace, svc.Name, p.NodePort)
+		}
+	}
+	return nil
 }
