@@ -10,18 +10,6 @@ import (
 	"mkube/pkg/node"
 )
 
-type recordingApplier struct{ log *drivertest.Log }
-
-func (a recordingApplier) Apply(_ context.Context, name string, _ []byte) error {
-	a.log.Add("apply %s", name)
-	return nil
-}
-
-func (a recordingApplier) Remove(_ context.Context, name string, _ []byte) error {
-	a.log.Add("remove %s", name)
-	return nil
-}
-
 // TestAddonMarkers: the node's markers decide what is applied and removed; an addon an older
 // mkube applied with kubectl (legacy marker, unlabelled objects) is applied once before it is
 // removed, so Remove finds its objects by their label.
@@ -65,10 +53,14 @@ func TestAddonMarkers(t *testing.T) {
 			for m, v := range tt.markers {
 				node.SetMarker(ctx, r, m, v)
 			}
-			if err := tt.do(ctx, recordingApplier{log}, r); err != nil {
+			if err := tt.do(ctx, drivertest.Applier{Log: log}, r); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(log.Take(), ","); got != tt.want {
+			var calls []string
+			for _, l := range log.Take() {
+				calls = append(calls, strings.Fields(l)[0]+" "+strings.Fields(l)[2])
+			}
+			if got := strings.Join(calls, ","); got != tt.want {
 				t.Errorf("applier calls %q, want %q", got, tt.want)
 			}
 			if strings.HasPrefix(tt.name, "remove") && (node.Marker(ctx, r, "addon-demo") != "" || node.Marker(ctx, r, "addon-ssa-demo") != "") {

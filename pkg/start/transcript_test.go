@@ -171,17 +171,5 @@ func canonical(lines []string) []string {
 
 // fakeApplier records the addons applied and removed.
 func fakeApplier(log *drivertest.Log) func(cfg *rest.Config) (cluster.Applier, error) {
-	return func(*rest.Config) (cluster.Applier, error) { return recorder{log}, nil }
-}
-
-type recorder struct{ log *drivertest.Log }
-
-func (r recorder) Apply(_ context.Context, name string, _ []byte) error {
-	r.log.Add("apply addon %s (server-side, from the host)", name)
-	return nil
-}
-
-func (r recorder) Remove(_ context.Context, name string, _ []byte) error {
-	r.log.Add("remove addon %s (from the host)", name)
-	return nil
+	return func(*rest.Config) (cluster.Applier, error) { return drivertest.Applier{Log: log}, nil }
 }

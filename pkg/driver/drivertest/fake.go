@@ -259,3 +259,16 @@ func (r *Runner) Close() error {
 	r.d.open--
 	return nil
 }
+
+// Applier records the addons a command applies and removes (it has cluster.Applier's methods).
+type Applier struct{ Log *Log }
+
+func (a Applier) Apply(_ context.Context, name string, _ []byte) error {
+	a.Log.Add("apply addon %s (server-side, from the host)", name)
+	return nil
+}
+
+func (a Applier) Remove(_ context.Context, name string, _ []byte) error {
+	a.Log.Add("remove addon %s (from the host)", name)
+	return nil
+}
