@@ -99,8 +99,13 @@ func (m *Manager) Services(ctx context.Context, profile string, names []string, 
 			return nil, nil, err
 		}
 		if err := waitNodePorts(ctx, tunnel, ep.IP, svc, o.Wait); err != nil {
-			tunnel.Close()
-			return nil, nil, err
+			if ctx.Err() != nil {
+				tunnel.Close()
+				return nil, nil, err
+			}
+			// The URL is still the service's (as minikube, which never checks): say why it may not
+			// answer yet instead of failing.
+			t.Note = strings.TrimSpace(t.Note + " " + err.Error())
 		}
 		ip, local := ep.IP, map[int32]int32{}
 		for _, p := range svc.Spec.Ports {
@@ -241,7 +246,7 @@ func waitNodePorts(ctx context.Context, tunnel *Tunnel, nodeIP string, svc *core
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return reason.Errorf(reason.Service, "kube-proxy programs node ports: see `mkube logs`", "service %s/%s: the node does not answer on node port %d", svc.Namespace, svc.Name, p.NodePort)
+			return fmt.Errorf("service %s/%s: the node does not answer on node port %d yet (kube-proxy programs it; see `mkube logs` if it stays so)", svc.Namespace, svc.Name, p.NodePort)
 		}
 	}
 	return nil
