@@ -20,7 +20,7 @@
 //   - Verified(F) checks the rule in full (the record is there and F still hashes to it): what
 //     decides whether F must be fetched (again).
 //   - Recorded(F) returns the record without reading F, for a reader that needs the digest of a
-//     file the cache has just verified (node.FileDigest, the kvm2 driver naming its ISO volume);
+//     file the cache has just verified (node.InstallBinaries and the PKI copy, the kvm2 driver naming its ISO volume);
 //     Digest(F) falls back to hashing a file that has no record.
 //
 // A crash before the record is written leaves F without one: not trusted, fetched again, never used

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 
 	"mkube/pkg/driver"
 	"mkube/pkg/node"
@@ -36,7 +35,7 @@ func ApplyAddon(ctx context.Context, a Applier, r driver.Runner, name string, ma
 		return nil
 	}
 	if err := a.Apply(ctx, name, manifest); err != nil {
-		return fmt.Errorf("addon %s: %w", name, err)
+		return err // names the addon
 	}
 	return node.SetMarker(ctx, r, addonMarker(name), digest)
 }
@@ -51,11 +50,11 @@ func RemoveAddon(ctx context.Context, a Applier, r driver.Runner, name string, m
 		// Applied by an older mkube with kubectl: its objects carry no label for Remove to find
 		// them by. Applying the same manifests first labels them.
 		if err := a.Apply(ctx, name, manifest); err != nil {
-			return fmt.Errorf("disabling addon %s: %w", name, err)
+			return err // names the addon
 		}
 	}
 	if err := a.Remove(ctx, name, manifest); err != nil {
-		return fmt.Errorf("disabling addon %s: %w", name, err)
+		return err
 	}
 	if err := node.RemoveMarker(ctx, r, legacyAddonMarker(name)); err != nil {
 		return err

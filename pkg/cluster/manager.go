@@ -204,13 +204,8 @@ func (m *Manager) Running(ctx context.Context, name string) (*Machine, error) {
 // unnecessary never wait.
 func (m *Manager) Applier(name string, ep driver.Endpoint) (Applier, error) {
 	cfg := m.RestConfig(name, ep)
-	var a Applier
 	if m.NewApplier != nil {
-		var err error
-		if a, err = m.NewApplier(cfg); err != nil {
-			return nil, err
-		}
-		return a, nil
+		return m.NewApplier(cfg)
 	}
 	sa, err := apply.New(cfg)
 	if err != nil {

@@ -12,14 +12,15 @@ import (
 // host paths; each has its verified digest in PATH.sha256 beside it (the cache's rule).
 type Binaries map[string]string
 
-// binaryNames is the order binaries are copied and fingerprinted in.
-var binaryNames = []string{"kubeadm", "kubelet", "kubectl"}
+// BinaryNames are the Kubernetes programs a node gets, in the order they are fetched, copied and
+// fingerprinted.
+var BinaryNames = []string{"kubeadm", "kubelet", "kubectl"}
 
 // InstallBinaries copies the binaries of version into BinDir, unless exactly these are there.
 func InstallBinaries(ctx context.Context, r driver.Runner, version string, b Binaries) error {
 	want := version
-	for _, n := range binaryNames {
-		sum, err := FileDigest(b[n])
+	for _, n := range BinaryNames {
+		sum, err := cache.Digest(b[n])
 		if err != nil {
 			return err
 		}
@@ -29,14 +30,10 @@ func InstallBinaries(ctx context.Context, r driver.Runner, version string, b Bin
 	if have, _ := Output(ctx, r, "cat", marker); strings.TrimSpace(have) == want {
 		return nil
 	}
-	for _, n := range binaryNames {
+	for _, n := range BinaryNames {
 		if err := CopyFile(ctx, r, BinDir+"/"+n, 0o755, b[n]); err != nil {
 			return err
 		}
 	}
 	return WriteBytes(ctx, r, marker, 0o644, []byte(want+"\n"))
 }
-
-// FileDigest is a host file's sha256: the one the cache recorded in PATH.sha256 when it verified
-// the file, else computed (cache.Digest).
-func FileDigest(path string) (string, error) { return cache.Digest(path) }

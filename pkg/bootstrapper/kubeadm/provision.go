@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/driver"
 	"mkube/pkg/node"
 )
@@ -116,7 +117,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 	sort.Strings(names)
 	h := sha256.New()
 	for _, name := range names {
-		sum, err := node.FileDigest(c.PKI[name])
+		sum, err := cache.Digest(c.PKI[name])
 		if err != nil {
 			return err
 		}
