@@ -18,9 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"mkube/pkg/artifacts"
-	"mkube/pkg/cache"
+	"mkube/pkg/driver/docker"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/mirror"
+	"mkube/pkg/release"
 )
 
 func main() {
@@ -101,7 +102,7 @@ func newNodeImage() *cobra.Command {
 			return artifacts.BuildNodeImage(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Tag, "tag", artifacts.NodeImage, "image name to build")
+	cmd.Flags().StringVar(&o.Tag, "tag", docker.DefaultImage(), "image name to build")
 	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
 	return cmd
 }
@@ -117,7 +118,7 @@ func newISO() *cobra.Command {
 			return artifacts.BuildISO(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Out, "out", "out/"+cache.ISOName(), "the ISO file to write")
+	cmd.Flags().StringVar(&o.Out, "out", "out/"+release.ISOName(), "the ISO file to write")
 	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
 	return cmd
 }

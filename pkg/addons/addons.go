@@ -11,6 +11,7 @@ import (
 	"text/template"
 
 	deploy "mkube/deploy/addons"
+	"mkube/pkg/release"
 )
 
 // Addon describes one addon.
@@ -25,9 +26,13 @@ type Addon struct {
 // The images addons run. Upstream components keep their upstream names and versions, so an online
 // start pulls them from their own registries and the offline mirror builds the same versions from
 // source; mkube.local/… are mkube's own programs, built into the offline mirror.
+var (
+	// mkube's own: tagged with this mkube's version (stamped into a release), never changed at run time.
+	ProvisionerImage = release.LocalRef(release.ProvisionerRepo)
+	DashboardImage   = release.LocalRef(release.DashboardRepo)
+)
+
 const (
-	ProvisionerImage   = "mkube.local/storage-provisioner:v0.1.0"
-	DashboardImage     = "mkube.local/dashboard:v0.1.0"
 	MetricsServerImage = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
 	RegistryImage      = "docker.io/library/registry:3.0.0"
 	TraefikImage       = "docker.io/library/traefik:v3.6.12"

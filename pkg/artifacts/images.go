@@ -14,10 +14,6 @@ import (
 	"mkube/pkg/mirror"
 )
 
-// ProvisionerImage is mkube's own hostPath storage provisioner. It has no upstream registry: it is
-// built into every mirror and cache, and served at <mirror>/storage-provisioner.
-const ProvisionerImage = addons.ProvisionerImage
-
 // AgnhostRepo is the standard Kubernetes e2e test image; its tag is agnhost's VERSION file.
 const AgnhostRepo = "registry.k8s.io/e2e-test-images/agnhost"
 
@@ -94,7 +90,7 @@ func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c co
 		binaryImage(c.etcdRef, c.etcd, "/usr/local/bin/etcd", []string{"/usr/local/bin/etcd"}, ""),
 		binaryImage(c.corednsRef, c.coredns, "/coredns", []string{"/coredns"}, "65532"),
 		binaryImage(c.pauseRef, c.pause, "/pause", []string{"/pause"}, "65535:65535"),
-		binaryImage(ProvisionerImage, c.provisioner, "/storage-provisioner", []string{"/storage-provisioner"}, ""),
+		binaryImage(addons.ProvisionerImage, c.provisioner, "/storage-provisioner", []string{"/storage-provisioner"}, ""),
 		binaryImage(addons.DashboardImage, c.dashboard, "/dashboard", []string{"/dashboard"}, "65532"),
 		binaryImage(addons.MetricsServerImage, c.metricsServer, "/metrics-server", []string{"/metrics-server"}, "65534"),
 		binaryImage(addons.TraefikImage, c.traefik, "/usr/local/bin/traefik", []string{"/usr/local/bin/traefik"}, ""),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mkube/pkg/cache"
+	"mkube/pkg/release"
 )
 
 // guestPackages are what a VM node needs beyond a container node: device management, its own
@@ -141,7 +142,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	}
 	files := map[string]string{
 		"isolinux/isolinux.cfg": isolinuxCfg,
-		"mkube/version":         cache.ISOVersion + "\n",
+		"mkube/version":         release.Version() + "\n",
 	}
 	for p, content := range files {
 		if err := os.WriteFile(filepath.Join(tree, p), []byte(content), 0o644); err != nil {

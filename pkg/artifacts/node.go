@@ -21,10 +21,6 @@ import (
 	"mkube/pkg/mirror"
 )
 
-// NodeImage is the docker driver's default node image, built locally by `make node-image`. It has
-// no upstream registry: like minikube's kicbase it is the project's own, and a release would publish it.
-const NodeImage = docker.DefaultImage
-
 // containerdVersion runs every supported Kubernetes release: containerd 2.4 supports Kubernetes
 // 1.37 (1.x stops at 1.35) and still supports hosts on cgroup v1.
 const containerdVersion = "v2.4.2"
@@ -60,7 +56,7 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		o.Log = io.Discard
 	}
 	if o.Tag == "" {
-		o.Tag = NodeImage
+		o.Tag = docker.DefaultImage()
 	}
 	work, err := filepath.Abs(o.Work)
 	if err != nil {

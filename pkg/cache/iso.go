@@ -11,15 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"mkube/pkg/release"
 	"mkube/pkg/safepath"
 )
-
-// ISOVersion is the version of the VM image this mkube boots (built by `make iso`, see
-// iso/README.md).
-const ISOVersion = "v0.1.0"
-
-// ISOName is its file name.
-func ISOName() string { return "mkube-" + ISOVersion + "-amd64.iso" }
 
 // ISO makes sure dir holds the ISO from the first URL of urls that serves it, verified against
 // URL.sha256, and returns its path. A cached copy whose digest still matches the URL's is used
@@ -88,7 +82,7 @@ func DevISO() string {
 	if err != nil {
 		return ""
 	}
-	p := filepath.Join(filepath.Dir(exe), ISOName())
+	p := filepath.Join(filepath.Dir(exe), release.ISOName())
 	if _, err := os.Stat(p); err != nil {
 		return ""
 	}

@@ -12,6 +12,7 @@ import (
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+	"mkube/pkg/release"
 	"mkube/pkg/start"
 )
 
@@ -49,7 +50,7 @@ func newStart(a *app) *cobra.Command {
 	f.StringVar(&o.BinaryMirror, "binary-mirror", "", "where to download Kubernetes binaries, in dl.k8s.io's release layout (default "+cluster.DefaultBinaryMirror+")")
 	f.StringVar(&o.ImageRepository, "image-repository", "", "registry mirroring registry.k8s.io's paths to pull images from (default: each image's own registry)")
 	f.StringSliceVar(&o.InsecureRegistry, "insecure-registry", nil, "registries (HOST, HOST:PORT or CIDR) allowed over plain HTTP, also for an http:// --binary-mirror (loopback ones always are)")
-	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage, "node image for the docker driver")
+	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage(), "node image for the docker driver")
 	f.StringSliceVar(&o.APIServerNames, "apiserver-names", nil, "extra names for the API server certificate")
 	f.StringSliceVar(&o.APIServerIPs, "apiserver-ips", nil, "extra IP addresses for the API server certificate")
 	f.StringArrayVar(&o.ExtraConfig, "extra-config", nil, "component.key=value settings for apiserver, controller-manager, scheduler, etcd, kubelet, kubeadm")
@@ -200,11 +201,11 @@ func newVersion(a *app) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			switch {
 			case short:
-				fmt.Fprintln(a.stdout, cluster.Version)
+				fmt.Fprintln(a.stdout, release.Version())
 			case format == "json":
-				fmt.Fprintf(a.stdout, "{\"mkubeVersion\":%q,\"defaultKubernetesVersion\":%q}\n", cluster.Version, k8sversion.DefaultString)
+				fmt.Fprintf(a.stdout, "{\"mkubeVersion\":%q,\"defaultKubernetesVersion\":%q}\n", release.Version(), k8sversion.DefaultString)
 			default:
-				fmt.Fprintf(a.stdout, "mkube version: %s\ndefault Kubernetes version: %s\n", cluster.Version, k8sversion.DefaultString)
+				fmt.Fprintf(a.stdout, "mkube version: %s\ndefault Kubernetes version: %s\n", release.Version(), k8sversion.DefaultString)
 			}
 			return nil
 		},

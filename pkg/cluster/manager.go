@@ -26,9 +26,6 @@ import (
 	"mkube/pkg/safepath"
 )
 
-// Version of mkube.
-const Version = "v0.1.0"
-
 // Defaults, as minikube's where it has them.
 const (
 	DefaultBinaryMirror = "https://dl.k8s.io/release"

@@ -17,6 +17,7 @@ import (
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+	"mkube/pkg/release"
 )
 
 // Images are what a start streams from the image cache into the node.
@@ -92,7 +93,7 @@ func isoStep(ctx context.Context, s *State) error {
 		dev := cache.DevISO()
 		if dev == "" {
 			return reason.Errorf(reason.Download, "build it with `make iso` (found next to the mkube binary), or pass --iso-url=URL",
-				"the %s driver boots mkube's ISO %s, and none is available", s.Profile.Driver, cache.ISOName())
+				"the %s driver boots mkube's ISO %s, and none is available", s.Profile.Driver, release.ISOName())
 		}
 		urls = []string{dev}
 	}

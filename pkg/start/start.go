@@ -18,6 +18,7 @@ import (
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+	"mkube/pkg/release"
 )
 
 // Options are `mkube start`'s flags.
@@ -121,7 +122,7 @@ func Run(ctx context.Context, m *cluster.Manager, o Options, host HostResources)
 	if err := config.ValidateProfileName(o.Profile); err != nil {
 		return reason.New(reason.Usage, err, "")
 	}
-	m.Out.Step(out.Happy, "mkube %s on %s", cluster.Version, m.HostDescription())
+	m.Out.Step(out.Happy, "mkube %s on %s", release.Version(), m.HostDescription())
 	unlock, err := m.LockProfile(ctx, o.Profile)
 	if err != nil {
 		return err

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"mkube/pkg/cache"
 	"mkube/pkg/driver"
 	dockerdriver "mkube/pkg/driver/docker"
 	"mkube/pkg/driver/drivertest"
 	"mkube/pkg/driver/kvm2"
+	"mkube/pkg/release"
 )
 
 // itestOwner marks what the driver suites create, as a home's ID and a profile would.
@@ -32,7 +32,7 @@ func TestDriverConformanceDocker(t *testing.T) {
 		Intruder: func(dir string) (driver.Driver, error) {
 			return dockerdriver.New("itest-drv-docker", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvdockerothr", Profile: "itest-drv-docker"}})
 		},
-		Spec:    driver.Spec{Name: "itest-drv-docker", CPUs: 2, MemoryMB: 2048, Image: dockerdriver.DefaultImage, APIServerPort: 8443},
+		Spec:    driver.Spec{Name: "itest-drv-docker", CPUs: 2, MemoryMB: 2048, Image: dockerdriver.DefaultImage(), APIServerPort: 8443},
 		Timeout: 5 * time.Minute,
 	})
 }
@@ -48,7 +48,7 @@ func needLibvirt(t *testing.T) {
 // TestDriverConformanceKVM2 runs the same suite against libvirt/QEMU with the ISO `make iso` built.
 func TestDriverConformanceKVM2(t *testing.T) {
 	needLibvirt(t)
-	iso := outPath(t, cache.ISOName())
+	iso := outPath(t, release.ISOName())
 	drivertest.Run(t, drivertest.Config{
 		New: func(dir string) (driver.Driver, error) {
 			return kvm2.New("itest-drv-kvm2", driver.Options{MachineDir: dir, Owner: driver.Owner{HomeID: "itestdrvkvm2home"}, Log: t.Logf})

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"mkube/pkg/addons"
 	"mkube/pkg/artifacts"
 	"mkube/pkg/cache"
 	"mkube/pkg/k8sversion"
@@ -46,7 +47,7 @@ func TestMirror(t *testing.T) {
 
 	refs := strings.Fields(run(t, kubeadm, "config", "images", "list", "--kubernetes-version", v))
 	agnhost := artifacts.AgnhostRepo + ":" + agnhostVersion(t)
-	refs = append(refs, artifacts.ProvisionerImage, agnhost)
+	refs = append(refs, addons.ProvisionerImage, agnhost)
 	local := map[string]string{} // canonical → reference at the mirror
 	for _, ref := range refs {
 		r, err := name.NewTag(ref)

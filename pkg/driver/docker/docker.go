@@ -21,14 +21,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"mkube/pkg/driver"
+	"mkube/pkg/release"
 )
 
 // Name of the driver.
 const Name = "docker"
 
-// DefaultImage is the node image `make node-image` builds (pkg/artifacts). It has no upstream
-// registry: like minikube's kicbase it is the project's own, and a release would publish it.
-const DefaultImage = "mkube.local/node:v0.1.0"
+// DefaultImage is the node image: `make node-image` builds it into the local engine (pkg/artifacts),
+// and a release publishes it to its registry (pkg/release), from where a start pulls it.
+func DefaultImage() string { return release.LocalRef(release.NodeRepo) }
 
 // SSHUser is the node image's login user.
 const SSHUser = "docker"
