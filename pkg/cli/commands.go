@@ -50,6 +50,7 @@ func newStart(a *app) *cobra.Command {
 	f.StringVar(&o.BinaryMirror, "binary-mirror", "", "where to download Kubernetes binaries, in dl.k8s.io's release layout (default "+cluster.DefaultBinaryMirror+")")
 	f.StringVar(&o.ImageRepository, "image-repository", "", "registry mirroring registry.k8s.io's paths to pull images from (default: each image's own registry)")
 	f.StringSliceVar(&o.InsecureRegistry, "insecure-registry", nil, "registries (HOST, HOST:PORT or CIDR) allowed over plain HTTP, also for an http:// --binary-mirror (loopback ones always are)")
+	f.StringVar(&o.Mirror, "mirror", "", "one registry (HOST[:PORT]/PATH) holding everything a start needs — mkube's node image, ISO and addon images, Kubernetes images and binaries (make release-mirror fills one); the other source flags override single pieces")
 	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage(), "node image for the docker driver")
 	f.StringSliceVar(&o.APIServerNames, "apiserver-names", nil, "extra names for the API server certificate")
 	f.StringSliceVar(&o.APIServerIPs, "apiserver-ips", nil, "extra IP addresses for the API server certificate")
@@ -199,15 +200,7 @@ func newVersion(a *app) *cobra.Command {
 		Short: "Prints mkube's version",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			switch {
-			case short:
-				fmt.Fprintln(a.stdout, release.Version())
-			case format == "json":
-				fmt.Fprintf(a.stdout, "{\"mkubeVersion\":%q,\"defaultKubernetesVersion\":%q}\n", release.Version(), k8sversion.DefaultString)
-			default:
-				fmt.Fprintf(a.stdout, "mkube version: %s\ndefault Kubernetes version: %s\n", release.Version(), k8sversion.DefaultString)
-			}
-			return nil
+			return printVersion(a.stdout, versionInfo{Info: release.Current(), DefaultKubernetes: k8sversion.DefaultString}, short, format)
 		},
 	}
 	cmd.Flags().BoolVar(&short, "short", false, "print just the version number")

@@ -10,6 +10,7 @@ import (
 	"mkube/pkg/cluster"
 	"mkube/pkg/node"
 	"mkube/pkg/reason"
+	"mkube/pkg/release"
 )
 
 // Every printer of the CLI lives here: the tables and JSON shapes are minikube's, so scripts that
@@ -136,4 +137,36 @@ func printServices(w io.Writer, rows []cluster.ServiceRow) error {
 		cells = append(cells, []string{r.Namespace, r.Name, r.Target, r.URL})
 	}
 	return writeTable(w, []string{"NAMESPACE", "NAME", "TARGET PORT", "URL"}, cells)
+}
+
+// versionInfo is `mkube version -o json`: minikube's keys (mkubeVersion for minikubeVersion,
+// commit), the default Kubernetes version, and a release build's registry and image references.
+type versionInfo struct {
+	release.Info
+	DefaultKubernetes string `json:"defaultKubernetesVersion"`
+}
+
+// printVersion prints `mkube version` as text, --short or json.
+func printVersion(w io.Writer, v versionInfo, short bool, format string) error {
+	switch {
+	case short:
+		_, err := fmt.Fprintln(w, v.Version)
+		return err
+	case format == "json":
+		return writeJSON(w, v)
+	case format != "":
+		return badFormat(format, "--output", "json")
+	}
+	fmt.Fprintf(w, "mkube version: %s\n", v.Version)
+	if v.Commit != "" {
+		fmt.Fprintf(w, "commit: %s\n", v.Commit)
+	}
+	fmt.Fprintf(w, "default Kubernetes version: %s\n", v.DefaultKubernetes)
+	if v.Registry != "" {
+		fmt.Fprintf(w, "release registry: %s\n", v.Registry)
+		for _, r := range release.OwnRepos {
+			fmt.Fprintf(w, "  %s: %s\n", r, v.Images[r])
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"mkube/pkg/cluster"
 	"mkube/pkg/node"
 	"mkube/pkg/reason"
+	"mkube/pkg/release"
 )
 
 func TestPrinters(t *testing.T) {
@@ -21,6 +22,11 @@ func TestPrinters(t *testing.T) {
 	imgs := []node.Image{{Ref: "docker.io/mkube-test/hello:dev", Digest: "sha256:36b151384496aaaa", Size: "2.3 MiB"},
 		{Ref: "registry.k8s.io/pause:3.10.2", Digest: "sha256:2e42e809210a", Size: "991.0 KiB"}}
 	services := []cluster.ServiceRow{{Namespace: "default", Name: "hello", Target: "8080", URL: "http://192.168.49.2:30080"}}
+	dev := versionInfo{Info: release.Info{Version: "v0.1.0"}, DefaultKubernetes: "v1.37.2"}
+	rel := versionInfo{Info: release.Info{Version: "v0.2.0", Commit: "abc123", Registry: "registry.example.com/mkube", Images: map[string]string{
+		"node": "registry.example.com/mkube/node:v0.2.0@sha256:aa", "iso": "registry.example.com/mkube/iso:v0.2.0@sha256:bb",
+		"storage-provisioner": "registry.example.com/mkube/storage-provisioner:v0.2.0@sha256:cc", "dashboard": "registry.example.com/mkube/dashboard:v0.2.0@sha256:dd"}},
+		DefaultKubernetes: "v1.37.2"}
 	tests := []struct {
 		name  string
 		print func(*bytes.Buffer) error
@@ -39,6 +45,11 @@ func TestPrinters(t *testing.T) {
 		{"images table", func(b *bytes.Buffer) error { return printImages(b, imgs, "table") }, "@images.table"},
 		{"images json, none", func(b *bytes.Buffer) error { return printImages(b, nil, "json") }, "[]\n"},
 		{"services", func(b *bytes.Buffer) error { return printServices(b, services) }, "@services.table"},
+		{"version short", func(b *bytes.Buffer) error { return printVersion(b, rel, true, "") }, "v0.2.0\n"},
+		{"version dev json", func(b *bytes.Buffer) error { return printVersion(b, dev, false, "json") },
+			`{"mkubeVersion":"v0.1.0","defaultKubernetesVersion":"v1.37.2"}` + "\n"},
+		{"version release json", func(b *bytes.Buffer) error { return printVersion(b, rel, false, "json") }, "@version.release.json"},
+		{"version release text", func(b *bytes.Buffer) error { return printVersion(b, rel, false, "") }, "@version.release.text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +68,7 @@ func TestPrinters(t *testing.T) {
 	}
 	for _, bad := range []func() error{
 		func() error { return printStatus(&bytes.Buffer{}, status, "xml") },
+		func() error { return printVersion(&bytes.Buffer{}, dev, false, "yaml") },
 		func() error { return printProfiles(&bytes.Buffer{}, profiles, "yaml") },
 		func() error { return printAddons(&bytes.Buffer{}, addonRows, "yaml") },
 		func() error { return printImages(&bytes.Buffer{}, imgs, "yaml") },

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"io"
-	"strings"
 	"time"
 
 	"mkube/pkg/addons"
@@ -77,8 +76,8 @@ func (m *Manager) setAddon(ctx context.Context, profile, name string, enable boo
 		return err
 	}
 	if enable && !AddonImagesAvailable(p, a) {
-		return reason.Errorf(reason.Usage, "start the profile with --image-repository=<mirror> (make mirror-serve)",
-			"the %s addon runs images built by mkube's mirror only, and profile %q has no --image-repository", a.Name, p.Name)
+		return reason.Errorf(reason.Usage, "create the profile with --mirror=HOST/PATH or --image-repository=<mkube mirror> (make mirror-serve), or use a release build of mkube",
+			"the %s addon runs mkube's own images, which this development build has no registry for, and profile %q has no mirror", a.Name, p.Name)
 	}
 	mc, err := m.open(ctx, p)
 	if err != nil {
@@ -140,26 +139,12 @@ func (m *Manager) applyAddon(ctx context.Context, p *config.Profile, a addons.Ad
 		for _, img := range a.Images {
 			m.Out.Sub("Using image %s", img)
 		}
-		if err := imgs.Ensure(ctx, a.Images, p.ImageRepository, m.Out.Err()); err != nil {
-			return reason.New(reason.ImageCache, err, "check --image-repository of the profile (an offline mirror: make mirror-serve)")
+		if err := imgs.EnsureFrom(ctx, a.Images, ImageSources(p), m.Out.Err()); err != nil {
+			return reason.New(reason.ImageCache, err, "check the profile's --mirror or --image-repository (an offline mirror: make mirror-serve)")
 		}
 		if err := node.ImportImages(ctx, r, func(w io.Writer) error { return imgs.WriteArchive(ctx, a.Images, w) }); err != nil {
 			return err
 		}
 	}
 	return ApplyAddon(ctx, applier, r, a.Name, manifest)
-}
-
-// AddonImagesAvailable tells whether the addon's images can be had: mkube's own images
-// (mkube.local/…) have no public registry yet and come only from an mkube mirror.
-func AddonImagesAvailable(p *config.Profile, a addons.Addon) bool {
-	if p.ImageRepository != "" {
-		return true
-	}
-	for _, img := range a.Images {
-		if strings.HasPrefix(img, "mkube.local/") {
-			return false
-		}
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 
 	"mkube/pkg/atomicfile"
 	"mkube/pkg/cache"
+	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/lockfile"
 	"mkube/pkg/node"
@@ -68,16 +69,16 @@ func (m *Manager) CacheAdd(ctx context.Context, profile string, refs []string) e
 		}
 		canon = append(canon, c)
 	}
-	repo := ""
-	if p, err := m.Home.Load(profile); err == nil {
-		repo = p.ImageRepository
+	var p *config.Profile
+	if loaded, err := m.Home.Load(profile); err == nil {
+		p = loaded
 	}
 	imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return err
 	}
-	if err := imgs.Ensure(ctx, canon, repo, m.Out.Err()); err != nil {
-		return reason.New(reason.ImageCache, err, "check the image name, and --image-repository of the profile")
+	if err := imgs.EnsureFrom(ctx, canon, ImageSources(p), m.Out.Err()); err != nil {
+		return reason.New(reason.ImageCache, err, "check the image name, and --mirror or --image-repository of the profile")
 	}
 	err = m.updateCacheList(ctx, func(have []string) ([]string, error) { return append(have, canon...), nil })
 	if err != nil {

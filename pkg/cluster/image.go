@@ -14,6 +14,8 @@ import (
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // ImageLoad loads images into the profile's node: each argument is an image archive (docker save
@@ -22,7 +24,7 @@ import (
 func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
 	return m.inNode(ctx, profile, func(p *config.Profile, r driver.Runner) error {
 		for _, arg := range args {
-			src, err := m.imageSource(ctx, p.ImageRepository, arg)
+			src, err := m.imageSource(ctx, ImageSources(p), arg)
 			if err != nil {
 				return err
 			}
@@ -36,7 +38,7 @@ func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) 
 }
 
 // imageSource says where an `image load` argument's archive comes from.
-func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func(io.Writer) error, error) {
+func (m *Manager) imageSource(ctx context.Context, sources func(string) (name.Reference, error), arg string) (func(io.Writer) error, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
 		return func(w io.Writer) error {
 			f, err := os.Open(arg)
@@ -73,7 +75,7 @@ func (m *Manager) imageSource(ctx context.Context, repository, arg string) (func
 	if err != nil {
 		return nil, err
 	}
-	if err := imgs.Ensure(ctx, []string{canon}, repository, m.Out.Err()); err != nil {
+	if err := imgs.EnsureFrom(ctx, []string{canon}, sources, m.Out.Err()); err != nil {
 		why := "it is not in the local Docker engine"
 		if !errors.Is(derr, cache.ErrNotInDocker) {
 			why = derr.Error()

@@ -69,6 +69,8 @@ type Profile struct {
 	ImageRepository   string   `json:"imageRepository,omitempty"`
 	BaseImage         string   `json:"baseImage,omitempty"`
 	ISOURLs           []string `json:"isoURLs,omitempty"`
+	// Mirror is one registry holding everything a start needs (--mirror), HOST[:PORT]/PATH.
+	Mirror string `json:"mirror,omitempty"`
 	// DriverOptions are the values of the driver's own options (kvm-qemu-uri, …) given at creation.
 	DriverOptions map[string]string `json:"driverOptions,omitempty"`
 	// Read from profiles written before DriverOptions existed, and moved into it by Load.

@@ -17,7 +17,7 @@ import (
 // SettingKeys are what `mkube config set` accepts besides the drivers' options: defaults for
 // `mkube start` flags of the same names, kept in $MKUBE_HOME/config/config.json as minikube keeps
 // its own.
-var SettingKeys = []string{"profile", "driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url"}
+var SettingKeys = []string{"profile", "driver", "cpus", "memory", "disk-size", "kubernetes-version", "image-repository", "binary-mirror", "iso-url", "mirror"}
 
 func (h Home) settingsPath() string { return h.path("config", "config.json") }
 

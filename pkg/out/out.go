@@ -67,6 +67,7 @@ const (
 	Celebrate = "🎉"
 	Running   = "🏃"
 	Check     = "✅"
+	Pulling   = "🚜"
 )
 
 // Step prints one step.

@@ -55,26 +55,40 @@ func (s *State) binaryDir() string {
 // imageListFile caches what kubeadm said the version runs: it never changes for a version.
 func (s *State) imageListFile() string { return filepath.Join(s.binaryDir(), "images.txt") }
 
-// binariesStep downloads kubeadm, kubelet and kubectl of the version (linux/amd64: the node's).
+// binariesStep downloads kubeadm, kubelet and kubectl of the version (linux/amd64: the node's):
+// from --binary-mirror (dl.k8s.io's layout), else from --mirror's binaries artifact, else dl.k8s.io.
 func binariesStep(ctx context.Context, s *State) error {
-	mirror := s.Profile.BinaryMirror
-	if mirror == "" {
-		mirror = cluster.DefaultBinaryMirror
-	}
-	dl := &cache.Downloader{Progress: s.m.Out.Err()}
+	p := s.Profile
 	s.Binaries = node.Binaries{}
 	for _, n := range node.BinaryNames {
-		dst := filepath.Join(s.binaryDir(), n)
-		// The record only: dl.File checks the content itself, and hashing the binaries twice would
-		// double the cost of every start's check.
-		if _, ok := cache.Recorded(dst); !ok {
-			s.m.Out.V(1, "downloading %s %s", n, s.Version)
+		s.Binaries[n] = filepath.Join(s.binaryDir(), n)
+	}
+	if p.BinaryMirror == "" && p.Mirror != "" {
+		ref, err := cache.RegistryRef(strings.TrimSuffix(p.Mirror, "/") + "/" + release.BinariesRepo + ":" + release.BinariesTag(s.Version.String()))
+		if err == nil {
+			err = cache.PullBinaries(ctx, ref, s.binaryDir(), node.BinaryNames, s.m.Out.Err())
 		}
-		u := strings.TrimSuffix(mirror, "/") + "/" + s.Version.String() + "/bin/linux/amd64/" + n
-		if err := dl.File(ctx, u, u+".sha256", dst, n); err != nil {
-			return reason.New(reason.Download, err, "check --binary-mirror (an offline mirror: make mirror-serve)")
+		if err != nil {
+			return reason.New(reason.Download, err, "check --mirror (make release-mirror fills one), or pass --binary-mirror")
 		}
-		s.Binaries[n] = dst
+	} else {
+		mirror := p.BinaryMirror
+		if mirror == "" {
+			mirror = cluster.DefaultBinaryMirror
+		}
+		dl := &cache.Downloader{Progress: s.m.Out.Err()}
+		for _, n := range node.BinaryNames {
+			dst := s.Binaries[n]
+			// The record only: dl.File checks the content itself, and hashing the binaries twice would
+			// double the cost of every start's check.
+			if _, ok := cache.Recorded(dst); !ok {
+				s.m.Out.V(1, "downloading %s %s", n, s.Version)
+			}
+			u := strings.TrimSuffix(mirror, "/") + "/" + s.Version.String() + "/bin/linux/amd64/" + n
+			if err := dl.File(ctx, u, u+".sha256", dst, n); err != nil {
+				return reason.New(reason.Download, err, "check --binary-mirror (an offline mirror: make mirror-serve)")
+			}
+		}
 	}
 	if raw, err := os.ReadFile(s.imageListFile()); err == nil {
 		s.ImageList = strings.Fields(string(raw))
@@ -82,18 +96,30 @@ func binariesStep(ctx context.Context, s *State) error {
 	return nil
 }
 
-// isoStep brings the VM image into the cache: from --iso-url (tried in order), or in a development
-// build from the ISO `make iso` wrote next to the mkube binary.
+// isoStep brings the VM image into the cache: from --iso-url (tried in order), else from --mirror
+// or the release registry (an OCI artifact pinned by digest), else in a development build from the
+// ISO `make iso` wrote next to the mkube binary.
 func isoStep(ctx context.Context, s *State) error {
 	if !s.Entry.ISO {
 		return nil
 	}
 	urls := s.Profile.ISOURLs
 	if len(urls) == 0 {
+		ref, ok, err := cluster.OwnRef(s.Profile, release.ISORepo)
+		if err == nil && ok {
+			s.m.Out.Step(out.Download, "Getting VM image %s from %s ...", release.ISOName(), cluster.OwnBase(s.Profile))
+			s.ISO, err = cache.PullISO(ctx, ref, s.m.Home.CacheDir("iso"), s.m.Out.Err())
+		}
+		if err != nil {
+			return reason.New(reason.Download, err, "check --mirror, or pass --iso-url=URL")
+		}
+		if ok {
+			return nil
+		}
 		dev := cache.DevISO()
 		if dev == "" {
-			return reason.Errorf(reason.Download, "build it with `make iso` (found next to the mkube binary), or pass --iso-url=URL",
-				"the %s driver boots mkube's ISO %s, and none is available", s.Profile.Driver, release.ISOName())
+			return reason.Errorf(reason.Download, "build it with `make iso` (found next to the mkube binary), pass --iso-url=URL or --mirror=HOST/PATH, or use a release build of mkube",
+				"the %s driver boots mkube's ISO %s, and this development build has none", s.Profile.Driver, release.ISOName())
 		}
 		urls = []string{dev}
 	}
@@ -167,8 +193,8 @@ func imagesStep(ctx context.Context, s *State) error {
 				s.m.Out.V(1, "%d images left the cache during this start: pulling them again", len(missing))
 			}
 			s.m.Out.Step(out.Download, "Pulling %d images for Kubernetes %s into the cache ...", len(missing), s.Version)
-			if err := a.cache.Ensure(ctx, all, s.Profile.ImageRepository, s.m.Out.Err()); err != nil {
-				return reason.New(reason.ImageCache, err, "check --image-repository (an offline mirror: make mirror-serve)")
+			if err := a.cache.EnsureFrom(ctx, all, cluster.ImageSources(s.Profile), s.m.Out.Err()); err != nil {
+				return reason.New(reason.ImageCache, err, "check --mirror or --image-repository (an offline mirror: make mirror-serve)")
 			}
 		}
 		release, err := a.cache.Hold(ctx)

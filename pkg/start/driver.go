@@ -113,13 +113,13 @@ func checkOwned(ctx context.Context, d driver.Driver) error {
 }
 
 // usableAddons are the enabled addons whose images can be had. mkube's own images (mkube.local/…)
-// have no public registry yet: they come from an mkube mirror, so without --image-repository those
-// addons are skipped with a warning instead of leaving a pod that can never pull its image.
+// come from the release registry or a mirror; a development build without either skips those
+// addons with a warning instead of leaving a pod that can never pull its image.
 func usableAddons(m *cluster.Manager, p *config.Profile) []addons.Addon {
 	var usable []addons.Addon
 	for _, a := range addons.Enabled(p.Addons) {
 		if !cluster.AddonImagesAvailable(p, a) {
-			m.Out.Warn("addon %s skipped: its image is built by mkube's mirror only; start with --image-repository=<mirror> (make mirror-serve)", a.Name)
+			m.Out.Warn("addon %s skipped: this development build has no registry for mkube's own images; start with --mirror=HOST/PATH or --image-repository=<mkube mirror> (make mirror-serve)", a.Name)
 			continue
 		}
 		usable = append(usable, a)

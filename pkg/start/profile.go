@@ -114,7 +114,7 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 	}
 	p := &config.Profile{
 		Name: o.Profile, Driver: o.Driver, KubernetesVersion: v.String(), CPUs: o.CPUs, MemoryMB: mem, DiskMB: disk,
-		BinaryMirror: o.BinaryMirror, ImageRepository: o.ImageRepository, BaseImage: o.BaseImage,
+		BinaryMirror: o.BinaryMirror, ImageRepository: o.ImageRepository, BaseImage: o.BaseImage, Mirror: o.Mirror,
 		ISOURLs: o.ISOURLs, DriverOptions: o.DriverOptions,
 		APIServerPort: cluster.DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: cluster.DefaultServiceCIDR, PodCIDR: cluster.DefaultPodCIDR,

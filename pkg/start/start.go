@@ -33,6 +33,7 @@ type Options struct {
 	ImageRepository   string
 	InsecureRegistry  []string // hosts the binary mirror and image repository may use plain HTTP with
 	BaseImage         string
+	Mirror            string   // one registry with everything a start needs (HOST[:PORT]/PATH)
 	ISOURLs           []string // VM drivers: where to get the ISO, tried in order
 	// DriverOptions are the driver's own settings (--kvm-qemu-uri, …), by option name.
 	DriverOptions  map[string]string
@@ -91,6 +92,7 @@ var Steps = []Step{
 	{"driver", driverStep},
 	{"binaries", binariesStep},
 	{"iso", isoStep},
+	{"node image", nodeImageStep},
 	// With the version's image list known (every start but a version's first on this host), the
 	// images are in the cache before anything is created: a mirror that cannot serve them changes
 	// nothing. The first time, the node's kubeadm lists them, and they are pulled after it.
@@ -113,6 +115,7 @@ var DownloadSteps = []Step{
 	{"driver", driverStep},
 	{"binaries", binariesStep},
 	{"iso", isoStep},
+	{"node image", nodeImageStep},
 	{"image list", hostImageListStep},
 	{"images", imagesStep},
 }

@@ -22,7 +22,7 @@ import (
 // pull of the profile's images honours the choice without the list being passed around.
 const plainHTTPPrefix = "http://"
 
-// checkMirrorTransport validates a new profile's --binary-mirror and --image-repository against
+// checkMirrorTransport validates a new profile's --binary-mirror, --image-repository and --mirror against
 // insecure (--insecure-registry), and marks a listed image repository as plain HTTP.
 func checkMirrorTransport(p *config.Profile, insecure []string, existing bool) error {
 	if existing {
@@ -31,11 +31,15 @@ func checkMirrorTransport(p *config.Profile, insecure []string, existing bool) e
 	if err := checkBinaryMirror(p.BinaryMirror, insecure); err != nil {
 		return err
 	}
-	repo, err := imageRepositoryTransport(p.ImageRepository, insecure)
+	repo, err := registryTransport("--image-repository", p.ImageRepository, insecure)
 	if err != nil {
 		return err
 	}
-	p.ImageRepository = repo
+	mirror, err := registryTransport("--mirror", p.Mirror, insecure)
+	if err != nil {
+		return err
+	}
+	p.ImageRepository, p.Mirror = repo, mirror
 	return nil
 }
 
@@ -56,11 +60,11 @@ func checkBinaryMirror(mirror string, insecure []string) error {
 		mirror, u.Host)
 }
 
-// imageRepositoryTransport returns the repository as it is stored: with plainHTTPPrefix when it
+// registryTransport returns a registry path given as flag (--image-repository, --mirror) as it is stored: with plainHTTPPrefix when it
 // is listed in insecure. An unlisted repository that go-containerregistry would try over plain
 // HTTP (a private address or *.localhost name: its heuristic falls back to http there) is refused;
 // loopback ones are plain HTTP already (cache.ImageSource), and public names are https only.
-func imageRepositoryTransport(repo string, insecure []string) (string, error) {
+func registryTransport(flag, repo string, insecure []string) (string, error) {
 	if repo == "" {
 		return "", nil
 	}
@@ -69,7 +73,7 @@ func imageRepositoryTransport(repo string, insecure []string) (string, error) {
 	host := strings.SplitN(bare, "/", 2)[0]
 	reg, err := name.NewRegistry(host, name.StrictValidation)
 	if err != nil || host == "" {
-		return "", reason.Errorf(reason.Usage, "", "--image-repository %q does not start with a registry host: use HOST[:PORT][/PATH]", repo)
+		return "", reason.Errorf(reason.Usage, "", "%s %q does not start with a registry host: use HOST[:PORT][/PATH]", flag, repo)
 	}
 	hostname := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -82,8 +86,8 @@ func imageRepositoryTransport(repo string, insecure []string) (string, error) {
 		return plainHTTPPrefix + bare, nil
 	case plain || reg.Scheme() == "http":
 		return "", reason.Errorf(reason.Usage, "",
-			"--image-repository %s would be pulled over plain HTTP from another machine, where anyone on the way can replace the images: serve it over https under a name, or pass --insecure-registry %s if you trust the network to it",
-			repo, host)
+			"%s %s would be pulled over plain HTTP from another machine, where anyone on the way can replace the images: serve it over https under a name, or pass --insecure-registry %s if you trust the network to it",
+			flag, repo, host)
 	}
 	return bare, nil
 }

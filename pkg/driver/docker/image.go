@@ -1,0 +1,61 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	cerrdefs "github.com/containerd/errdefs"
+)
+
+// HasImage reports whether the local engine has the image ref (the node image a container is
+// created from).
+func (d *Driver) HasImage(ctx context.Context, ref string) (bool, error) {
+	_, err := d.cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("asking Docker for image %s: %w", ref, err)
+	}
+	return true, nil
+}
+
+// LoadImage streams an image archive (what `docker load` reads) into the local engine; archive
+// writes it. The engine tags the image with the names the archive carries.
+func (d *Driver) LoadImage(ctx context.Context, archive func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive(pw)) }()
+	res, err := d.cli.ImageLoad(ctx, pr)
+	if err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("docker load: %w", err)
+	}
+	defer res.Close()
+	if err := JSONStreamError(res); err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("docker load: %w", err)
+	}
+	return nil
+}
+
+// JSONStreamError reads a Docker progress stream (load, import, pull) to its end and returns the
+// error it reports, if any: the engine answers 200 and reports failures inside the stream.
+func JSONStreamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
+}
