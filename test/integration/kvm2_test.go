@@ -114,10 +114,14 @@ func TestKVM2Cluster(t *testing.T) {
 		}
 	})
 
+	// From here on the release binary, alone in a directory, with the ISO, the Kubernetes binaries
+	// and images all from the release's registry.
+	r := publishRelease(t)
+	c.bin = releaseBinary(t, r)
 	start := time.Now()
-	out := c.must(append([]string{"start", "-p", p, "--driver=kvm2", "--memory=4096mb"}, c.mirrorFlags()...)...)
+	out := c.must("start", "-p", p, "--driver=kvm2", "--memory=4096mb", "--mirror="+r.mirror())
 	t.Logf("kvm2 start under %s: %s", map[bool]string{true: "kvm", false: "software emulation"}[!strings.Contains(out, "software emulation")], time.Since(start).Round(time.Second))
-	if !strings.Contains(out, "Creating kvm2 VM") || !strings.Contains(out, "Done!") {
+	if !strings.Contains(out, "Creating kvm2 VM") || !strings.Contains(out, "Done!") || !strings.Contains(out, "Getting VM image mkube-"+r.Version+"-amd64.iso") {
 		t.Errorf("start output:\n%s", out)
 	}
 	ip := strings.TrimSpace(c.must("-p", p, "ip"))

@@ -21,6 +21,21 @@ type cluster struct {
 	home       string
 	kubeconfig string
 	mirror     string // registry host:port of the loopback mirror
+	bin        string // the mkube binary: out/mkube unless set (a release binary, run from its own directory)
+}
+
+// command is mkube with args, run as the cluster's user.
+func (c *cluster) command(ctx context.Context, args ...string) *exec.Cmd {
+	bin := c.bin
+	if bin == "" {
+		bin = outPath(c.t, "mkube")
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if c.bin != "" {
+		cmd.Dir = filepath.Dir(c.bin)
+	}
+	cmd.Env = c.env()
+	return cmd
 }
 
 func newCluster(t *testing.T, mirror string) *cluster {
@@ -42,8 +57,7 @@ func (c *cluster) run(args ...string) (string, int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, outPath(c.t, "mkube"), args...)
-	cmd.Env = c.env()
+	cmd := c.command(ctx, args...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -87,8 +101,7 @@ func eventually(t *testing.T, timeout time.Duration, fn func() string) {
 // startUntil starts mkube and kills it with SIGKILL once a line containing marker appears.
 func (c *cluster) startUntil(marker string, args ...string) {
 	c.t.Helper()
-	cmd := exec.Command(outPath(c.t, "mkube"), args...)
-	cmd.Env = c.env()
+	cmd := c.command(context.Background(), args...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -110,8 +123,8 @@ func (c *cluster) startUntil(marker string, args ...string) {
 func docker(args ...string) (string, error) { return runErr("docker", args...) }
 
 func execMkube(t *testing.T, c *cluster, env []string, args ...string) *exec.Cmd {
-	cmd := exec.Command(outPath(t, "mkube"), args...)
-	cmd.Env = append(c.env(), env...)
+	cmd := c.command(context.Background(), args...)
+	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }
 

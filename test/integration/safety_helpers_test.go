@@ -6,6 +6,7 @@ package integration
 // has, a kubectl that runs beside mkube, a start killed by a signal, a Docker API that can be cut.
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -279,8 +279,15 @@ func (l *loop) contexts() []string {
 // its output and exit code.
 func (c *cluster) startSignalled(sig os.Signal, after time.Duration, args ...string) (string, int) {
 	c.t.Helper()
-	cmd := exec.Command(outPath(c.t, "mkube"), args...)
-	cmd.Env = c.env()
+	due := time.Now().Add(after)
+	return c.startSignalledWhen(sig, func() bool { return time.Now().After(due) }, args...)
+}
+
+// startSignalledWhen runs mkube and sends sig once when() holds (polled every 50ms), unless it
+// finished before, returning its output and exit code.
+func (c *cluster) startSignalledWhen(sig os.Signal, when func() bool, args ...string) (string, int) {
+	c.t.Helper()
+	cmd := c.command(context.Background(), args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -294,7 +301,7 @@ func (c *cluster) startSignalled(sig os.Signal, after time.Duration, args ...str
 			return out.String(), 0
 		}
 		return out.String(), exitCode(err)
-	case <-time.After(after):
+	case <-waitFor(when):
 		cmd.Process.Signal(sig)
 	}
 	select {
@@ -309,6 +316,18 @@ func (c *cluster) startSignalled(sig os.Signal, after time.Duration, args ...str
 		c.t.Errorf("mkube did not exit within 2 minutes of %v", sig)
 		return out.String(), -1
 	}
+}
+
+// waitFor closes its channel once cond holds.
+func waitFor(cond func() bool) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for !cond() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		close(ch)
+	}()
+	return ch
 }
 
 // dockerProxy stands between mkube and the Docker engine on a unix socket of the test's own, so a
