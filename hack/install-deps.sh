@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building the offline artifacts and running the tests need on a Debian host:
 # debootstrap (base file systems), gcc and static libc (pause), the Docker engine; with --test also
-# headless Chromium (the dashboard is checked in a real browser); --iso what `make iso` needs; --vm
+# headless Chromium (the dashboard is checked in a real browser) and Debian's docker-registry (a
+# release is published to it); --iso what `make iso` needs; --vm
 # qemu and libvirt for the kvm2 driver. Idempotent.
 set -euo pipefail
 need=()
 for arg in "$@"; do
   case "$arg" in
-  --test) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
+  --test)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    # a real OCI registry (distribution) for the release tests; its service is not started here
+    command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+    ;;
   --iso)
     command -v mksquashfs >/dev/null 2>&1 || need+=(squashfs-tools)
     command -v xorriso >/dev/null 2>&1 || need+=(xorriso)
