@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,35 +75,18 @@ func (c *Images) hold(ctx context.Context, how func(context.Context, string) (fu
 // REPO/coredns/coredns:v1.12.1), which is how a mirror of registry.k8s.io is laid out.
 //
 // A repository on loopback, or written as http://REPO (how a profile stores one the user listed
-// in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO.
+// in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO (see
+// RegistryRef, which applies that rule).
 func ImageSource(ref, repository string) (name.Reference, error) {
 	if repository == "" {
-		return name.ParseReference(ref)
+		return RegistryRef(ref)
 	}
 	repo, tag, err := RepoPath(ref)
 	if err != nil {
 		return nil, err
 	}
-	bare, plain := strings.CutPrefix(repository, "http://")
-	bare = strings.TrimPrefix(bare, "https://")
-	src := strings.TrimSuffix(bare, "/") + "/" + repo + ":" + tag
-	var opts []name.Option
-	if plain || loopback(bare) {
-		opts = append(opts, name.Insecure) // a local or trusted mirror speaks plain HTTP
-	}
-	return name.ParseReference(src, opts...)
-}
-
-func loopback(repository string) bool {
-	host := strings.SplitN(repository, "/", 2)[0]
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// The scheme prefix stays on: RegistryRef reads it.
+	return RegistryRef(strings.TrimSuffix(repository, "/") + "/" + repo + ":" + tag)
 }
 
 // Hold keeps the cache's content as it is — nothing is pulled, replaced or deleted by any process —
