@@ -16,9 +16,9 @@ import (
 func TestFetchBlobResumes(t *testing.T) {
 	const size = 300 << 10
 	tests := []struct {
-		name   string
-		fault  func(*faultyRegistry) // in force for the second call
-		want   func(have int64) []blobGet
+		name  string
+		fault func(*faultyRegistry) // in force for the second call
+		want  func(have int64) []blobGet
 	}{
 		{
 			name: "registry resumes",
