@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -171,8 +172,13 @@ type artifactFile struct {
 // type artifactType, config blob {}, one layer of layerType per file, titled.
 func (f *faultyRegistry) pushArtifact(ref, artifactType, layerType string, files ...artifactFile) v1.Hash {
 	f.t.Helper()
-	r := f.ref(ref)
-	repo := r.Context().RepositoryStr()
+	return f.putManifest(ref, f.artifact(ref, artifactType, layerType, files...))
+}
+
+// artifact uploads the blobs of pushArtifact's artifact and returns its manifest.
+func (f *faultyRegistry) artifact(ref, artifactType, layerType string, files ...artifactFile) v1.Manifest {
+	f.t.Helper()
+	repo := f.ref(ref).Context().RepositoryStr()
 	m := v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
@@ -184,14 +190,20 @@ func (f *faultyRegistry) pushArtifact(ref, artifactType, layerType string, files
 		d.Annotations = map[string]string{"org.opencontainers.image.title": file.title}
 		m.Layers = append(m.Layers, d)
 	}
+	return m
+}
+
+// putManifest pushes m as ref and returns its digest.
+func (f *faultyRegistry) putManifest(ref string, m v1.Manifest) v1.Hash {
+	f.t.Helper()
 	raw, err := json.Marshal(m)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := remote.Put(r, rawManifest(raw)); err != nil {
+	if err := remote.Put(f.ref(ref), rawManifest(raw)); err != nil {
 		f.t.Fatal(err)
 	}
-	h, _, _ := v1.SHA256(strings.NewReader(string(raw)))
+	h, _, _ := v1.SHA256(bytes.NewReader(raw))
 	return h
 }
 
