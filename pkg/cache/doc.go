@@ -1,13 +1,14 @@
 // Package cache is mkube's download cache under $MKUBE_HOME/cache: Kubernetes binaries, the VM
 // ISO and container images, what a start needs so that a filled cache needs no network at all.
 //
-//	binaries/linux/amd64/<version>/{kubeadm,kubelet,kubectl}[.sha256], images.txt   (Downloader.File)
-//	iso/<name>.iso[.sha256]                                                          (ISO)
-//	images/ (an OCI image layout) and images.lock beside it                          (Images, ImageStore)
+//	binaries/linux/amd64/<version>/{kubeadm,kubelet,kubectl}[.sha256], images.txt   (Downloader.File, PullBinaries)
+//	iso/<name>.iso[.sha256]                                                          (ISO, PullISO)
+//	images/ (an OCI image layout; blobs being pulled in images/.partial/), images.lock (Images, ImageStore)
 //
 // Files are fetched through one HTTP transport (Transport) with connect, TLS and header timeouts
 // and a stall guard, with a progress bar, and checked against the sha256 their source publishes
-// beside them (URL.sha256, dl.k8s.io's format).
+// beside them (URL.sha256, dl.k8s.io's format), or, from an OCI registry (mkube's own artifacts,
+// a mirror's binaries), against the digest in their manifest, resumably (FetchBlob).
 //
 // # The digest-file rule
 //
@@ -24,9 +25,11 @@
 //     Digest(F) falls back to hashing a file that has no record.
 //
 // A crash before the record is written leaves F without one: not trusted, fetched again, never used
-// as good. Binaries and ISOs both follow this rule and nothing else (there is no other marker);
-// image blobs live in the OCI layout, whose content addressing and atomically replaced index.json
-// give the same guarantee (see ImageStore.Put).
+// as good. Binaries and ISOs both follow this rule and nothing else (there is no other marker),
+// whether they come from a URL or a registry (FetchBlob, whose partial downloads are dot-files
+// beside the entry); image blobs live in the OCI layout, whose content addressing and atomically
+// replaced index.json give the same guarantee (see ImageStore.Put): a blob enters blobs/ only whole
+// and verified, and has no record beside it.
 //
 // The image cache is shared by every mkube process: readers hold a shared flock on images.lock,
 // writers (a pull, `mkube cache delete`) an exclusive one.

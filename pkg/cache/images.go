@@ -2,9 +2,9 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"mkube/pkg/lockfile"
@@ -29,7 +30,9 @@ import (
 //
 // Every mkube process on the machine shares it: readers (a start streaming images into its node)
 // hold a shared lock, writers (a pull, `cache delete`) an exclusive one, so a delete never takes
-// blobs from under a running start and two pulls never lose each other's index entries.
+// blobs from under a running start and two pulls never lose each other's index entries. A pull
+// holds it only to move blobs it has downloaded and verified into the layout and index them: the
+// downloads themselves go to .partial/ beside blobs/, resumable (see pull).
 type Images struct {
 	store *ImageStore
 	lock  string     // flock beside the layout: <dir>.lock
@@ -76,35 +79,18 @@ func (c *Images) hold(ctx context.Context, how func(context.Context, string) (fu
 // REPO/coredns/coredns:v1.12.1), which is how a mirror of registry.k8s.io is laid out.
 //
 // A repository on loopback, or written as http://REPO (how a profile stores one the user listed
-// in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO.
+// in --insecure-registry), is pulled over plain HTTP; https://REPO means the same as REPO (see
+// RegistryRef, which applies that rule).
 func ImageSource(ref, repository string) (name.Reference, error) {
 	if repository == "" {
-		return name.ParseReference(ref)
+		return RegistryRef(ref)
 	}
 	repo, tag, err := RepoPath(ref)
 	if err != nil {
 		return nil, err
 	}
-	bare, plain := strings.CutPrefix(repository, "http://")
-	bare = strings.TrimPrefix(bare, "https://")
-	src := strings.TrimSuffix(bare, "/") + "/" + repo + ":" + tag
-	var opts []name.Option
-	if plain || loopback(bare) {
-		opts = append(opts, name.Insecure) // a local or trusted mirror speaks plain HTTP
-	}
-	return name.ParseReference(src, opts...)
-}
-
-func loopback(repository string) bool {
-	host := strings.SplitN(repository, "/", 2)[0]
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// The scheme prefix stays on: RegistryRef reads it.
+	return RegistryRef(strings.TrimSuffix(repository, "/") + "/" + repo + ":" + tag)
 }
 
 // Hold keeps the cache's content as it is — nothing is pulled, replaced or deleted by any process —
@@ -135,8 +121,15 @@ func (c *Images) Missing(ctx context.Context, refs []string) ([]string, error) {
 	return out, nil
 }
 
-// Ensure pulls every ref the cache lacks, three at a time, with a progress bar on progress.
+// Ensure pulls every ref the cache lacks from ImageSource(ref, repository); see EnsureFrom.
 func (c *Images) Ensure(ctx context.Context, refs []string, repository string, progress io.Writer) error {
+	return c.EnsureFrom(ctx, refs, func(ref string) (name.Reference, error) { return ImageSource(ref, repository) }, progress)
+}
+
+// EnsureFrom pulls every ref the cache lacks, from source(ref), three at a time, with a bar
+// counting images on progress. A pull that fails or is cancelled keeps the blobs it finished and
+// the part of the one it was downloading: the next one resumes there (see pull).
+func (c *Images) EnsureFrom(ctx context.Context, refs []string, source func(ref string) (name.Reference, error), progress io.Writer) error {
 	missing, err := c.Missing(ctx, refs)
 	if err != nil || len(missing) == 0 {
 		return err
@@ -150,31 +143,12 @@ func (c *Images) Ensure(ctx context.Context, refs []string, repository string, p
 	g.SetLimit(3)
 	for _, ref := range missing {
 		g.Go(func() error {
-			src, err := ImageSource(ref, repository)
+			src, err := source(ref)
 			if err != nil {
 				return err
 			}
-			// The shared transport bounds connects, TLS and headers and fails a stalled layer
-			// with a message, which go-containerregistry's default transport does not.
-			img, err := remote.Image(src, remote.WithContext(gctx), remote.WithTransport(Transport()),
-				remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
-			if err != nil {
-				return fmt.Errorf("pulling %s: %w", src, err)
-			}
-			d, err := img.Digest()
-			if err != nil {
+			if err := c.pull(gctx, ref, src, "", nil, ""); err != nil {
 				return err
-			}
-			// Layers download while the layout writes them, one image at a time across processes.
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			unlock, err := c.hold(gctx, lockfile.Lock)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			if err := c.store.Put(ref, d.String(), img); err != nil {
-				return fmt.Errorf("caching %s: %w", ref, err)
 			}
 			if bar != nil {
 				bar.Increment()
@@ -183,6 +157,239 @@ func (c *Images) Ensure(ctx context.Context, refs []string, repository string, p
 		})
 	}
 	return g.Wait()
+}
+
+// PullImage brings one image into the cache under its canonical reference ref, from src (a tag or
+// a digest reference), with one byte bar over all its blobs on progress (the docker driver's node
+// image, a hundred megabytes). It does nothing when the cache holds ref already: for a digest src,
+// only when it holds that digest (the manifest's, or the index's it was pulled by).
+func (c *Images) PullImage(ctx context.Context, ref string, src name.Reference, progress io.Writer) error {
+	want := ""
+	if d, ok := src.(name.Digest); ok {
+		want = d.DigestStr()
+	}
+	have, ok, err := c.entry(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if ok && (want == "" || have.Desc.Digest.String() == want || have.Recipe == want) {
+		return nil
+	}
+	label := RepoName(ref)
+	if label == "" {
+		label = ref
+	}
+	return c.pull(ctx, ref, src, want, progress, label)
+}
+
+// entry is the cache's entry for ref, if it has one.
+func (c *Images) entry(ctx context.Context, ref string) (ImageEntry, bool, error) {
+	unlock, err := c.hold(ctx, lockfile.RLock)
+	if err != nil {
+		return ImageEntry{}, false, err
+	}
+	defer unlock()
+	es, err := c.store.Entries()
+	if err != nil {
+		return ImageEntry{}, false, err
+	}
+	for _, e := range es {
+		if e.Ref == ref {
+			return e, true, nil
+		}
+	}
+	return ImageEntry{}, false, nil
+}
+
+// linuxAMD64 is the platform of every node.
+var linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+
+// errBlobGone says a blob the layout held when a pull began was collected (a `cache delete` of
+// another image that had it) before the pull took the lock to index its image.
+var errBlobGone = errors.New("a blob left the image cache during the pull")
+
+// pull brings src's linux/amd64 image into the cache as ref, recorded with recipe (the manifest's
+// digest when ""), with a byte bar labelled label when progress is not nil.
+//
+// The blobs (config and layers) download first, without the cache's lock, each with FetchBlob's
+// resumable, verified fetch into the cache's partials directory (.partial/<hex> inside the layout,
+// outside blobs/: no GC, reader or go-containerregistry looks there, and a record beside a blob
+// would be taken for one). Each partial has its own lock (lockBlob), so two pulls of images that
+// share a layer, in one process or two, take turns at it and the second finds it whole. Only then
+// does the pull take the exclusive lock, briefly: it moves its verified blobs into blobs/sha256 by
+// renames and writes the manifest and index.json (ImageStore.putManifest). Doing that under the
+// lock is what keeps a concurrent `cache delete` from collecting a blob between its arrival and
+// the index entry that references it; and a blob the layout held before the download but that a
+// delete collected since is noticed under the lock, and fetched again (errBlobGone). Nothing in
+// blobs/ is ever partial, so readers holding the shared lock (a start streaming images) are never
+// disturbed by a download, and a download no longer makes them wait.
+func (c *Images) pull(ctx context.Context, ref string, src name.Reference, recipe string, progress io.Writer, label string) error {
+	bs, err := newBlobSource(ctx, src.Context())
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", src, err)
+	}
+	// The shared transport bounds connects, TLS and headers and fails a stalled blob with a
+	// message, which go-containerregistry's default transport does not.
+	img, err := remote.Image(src, remote.WithContext(ctx), remote.WithTransport(bs.rt), remote.WithPlatform(linuxAMD64))
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", src, err)
+	}
+	p, err := readImage(img)
+	if err != nil {
+		return fmt.Errorf("pulling %s: %w", src, err)
+	}
+	if recipe == "" {
+		recipe = p.digest.String()
+	}
+	for attempt := 1; ; attempt++ {
+		fetched, err := c.fetchBlobs(ctx, bs, p.blobs, progress, label)
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", src, err)
+		}
+		err = c.commit(ctx, ref, recipe, p, fetched)
+		if errors.Is(err, errBlobGone) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("caching %s: %w", ref, err)
+		}
+		return nil
+	}
+}
+
+// pulledImage is what a pull stores: the manifest as the registry serves it, and the blobs it names.
+type pulledImage struct {
+	raw       []byte
+	mediaType types.MediaType
+	digest    v1.Hash
+	blobs     []v1.Descriptor // config, then layers; each digest once
+}
+
+func readImage(img v1.Image) (*pulledImage, error) {
+	raw, err := img.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	p := &pulledImage{raw: raw, mediaType: mt, digest: d}
+	seen := map[v1.Hash]bool{}
+	// An image may name one layer twice (Docker's empty layer): it is one blob.
+	for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+		if err := checkDigest(b); err != nil {
+			return nil, err
+		}
+		if !seen[b.Digest] {
+			seen[b.Digest] = true
+			p.blobs = append(p.blobs, b)
+		}
+	}
+	return p, nil
+}
+
+// partialBlob is where blob h downloads before it enters the layout.
+func (c *Images) partialBlob(h v1.Hash) string {
+	return filepath.Join(string(c.store.path), ".partial", h.Hex)
+}
+
+// fetchBlobs downloads, one after the other, those of blobs the layout lacks into their partial
+// files, and returns the ones it left there verified. The bar (one for all, labelled label) starts
+// at the bytes already held: blobs in the layout and what partials have.
+func (c *Images) fetchBlobs(ctx context.Context, bs *blobSource, blobs []v1.Descriptor, progress io.Writer, label string) (map[v1.Hash]bool, error) {
+	var bar *pb.ProgressBar
+	if progress != nil {
+		var total int64
+		for _, b := range blobs {
+			total += b.Size
+		}
+		bar = out.Bar(progress, label, total, true)
+		defer bar.Finish()
+	}
+	meters := make([]*meter, len(blobs))
+	for i, b := range blobs {
+		meters[i] = &meter{bar: bar}
+		if c.store.hasBlob(b) {
+			meters[i].set(b.Size)
+		} else if st, err := os.Stat(c.partialBlob(b.Digest)); err == nil {
+			meters[i].set(min(st.Size(), b.Size))
+		}
+	}
+	fetched := map[v1.Hash]bool{}
+	for i, b := range blobs {
+		if c.store.hasBlob(b) {
+			continue
+		}
+		ok, err := c.fetchBlob(ctx, bs, b, meters[i])
+		if err != nil {
+			return nil, err
+		}
+		fetched[b.Digest] = ok
+	}
+	return fetched, nil
+}
+
+// fetchBlob downloads b into its partial file under the partial's lock; false when it found b in
+// the layout once it had the lock (another pull brought it meanwhile).
+func (c *Images) fetchBlob(ctx context.Context, bs *blobSource, b v1.Descriptor, m *meter) (bool, error) {
+	partial := c.partialBlob(b.Digest)
+	if err := os.MkdirAll(filepath.Dir(partial), 0o755); err != nil {
+		return false, err
+	}
+	unlock, err := lockBlob(ctx, partial)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if c.store.hasBlob(b) {
+		m.set(b.Size)
+		return false, nil
+	}
+	return true, bs.fetch(ctx, b, partial, m)
+}
+
+// commit moves the blobs fetched verified into the layout and stores ref, under the exclusive
+// lock (see pull). A partial verified by this pull is renamed as it is: no other process changes
+// a partial that is whole and right (they hash it, find it good and leave it), and none can move
+// it while this one holds the lock.
+func (c *Images) commit(ctx context.Context, ref, recipe string, p *pulledImage, fetched map[v1.Hash]bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	unlock, err := c.hold(ctx, lockfile.Lock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, b := range p.blobs {
+		if c.store.hasBlob(b) {
+			if fetched[b.Digest] {
+				// Another pull moved the same blob in between this one's check and its download:
+				// the partial is a spare.
+				os.Remove(c.partialBlob(b.Digest))
+			}
+			continue
+		}
+		if !fetched[b.Digest] {
+			return errBlobGone
+		}
+		dst := c.store.blobPath(b.Digest)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(c.partialBlob(b.Digest), dst); err != nil {
+			return err
+		}
+	}
+	return c.store.putManifest(ref, recipe, p.raw, p.mediaType)
 }
 
 // WriteArchive writes the given cached images as one docker-archive tarball (what

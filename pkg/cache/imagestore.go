@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"mkube/pkg/atomicfile"
 )
@@ -110,10 +113,45 @@ func (s *ImageStore) Put(ref, recipe string, img v1.Image) error {
 	if err != nil {
 		return err
 	}
+	return s.index(ref, recipe, *desc)
+}
+
+// putManifest stores the image whose manifest is raw under ref, like Put, for an image whose
+// config and layers are in the layout already (the image cache moves them there itself, verified:
+// see Images.pull). The manifest blob lands first, index.json last.
+func (s *ImageStore) putManifest(ref, recipe string, raw []byte, mt types.MediaType) error {
+	d, size, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	if err := s.dropDamagedBlob(d); err != nil {
+		return err
+	}
+	if err := s.path.WriteBlob(d, io.NopCloser(bytes.NewReader(raw))); err != nil {
+		return err
+	}
+	return s.index(ref, recipe, v1.Descriptor{MediaType: mt, Size: size, Digest: d})
+}
+
+// index points ref at desc in index.json, replacing what ref pointed at before.
+func (s *ImageStore) index(ref, recipe string, desc v1.Descriptor) error {
 	desc.Annotations = map[string]string{AnnotationRefName: ref, AnnotationRecipe: recipe}
 	return s.updateIndex(func(ms []v1.Descriptor) []v1.Descriptor {
-		return append(withoutRef(ms, ref), *desc)
+		return append(withoutRef(ms, ref), desc)
 	})
+}
+
+// blobPath is where the layout keeps the blob h.
+func (s *ImageStore) blobPath(h v1.Hash) string {
+	return filepath.Join(string(s.path), "blobs", h.Algorithm, h.Hex)
+}
+
+// hasBlob reports whether the layout holds desc's blob, as go-containerregistry decides it when
+// it writes one (a file of the right size): blobs enter the layout only whole and verified, by a
+// rename.
+func (s *ImageStore) hasBlob(desc v1.Descriptor) bool {
+	st, err := os.Stat(s.blobPath(desc.Digest))
+	return err == nil && st.Mode().IsRegular() && st.Size() == desc.Size
 }
 
 func withoutRef(ms []v1.Descriptor, ref string) []v1.Descriptor {
@@ -128,7 +166,7 @@ func withoutRef(ms []v1.Descriptor, ref string) []v1.Descriptor {
 
 // dropDamagedBlob removes a blob whose content does not match its digest.
 func (s *ImageStore) dropDamagedBlob(h v1.Hash) error {
-	p := filepath.Join(string(s.path), "blobs", h.Algorithm, h.Hex)
+	p := s.blobPath(h)
 	got, err := FileSHA256(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
