@@ -31,12 +31,21 @@ func TestStampNamesEveryVariable(t *testing.T) {
 	}
 }
 
-func TestRefAndDevelopmentBuild(t *testing.T) {
-	// This test binary is a development build: no registry, no digests, refs by tag.
-	if Registry() != "" || Current().Images != nil {
-		t.Fatalf("development build claims a release registry: %+v", Current())
+// TestRef runs in a development build (no registry, no digests: refs by tag) and, from make test,
+// in one stamped with a test release's registry and digests.
+func TestRef(t *testing.T) {
+	want := "127.0.0.1:5000/m/node:" + Version()
+	if Registry() == "" {
+		if Current().Images != nil || Digest(NodeRepo) != "" {
+			t.Fatalf("development build claims release images: %+v", Current())
+		}
+	} else {
+		want += "@" + Digest(NodeRepo)
+		if !strings.HasPrefix(Digest(NodeRepo), "sha256:") || Current().Images[NodeRepo] != Ref(Registry(), NodeRepo) {
+			t.Fatalf("release build without its node image: %+v", Current())
+		}
 	}
-	if got, want := Ref("127.0.0.1:5000/m/", NodeRepo), "127.0.0.1:5000/m/node:"+Version(); got != want {
+	if got := Ref("127.0.0.1:5000/m/", NodeRepo); got != want {
 		t.Errorf("Ref = %q, want %q", got, want)
 	}
 	if got, want := LocalRef(DashboardRepo), "mkube.local/dashboard:"+Version(); got != want {
