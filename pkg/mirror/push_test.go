@@ -400,21 +400,26 @@ func TestPushCacheDir(t *testing.T) {
 func TestInspectDirRefuses(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		dirs []string
+		dirs []string // made under the directory; nil for none
+		want string
 	}{
-		{"empty", nil},
-		{"images only", []string{"images"}},
-		{"both shapes", []string{"release", "binaries"}},
-		{"something else", []string{"src", "docs"}},
+		{"empty", []string{}, "is neither a mirror"},
+		{"images only", []string{"images"}, "is neither a mirror"},
+		{"both shapes", []string{"release", "binaries"}, "is neither a mirror"},
+		{"something else", []string{"src", "docs"}, "is neither a mirror"},
+		{"missing", nil, "is not a directory"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "from")
+			if tt.dirs != nil {
+				os.Mkdir(dir, 0o755)
+			}
 			for _, d := range tt.dirs {
 				os.MkdirAll(filepath.Join(dir, d), 0o755)
 			}
 			_, err := InspectDir(dir)
-			if err == nil || !strings.Contains(err.Error(), "is neither a mirror") || strings.Contains(err.Error(), "\n") {
-				t.Errorf("InspectDir: %v, want a one-line refusal", err)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("InspectDir: %v, want a one-line refusal saying %q", err, tt.want)
 			}
 		})
 	}

@@ -32,6 +32,9 @@ type PushSource struct {
 // it holds. Anything else is refused.
 func InspectDir(dir string) (PushSource, error) {
 	src := PushSource{Dir: dir, Binaries: map[string]string{}, ISOs: map[string]string{}}
+	if !isDir(dir) {
+		return src, fmt.Errorf("%s is not a directory: push a mirror (`make artifacts`) or an mkube cache directory", dir)
+	}
 	mirror := isDir(filepath.Join(dir, "release"))
 	cached := isDir(filepath.Join(dir, "binaries")) || isDir(filepath.Join(dir, "iso"))
 	switch {
