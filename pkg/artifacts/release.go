@@ -305,19 +305,19 @@ func summary(o ReleaseOptions, images []ownImage, digests map[string]string, iso
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "    %-22s %s  %s compressed\n", im.repo, digests[im.repo], mirror.MB(size))
+		fmt.Fprintf(w, "    %-24s %s  %s compressed\n", im.repo, digests[im.repo], mirror.MB(size))
 	}
 	st, err := os.Stat(iso)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "    %-22s %s  %s\n", release.ISORepo, digests[release.ISORepo], mirror.MB(st.Size()))
+	fmt.Fprintf(w, "    %-24s %s  %s\n", release.ISORepo, digests[release.ISORepo], mirror.MB(st.Size()))
 	for _, n := range bins {
 		st, err := os.Stat(filepath.Join(o.Out, n))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "    %-22s %s\n", n, mirror.MB(st.Size()))
+		fmt.Fprintf(w, "    %-24s %s\n", n, mirror.MB(st.Size()))
 	}
 	fmt.Fprintf(w, "    in %s: SHA256SUMS, release.json, %s\n", o.Out, filepath.Base(iso))
 	fmt.Fprintf(w, "    took: %s\n", t.String())
