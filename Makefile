@@ -13,8 +13,14 @@ BUILD_DIR ?= $(OUT)/build
 # make test runs the packages that read pkg/release once more as a release build would be stamped
 SHA_A := $(shell printf 'a%.0s' $$(seq 64))
 TEST_STAMP := -X mkube/pkg/release.registry=rel.example/mkube -X mkube/pkg/release.digests=iso=sha256:$(SHA_A),node=sha256:$(SHA_A),storage-provisioner=sha256:$(SHA_A),dashboard=sha256:$(SHA_A)
+# A release: its version, the registry path its artifacts are pushed to, where its binaries go.
+VERSION ?= $(shell git describe --tags --always --dirty)
+RELEASE_REGISTRY ?=
+RELEASE_DIR ?= $(OUT)/release
+FROM ?= $(MIRROR_DIR)
+ALLOW_DIRTY ?=
 
-.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso test integration bench clean
+.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso release release-mirror release-registry test integration bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +47,17 @@ node-image: mirror-tool ## build the docker driver's node image into the local D
 iso: mirror-tool ## build the bootable VM image out/mkube-<version>-amd64.iso (kvm2, virtualbox, hyperv)
 	hack/install-deps.sh --iso
 	$(OUT)/mkube-mirror iso --work $(BUILD_DIR)
+
+release: release-registry mirror-tool ## build and publish release VERSION: own artifacts pushed to RELEASE_REGISTRY, stamped mkube binaries in out/release
+	hack/install-deps.sh --iso
+	$(OUT)/mkube-mirror release --version $(VERSION) --registry $(RELEASE_REGISTRY) --out $(RELEASE_DIR) --work $(BUILD_DIR) $(if $(filter 1,$(ALLOW_DIRTY)),--allow-dirty)
+
+release-mirror: release-registry mirror-tool ## push a mirror (FROM, default out/mirror built for KUBERNETES_VERSION) or an mkube cache to RELEASE_REGISTRY
+	if [ "$(FROM)" = "$(MIRROR_DIR)" ]; then $(MAKE) artifacts; fi
+	$(OUT)/mkube-mirror push --from $(FROM) --to $(RELEASE_REGISTRY) --kubernetes-version $(KUBERNETES_VERSION)
+
+release-registry:
+	@if [ -z "$(RELEASE_REGISTRY)" ]; then echo "RELEASE_REGISTRY is required: HOST[:PORT]/PATH, e.g. make $(MAKECMDGOALS) RELEASE_REGISTRY=registry.example.com/mkube" >&2; exit 1; fi
 
 test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for Windows and macOS
 	$(GO) vet ./...

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -53,7 +54,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuild(), newServe(), newNodeImage(), newISO())
+	root.AddCommand(newBuild(), newServe(), newNodeImage(), newISO(), newRelease(), newPush())
 	return root
 }
 
@@ -121,6 +122,75 @@ func newISO() *cobra.Command {
 	cmd.Flags().StringVar(&o.Out, "out", "out/"+release.ISOName(), "the ISO file to write")
 	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
 	return cmd
+}
+
+func newRelease() *cobra.Command {
+	var o artifacts.ReleaseOptions
+	cmd := &cobra.Command{
+		Use:   "release",
+		Short: "Build mkube's own artifacts (node image, addon images, ISO), push them to a registry, and cross-build mkube stamped with them",
+		Long: `Build a release of mkube from a committed source tree: the node image, the storage-provisioner
+and dashboard images and the ISO are pushed to REGISTRY/{node,storage-provisioner,dashboard,iso}:VERSION
+(no Docker engine needed), then mkube is built for every platform into --out, stamped with the
+version, commit, registry and the artifacts' digests, with SHA256SUMS and release.json beside it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Log = cmd.OutOrStdout()
+			return artifacts.Release(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Version, "version", "", "the release's version, which tags its artifacts (e.g. v0.2.0)")
+	f.StringVar(&o.Registry, "registry", "", "HOST[:PORT]/PATH to push the release's artifacts to (loopback or http://... is plain HTTP)")
+	f.StringVar(&o.Out, "out", "out/release", "directory for the mkube binaries, SHA256SUMS, release.json and the ISO")
+	f.StringVar(&o.Source, "source", ".", "the mkube source tree (must be committed)")
+	f.BoolVar(&o.AllowDirty, "allow-dirty", false, "release a source tree with uncommitted changes (for a local try)")
+	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
+	cmd.MarkFlagRequired("version")
+	cmd.MarkFlagRequired("registry")
+	return cmd
+}
+
+func newPush() *cobra.Command {
+	var from, to, version string
+	cmd := &cobra.Command{
+		Use:   "push",
+		Short: "Copy an offline mirror or an mkube cache directory into a registry",
+		Long: `Copy a mirror directory (make artifacts) or an mkube cache directory ($MKUBE_HOME/cache) into a
+registry under REGISTRY: every image at its path (registry.k8s.io/pause:3.10 → REGISTRY/pause:3.10, same
+digest), the Kubernetes binaries as REGISTRY/kubernetes-binaries:VERSION-linux-amd64, and a cache's ISOs as
+REGISTRY/iso:VERSION. What the registry already has is not sent again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return push(cmd.Context(), cmd.OutOrStdout(), from, to, version)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "the mirror or cache directory to copy")
+	f.StringVar(&to, "to", "", "HOST[:PORT]/PATH to push to (loopback or http://... is plain HTTP)")
+	f.StringVar(&version, "kubernetes-version", "", "push only this Kubernetes version's binaries: vX.Y.Z, stable or latest (default: every version found)")
+	cmd.MarkFlagRequired("from")
+	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func push(ctx context.Context, w io.Writer, from, to, version string) error {
+	if version != "" {
+		v, err := k8sversion.Resolve(version)
+		if err != nil {
+			return err
+		}
+		version = v.String()
+	}
+	src, err := mirror.InspectDir(from)
+	if err != nil {
+		return err
+	}
+	p, err := mirror.NewPusher(to, w)
+	if err != nil {
+		return err
+	}
+	return p.Dir(ctx, src, version)
 }
 
 func newServe() *cobra.Command {

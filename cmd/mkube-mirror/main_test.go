@@ -37,3 +37,27 @@ func TestBuildFlags(t *testing.T) {
 		t.Errorf("build --debian-suite: %q", u)
 	}
 }
+
+// TestReleaseAndPushFlags: the flags `make release` and `make release-mirror` pass, their defaults.
+func TestReleaseAndPushFlags(t *testing.T) {
+	for _, tt := range []struct {
+		cmd      *cobra.Command
+		defaults map[string]string
+		required []string
+	}{
+		{newRelease(), map[string]string{"out": "out/release", "source": ".", "work": "out/build", "allow-dirty": "false"}, []string{"version", "registry"}},
+		{newPush(), map[string]string{"kubernetes-version": ""}, []string{"from", "to"}},
+	} {
+		for name, def := range tt.defaults {
+			if f := tt.cmd.Flags().Lookup(name); f == nil || f.DefValue != def {
+				t.Errorf("%s --%s: %+v, want default %q", tt.cmd.Name(), name, f, def)
+			}
+		}
+		for _, name := range tt.required {
+			f := tt.cmd.Flags().Lookup(name)
+			if f == nil || f.Annotations[cobra.BashCompOneRequiredFlag] == nil {
+				t.Errorf("%s --%s is not a required flag", tt.cmd.Name(), name)
+			}
+		}
+	}
+}

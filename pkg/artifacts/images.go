@@ -70,6 +70,16 @@ func binaryImage(ref, bin, dst string, entrypoint []string, user string) imageRe
 	}
 }
 
+// provisionerImage and dashboardImage are mkube's own addon images, named ref, of a binary built
+// from cmd/storage-provisioner and cmd/dashboard (ownBinary).
+func provisionerImage(ref, bin string) imageRecipe {
+	return binaryImage(ref, bin, "/storage-provisioner", []string{"/storage-provisioner"}, "")
+}
+
+func dashboardImage(ref, bin string) imageRecipe {
+	return binaryImage(ref, bin, "/dashboard", []string{"/dashboard"}, "65532")
+}
+
 // fileKey identifies a file's content for recipe keys.
 func fileKey(path string) string {
 	sum, err := cache.FileSHA256(path)
@@ -90,8 +100,8 @@ func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c co
 		binaryImage(c.etcdRef, c.etcd, "/usr/local/bin/etcd", []string{"/usr/local/bin/etcd"}, ""),
 		binaryImage(c.corednsRef, c.coredns, "/coredns", []string{"/coredns"}, "65532"),
 		binaryImage(c.pauseRef, c.pause, "/pause", []string{"/pause"}, "65535:65535"),
-		binaryImage(addons.ProvisionerImage, c.provisioner, "/storage-provisioner", []string{"/storage-provisioner"}, ""),
-		binaryImage(addons.DashboardImage, c.dashboard, "/dashboard", []string{"/dashboard"}, "65532"),
+		provisionerImage(addons.ProvisionerImage, c.provisioner),
+		dashboardImage(addons.DashboardImage, c.dashboard),
 		binaryImage(addons.MetricsServerImage, c.metricsServer, "/metrics-server", []string{"/metrics-server"}, "65534"),
 		binaryImage(addons.TraefikImage, c.traefik, "/usr/local/bin/traefik", []string{"/usr/local/bin/traefik"}, ""),
 		registryImage(addons.RegistryImage, c.registry),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mkube/pkg/cache"
+	"mkube/pkg/mirror"
 	"mkube/pkg/release"
 )
 
@@ -40,11 +41,13 @@ var guestFS embed.FS
 
 // ISOOptions say how to build the VM image.
 type ISOOptions struct {
-	Work   string
-	Out    string // the .iso to write
-	Debian string
-	Suite  string
-	Log    io.Writer
+	Work string
+	// Version is the mkube version the ISO carries in /mkube/version (default: this build's)
+	Version string
+	Out     string // the .iso to write (default: out/mkube-VERSION-amd64.iso)
+	Debian  string
+	Suite   string
+	Log     io.Writer
 }
 
 // BuildISO builds the bootable VM image every VM driver boots: Debian's kernel, a busybox
@@ -53,6 +56,12 @@ type ISOOptions struct {
 func BuildISO(ctx context.Context, o ISOOptions) error {
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if o.Version == "" {
+		o.Version = release.Version()
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join("out", mirror.ISOFileName(o.Version))
 	}
 	work, err := filepath.Abs(o.Work)
 	if err != nil {
@@ -100,7 +109,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	if err != nil {
 		return err
 	}
-	key := recipeKey("iso", rootfsKey(root), guestKey, fileKey(busyboxBin), fileKey(isolinuxBin), strings.Join(initramfsModules, ","))
+	key := recipeKey("iso", o.Version, rootfsKey(root), guestKey, fileKey(busyboxBin), fileKey(isolinuxBin), strings.Join(initramfsModules, ","))
 	out, err := filepath.Abs(o.Out)
 	if err != nil {
 		return err
@@ -142,7 +151,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	}
 	files := map[string]string{
 		"isolinux/isolinux.cfg": isolinuxCfg,
-		"mkube/version":         release.Version() + "\n",
+		"mkube/version":         o.Version + "\n",
 	}
 	for p, content := range files {
 		if err := os.WriteFile(filepath.Join(tree, p), []byte(content), 0o644); err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -48,10 +49,16 @@ type NodeOptions struct {
 	Log    io.Writer
 }
 
-// BuildNodeImage builds the node image into the local Docker engine: a Debian root file system
-// with systemd, containerd built from source, and node configuration. No Kubernetes binaries: mkube
-// copies those of the version a user asks for at start. Unchanged recipes are not rebuilt.
-func BuildNodeImage(ctx context.Context, o NodeOptions) error {
+// Node image configuration, the same whether the image is imported into Docker or assembled for a
+// registry. There is no STOPSIGNAL (Docker's import takes none): the docker driver sets
+// SIGRTMIN+3 (systemd's halt) per container.
+var (
+	nodeEntrypoint = []string{"/sbin/init"}
+	nodeEnv        = []string{"container=docker"}
+)
+
+// nodeBuilder checks o and fills in its defaults.
+func nodeBuilder(o NodeOptions) (*builder, NodeOptions, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -60,29 +67,27 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 	}
 	work, err := filepath.Abs(o.Work)
 	if err != nil {
-		return err
+		return nil, o, err
 	}
 	o.Work = work
 	if err := os.MkdirAll(o.Work, 0o755); err != nil {
-		return err
+		return nil, o, err
 	}
-	b := &builder{opts: Options{Work: o.Work, Debian: o.Debian, Suite: o.Suite, Log: o.Log}}
-	docker, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return err
-	}
-	defer docker.Close()
-	if _, err := docker.Ping(ctx, client.PingOptions{}); err != nil {
-		return fmt.Errorf("the Docker engine does not answer (%v): start it, e.g. with hack/docker-up.sh", err)
-	}
+	return &builder{opts: Options{Work: o.Work, Debian: o.Debian, Suite: o.Suite, Log: o.Log}}, o, nil
+}
 
+// nodeRootfs builds the node's root file system (or finds it up to date): a Debian root file
+// system with systemd, containerd built from source, and node configuration. No Kubernetes
+// binaries: mkube copies those of the version a user asks for at start. It returns the directory
+// and its recipe key, which labels the image.
+func (b *builder) nodeRootfs(ctx context.Context) (dir, key string, err error) {
 	ctrd, err := b.containerd(ctx)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	overlay, err := nodeFSKey()
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	recipe := rootfsRecipe{
 		name:     "node",
@@ -92,10 +97,31 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 	}
 	root, err := b.rootfs(ctx, recipe)
 	if err != nil {
+		return "", "", err
+	}
+	return root, strings.TrimSpace(rootfsKey(root)), nil
+}
+
+// BuildNodeImage builds the node image (see nodeRootfs) into the local Docker engine, tagged o.Tag.
+// Unchanged recipes are not rebuilt.
+func BuildNodeImage(ctx context.Context, o NodeOptions) error {
+	b, o, err := nodeBuilder(o)
+	if err != nil {
 		return err
 	}
-	key := rootfsKey(root)
-	if have, err := docker.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[cache.AnnotationRecipe] == strings.TrimSpace(key) {
+	docker, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer docker.Close()
+	if _, err := docker.Ping(ctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("the Docker engine does not answer (%v): start it, e.g. with hack/docker-up.sh", err)
+	}
+	root, key, err := b.nodeRootfs(ctx)
+	if err != nil {
+		return err
+	}
+	if have, err := docker.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[cache.AnnotationRecipe] == key {
 		b.logf("node image %s is up to date", o.Tag)
 		return nil
 	}
@@ -110,13 +136,17 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		}
 		pw.CloseWithError(err)
 	}()
+	entrypoint, err := json.Marshal(nodeEntrypoint)
+	if err != nil {
+		return err
+	}
+	changes := []string{"ENTRYPOINT " + string(entrypoint)}
+	for _, e := range nodeEnv {
+		changes = append(changes, "ENV "+e)
+	}
+	changes = append(changes, "LABEL "+cache.AnnotationRecipe+"="+key)
 	rc, err := docker.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, o.Tag, client.ImageImportOptions{
-		Changes: []string{
-			// Docker's import takes no STOPSIGNAL: the driver sets SIGRTMIN+3 (systemd's halt) per container.
-			`ENTRYPOINT ["/sbin/init"]`,
-			"ENV container=docker",
-			"LABEL " + cache.AnnotationRecipe + "=" + strings.TrimSpace(key),
-		},
+		Changes:  changes,
 		Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
 	})
 	if err != nil {
@@ -129,6 +159,37 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 	}
 	b.logf("node image %s imported in %s", o.Tag, time.Since(start).Round(time.Second))
 	return nil
+}
+
+// NodeImage assembles the node image (see nodeRootfs) as a linux/amd64 OCI image named o.Tag,
+// without any Docker engine: one reproducible gzip layer of the root file system, re-read from disk
+// whenever its content is needed (hashing now, uploading later), never held in memory.
+func NodeImage(ctx context.Context, o NodeOptions) (v1.Image, error) {
+	b, o, err := nodeBuilder(o)
+	if err != nil {
+		return nil, err
+	}
+	root, key, err := b.nodeRootfs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("assembling node image %s", o.Tag)
+	return nodeImageFrom(root, o.Tag, key)
+}
+
+// nodeImageFrom assembles a node image from a root file system labelled with its recipe key.
+func nodeImageFrom(root, ref, key string) (v1.Image, error) {
+	layer, err := mirror.DirLayer(root)
+	if err != nil {
+		return nil, err
+	}
+	return mirror.Assemble(mirror.ImageSpec{
+		Ref:        ref,
+		Layers:     []v1.Layer{layer},
+		Entrypoint: nodeEntrypoint,
+		Env:        nodeEnv,
+		Labels:     map[string]string{cache.AnnotationRecipe: key},
+	})
 }
 
 // jsonStreamError reads a Docker progress stream to its end and returns the error it reports, if any.
