@@ -12,7 +12,7 @@ MIRROR_DIR ?= $(OUT)/mirror
 BUILD_DIR ?= $(OUT)/build
 # make test runs the packages that read pkg/release once more as a release build would be stamped
 SHA_A := $(shell printf 'a%.0s' $$(seq 64))
-TEST_STAMP := -X mkube/pkg/release.registry=rel.example/mkube -X mkube/pkg/release.digests=iso=sha256:$(SHA_A),node=sha256:$(SHA_A),storage-provisioner=sha256:$(SHA_A),dashboard=sha256:$(SHA_A)
+TEST_STAMP := -X mkube/pkg/release.version=v9.9.9-test -X mkube/pkg/release.registry=rel.example/mkube -X mkube/pkg/release.digests=iso=sha256:$(SHA_A),node=sha256:$(SHA_A),storage-provisioner=sha256:$(SHA_A),dashboard=sha256:$(SHA_A)
 # A release: its version, the registry path its artifacts are pushed to, where its binaries go.
 VERSION ?= $(shell git describe --tags --always --dirty)
 RELEASE_REGISTRY ?=
@@ -62,7 +62,7 @@ release-registry:
 test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for Windows and macOS
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -ldflags '$(TEST_STAMP)' ./pkg/release ./pkg/cluster
+	$(GO) test -count=1 -ldflags '$(TEST_STAMP)' ./pkg/release ./pkg/cluster ./pkg/addons
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/mkube
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mkube
 

@@ -122,3 +122,7 @@ type values struct{ Values }
 // Image names the image to run: images are preloaded under their canonical references whatever
 // repository they were pulled from, so the canonical reference is always right.
 func (values) Image(ref string) string { return ref }
+
+// OwnImage names one of mkube's own images (release.ProvisionerRepo, …): tagged with this mkube's
+// version, which a release stamps in, so the manifests cannot name it literally.
+func (values) OwnImage(repo string) string { return release.LocalRef(repo) }

@@ -146,10 +146,11 @@ func tailLines(s string, n int) string {
 // registryProxy passes requests to the registry and records each blob GET; for one blob it can
 // slow the answer down (so a test can interrupt a pull half way) or flip a byte in it.
 type registryProxy struct {
-	host string
-	srv  *httptest.Server
-	mu   sync.Mutex
-	log  []blobGet
+	host  string
+	srv   *httptest.Server
+	mu    sync.Mutex
+	log   []blobGet // every blob GET; since marks where the current interference began
+	since int
 	// the blob being interfered with, how, and bytes of it served so far
 	target string
 	mode   string // "", "slow", "tamper"
@@ -186,13 +187,17 @@ func (p *registryProxy) close() { p.srv.Close() }
 func (p *registryProxy) interfere(digest, mode string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.target, p.mode, p.served, p.log = digest, mode, 0, nil
+	p.target, p.mode, p.served, p.since = digest, mode, 0, len(p.log)
 }
 
-func (p *registryProxy) gets() []blobGet {
+// gets are the blob GETs since the last interfere; all of them with all.
+func (p *registryProxy) gets(all bool) []blobGet {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]blobGet(nil), p.log...)
+	if all {
+		return append([]blobGet(nil), p.log...)
+	}
+	return append([]blobGet(nil), p.log[p.since:]...)
 }
 
 func (p *registryProxy) bytesServed() int64 {
