@@ -3,6 +3,7 @@ package artifacts
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,25 @@ func TestRecipeKeyAndFresh(t *testing.T) {
 	os.Remove(out)
 	if fresh(dir, "k", out) {
 		t.Error("fresh with a missing output")
+	}
+}
+
+func TestTrimCNIPlugins(t *testing.T) {
+	dir := t.TempDir()
+	cni := filepath.Join(dir, "usr/lib/cni")
+	os.MkdirAll(cni, 0o755)
+	for _, p := range []string{"bridge", "dhcp", "host-local", "macvlan", "loopback", "portmap", "vrf", "tuning"} {
+		os.WriteFile(filepath.Join(cni, p), []byte("x"), 0o755)
+	}
+	if err := trimCNIPlugins(dir); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(cni)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if got := strings.Join(left, ","); got != "bridge,host-local,loopback,portmap,tuning" {
+		t.Errorf("left %s", got)
 	}
 }
