@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"mkube/pkg/cache"
-	"mkube/pkg/mirror"
 	"mkube/pkg/release"
 )
 
@@ -61,7 +60,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 		o.Version = release.Version()
 	}
 	if o.Out == "" {
-		o.Out = filepath.Join("out", mirror.ISOFileName(o.Version))
+		o.Out = filepath.Join("out", release.ISOFileName(o.Version))
 	}
 	work, err := filepath.Abs(o.Work)
 	if err != nil {

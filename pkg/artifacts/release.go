@@ -82,7 +82,7 @@ func Release(ctx context.Context, o ReleaseOptions) error {
 	start := time.Now()
 
 	// The ISO first: its tools are checked before anything long runs.
-	iso := filepath.Join(o.Out, mirror.ISOFileName(o.Version))
+	iso := filepath.Join(o.Out, release.ISOFileName(o.Version))
 	err = t.run("ISO", func() error {
 		return BuildISO(ctx, ISOOptions{Work: o.Work, Version: o.Version, Out: iso, Debian: o.Debian, Suite: o.Suite, Log: o.Log})
 	})

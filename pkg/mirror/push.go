@@ -160,12 +160,9 @@ func (p *Pusher) ISO(ctx context.Context, version, path string) (v1.Hash, error)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	file := ArtifactFile{Title: ISOFileName(version), Path: path}
+	file := ArtifactFile{Title: release.ISOFileName(version), Path: path}
 	return p.Artifact(ctx, ref, release.ISOArtifactType, release.ISOLayerType, []ArtifactFile{file})
 }
-
-// ISOFileName is the file name of mkube's ISO of a version (release.ISOName is this build's).
-func ISOFileName(version string) string { return "mkube-" + version + "-amd64.iso" }
 
 // BinaryNames are the Kubernetes binaries a start downloads, the layers of a binaries artifact.
 var BinaryNames = []string{"kubeadm", "kubelet", "kubectl"}

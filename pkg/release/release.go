@@ -63,8 +63,11 @@ func Registry() string { return registry }
 // LocalRef is the name an own image has in the node and the engine: mkube.local/REPO:VERSION.
 func LocalRef(repo string) string { return LocalPrefix + repo + ":" + version }
 
-// ISOName is the ISO's file name.
-func ISOName() string { return "mkube-" + version + "-amd64.iso" }
+// ISOName is the file name of this mkube's ISO.
+func ISOName() string { return ISOFileName(version) }
+
+// ISOFileName is the file name of mkube's ISO of a version.
+func ISOFileName(version string) string { return "mkube-" + version + "-amd64.iso" }
 
 // BinariesTag is the tag of a Kubernetes version's binaries artifact.
 func BinariesTag(kubernetesVersion string) string { return kubernetesVersion + "-linux-amd64" }
