@@ -10,6 +10,9 @@ KUBERNETES_VERSION ?= stable
 MIRROR_ADDR ?= 127.0.0.1:5080
 MIRROR_DIR ?= $(OUT)/mirror
 BUILD_DIR ?= $(OUT)/build
+# out/ is a module of its own, so `go ... ./...` never walks build trees (a root file system being
+# made has /proc mounted in it).
+$(shell mkdir -p $(OUT) && { test -f $(OUT)/go.mod || echo 'module mkube.local/out' > $(OUT)/go.mod; })
 # make test runs the packages that read pkg/release once more as a release build would be stamped
 SHA_A := $(shell printf 'a%.0s' $$(seq 64))
 TEST_STAMP := -X mkube/pkg/release.version=v9.9.9-test -X mkube/pkg/release.registry=rel.example/mkube -X mkube/pkg/release.digests=iso=sha256:$(SHA_A),node=sha256:$(SHA_A),storage-provisioner=sha256:$(SHA_A),dashboard=sha256:$(SHA_A)
