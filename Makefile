@@ -52,7 +52,7 @@ iso: mirror-tool ## build the bootable VM image out/mkube-<version>-amd64.iso (k
 	$(OUT)/mkube-mirror iso --work $(BUILD_DIR)
 
 release: release-registry mirror-tool ## build and publish release VERSION: own artifacts pushed to RELEASE_REGISTRY, stamped mkube binaries in out/release
-	hack/install-deps.sh --iso
+	hack/install-deps.sh --iso --release
 	$(OUT)/mkube-mirror release --version $(VERSION) --registry $(RELEASE_REGISTRY) --out $(RELEASE_DIR) --work $(BUILD_DIR) $(if $(filter 1,$(ALLOW_DIRTY)),--allow-dirty)
 
 release-mirror: release-registry mirror-tool ## push a mirror (FROM, default out/mirror built for KUBERNETES_VERSION) or an mkube cache to RELEASE_REGISTRY

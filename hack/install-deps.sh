@@ -2,7 +2,7 @@
 # Installs what building the offline artifacts and running the tests need on a Debian host:
 # debootstrap (base file systems), gcc and static libc (pause), the Docker engine; with --test also
 # headless Chromium (the dashboard is checked in a real browser) and Debian's docker-registry (a
-# release is published to it); --iso what `make iso` needs; --vm
+# release is published to it); --release the arm64 C cross-compiler; --iso what `make iso` needs; --vm
 # qemu and libvirt for the kvm2 driver. Idempotent.
 set -euo pipefail
 need=()
@@ -19,6 +19,10 @@ for arg in "$@"; do
     [ -e /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
     [ -e /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || need+=(syslinux-common)
     [ -e /bin/busybox ] || need+=(busybox-static)
+    ;;
+  --release)
+    # cross-building the linux/arm64 mkube with cgo (its kvm2 driver)
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
     ;;
   --vm)
     command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)

@@ -40,11 +40,17 @@ type ReleaseInfo struct {
 }
 
 // Platform is one GOOS/GOARCH mkube is released for.
-type Platform struct{ OS, Arch string }
+type Platform struct {
+	OS, Arch string
+	// CC is the C compiler of a platform built with cgo: Linux, whose kvm2 driver reaches libvirt
+	// through cgo (libvirt itself is loaded at run time, so only the C library is linked).
+	CC string
+}
 
 // ReleasePlatforms are the platforms a release builds mkube for.
 var ReleasePlatforms = []Platform{
-	{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"}, {"windows", "amd64"},
+	{"linux", "amd64", "x86_64-linux-gnu-gcc"}, {"linux", "arm64", "aarch64-linux-gnu-gcc"},
+	{"darwin", "amd64", ""}, {"darwin", "arm64", ""}, {"windows", "amd64", ""},
 }
 
 // BinaryName is the released mkube's file name for a platform: mkube-<os>-<arch>[.exe].
@@ -231,15 +237,18 @@ func (b *builder) ownImages(ctx context.Context, version string) ([]ownImage, er
 	return out, nil
 }
 
-// crossBuild builds ./cmd/mkube of the source tree for every release platform into out, static,
-// with ldflags added to "-s -w", and returns the files' names.
+// crossBuild builds ./cmd/mkube of the source tree for every release platform into out (static,
+// but for Linux's C library), with ldflags added to "-s -w", and returns the files' names.
 func (b *builder) crossBuild(ctx context.Context, out, ldflags string) ([]string, error) {
 	var names []string
 	for _, p := range ReleasePlatforms {
 		name := p.BinaryName()
 		b.logf("building %s", name)
 		env := []string{"CGO_ENABLED=0", "GOOS=" + p.OS, "GOARCH=" + p.Arch, "GOTOOLCHAIN=local"}
-		// libvirt is loaded at run time (kvm2), so no platform needs it to link.
+		if p.CC != "" {
+			// Without cgo a Linux mkube has no kvm2 driver; libvirt is loaded at run time.
+			env = append(env, "CGO_ENABLED=1", "CC="+p.CC)
+		}
 		err := b.run(ctx, b.opts.Source, env, "go", "build", "-trimpath", "-buildvcs=false", "-tags", "libvirt_dlopen",
 			"-ldflags", "-s -w "+ldflags, "-o", filepath.Join(out, name), "./cmd/mkube")
 		if err != nil {

@@ -24,7 +24,7 @@ import (
 // from the registry (not found, unauthorized, not an ISO) is an error.
 func PullISO(ctx context.Context, ref name.Reference, dir string, progress io.Writer) (string, error) {
 	src, m, err := fetchArtifact(ctx, ref, release.ISOArtifactType)
-	if unreachable(ctx, err) {
+	if Unreachable(ctx, err) {
 		if p, perr := safepath.Join(dir, release.ISOName()); perr == nil {
 			if _, ok := Verified(p); ok {
 				return p, nil // offline: the verified copy will do

@@ -103,22 +103,48 @@ func (c *Images) Hold(ctx context.Context) (func(), error) {
 
 // Missing lists the refs the cache does not hold.
 func (c *Images) Missing(ctx context.Context, refs []string) ([]string, error) {
+	return c.MissingFrom(ctx, refs, nil)
+}
+
+// MissingFrom lists the refs the cache does not hold, or holds as another image than the digest
+// source(ref) pins: a release's own images are pinned, and an entry under the same name from a
+// development build or another release is not theirs. A nil source checks names only.
+func (c *Images) MissingFrom(ctx context.Context, refs []string, source func(ref string) (name.Reference, error)) ([]string, error) {
 	unlock, err := c.hold(ctx, lockfile.RLock)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	es, err := c.store.Entries()
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]ImageEntry{}
+	for _, e := range es {
+		held[e.Ref] = e
+	}
 	var out []string
 	for _, r := range refs {
-		have, err := c.store.Recipe(r)
-		if err != nil {
-			return nil, err
+		e, ok := held[r]
+		if ok && source != nil {
+			src, err := source(r)
+			if err != nil {
+				return nil, err
+			}
+			ok = holds(e, src)
 		}
-		if have == "" {
+		if !ok {
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+// holds tells whether a cache entry is the image src names: any image for a tag, the pinned one
+// for a digest (the manifest's digest, or the index digest it was pulled by, kept as its recipe).
+func holds(e ImageEntry, src name.Reference) bool {
+	d, ok := src.(name.Digest)
+	return !ok || e.Desc.Digest.String() == d.DigestStr() || e.Recipe == d.DigestStr()
 }
 
 // Ensure pulls every ref the cache lacks from ImageSource(ref, repository); see EnsureFrom.
@@ -130,7 +156,7 @@ func (c *Images) Ensure(ctx context.Context, refs []string, repository string, p
 // counting images on progress. A pull that fails or is cancelled keeps the blobs it finished and
 // the part of the one it was downloading: the next one resumes there (see pull).
 func (c *Images) EnsureFrom(ctx context.Context, refs []string, source func(ref string) (name.Reference, error), progress io.Writer) error {
-	missing, err := c.Missing(ctx, refs)
+	missing, err := c.MissingFrom(ctx, refs, source)
 	if err != nil || len(missing) == 0 {
 		return err
 	}
@@ -147,7 +173,7 @@ func (c *Images) EnsureFrom(ctx context.Context, refs []string, source func(ref 
 			if err != nil {
 				return err
 			}
-			if err := c.pull(gctx, ref, src, "", nil, ""); err != nil {
+			if err := c.pull(gctx, ref, src, pinned(src), nil, ""); err != nil {
 				return err
 			}
 			if bar != nil {
@@ -164,15 +190,12 @@ func (c *Images) EnsureFrom(ctx context.Context, refs []string, source func(ref 
 // image, a hundred megabytes). It does nothing when the cache holds ref already: for a digest src,
 // only when it holds that digest (the manifest's, or the index's it was pulled by).
 func (c *Images) PullImage(ctx context.Context, ref string, src name.Reference, progress io.Writer) error {
-	want := ""
-	if d, ok := src.(name.Digest); ok {
-		want = d.DigestStr()
-	}
+	want := pinned(src)
 	have, ok, err := c.entry(ctx, ref)
 	if err != nil {
 		return err
 	}
-	if ok && (want == "" || have.Desc.Digest.String() == want || have.Recipe == want) {
+	if ok && holds(have, src) {
 		return nil
 	}
 	label := RepoName(ref)
@@ -180,6 +203,40 @@ func (c *Images) PullImage(ctx context.Context, ref string, src name.Reference, 
 		label = ref
 	}
 	return c.pull(ctx, ref, src, want, progress, label)
+}
+
+// Identity is how an engine may know the cached image ref: its manifest digest (the containerd
+// image store's ID) and its config digest (Docker's own image ID); "" and "" when it is not held.
+func (c *Images) Identity(ctx context.Context, ref string) (manifest, config string, err error) {
+	unlock, err := c.hold(ctx, lockfile.RLock)
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
+	if have, err := c.store.Recipe(ref); err != nil || have == "" {
+		return "", "", err
+	}
+	img, err := c.store.Image(ref)
+	if err != nil {
+		return "", "", err
+	}
+	m, err := img.Digest()
+	if err != nil {
+		return "", "", err
+	}
+	cfg, err := img.ConfigName()
+	if err != nil {
+		return "", "", err
+	}
+	return m.String(), cfg.String(), nil
+}
+
+// pinned is the digest src pins, "" for a tag.
+func pinned(src name.Reference) string {
+	if d, ok := src.(name.Digest); ok {
+		return d.DigestStr()
+	}
+	return ""
 }
 
 // entry is the cache's entry for ref, if it has one.

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -119,11 +120,10 @@ func TestEnsureFrom(t *testing.T) {
 	checkLayout(t, dir)
 	archive(t, c, refs...)
 
-	// Filled: neither the source nor the registry is asked again.
+	// Filled: the registry is not asked again (sources are, for the digests they may pin).
 	reg.srv.Close()
-	asked = nil
-	if err := c.EnsureFrom(bg, refs, source, nil); err != nil || len(asked) != 0 {
-		t.Errorf("a filled cache went to the network: %v, sources %v", err, asked)
+	if err := c.EnsureFrom(bg, refs, source, nil); err != nil {
+		t.Errorf("a filled cache went to the network: %v", err)
 	}
 	refused := errors.New("no source")
 	err = c.EnsureFrom(bg, []string{"registry.k8s.io/etcd:3.6.5-0"}, func(string) (name.Reference, error) { return nil, refused }, nil)
@@ -277,4 +277,37 @@ func TestPullsShareBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	archive(t, c2, refs[1])
+}
+
+// TestMissingFromPinned: an entry under a name is not the image a digest source pins unless it has
+// that digest (a development build's image under a release's name, say).
+func TestMissingFromPinned(t *testing.T) {
+	reg := newFaultyRegistry(t)
+	bg := context.Background()
+	ref := "mkube.local/dashboard:v0.1.0"
+	c, err := cache.OpenImages(bg, filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := pushImage(t, reg, "mirror/dashboard:v0.1.0", 1, 1, 1024)
+	d, _ := img.Digest()
+	tagSrc := func(string) (name.Reference, error) { return cache.RegistryRef(reg.host + "/mirror/dashboard:v0.1.0") }
+	if err := c.EnsureFrom(bg, []string{ref}, tagSrc, nil); err != nil {
+		t.Fatal(err)
+	}
+	other := "sha256:" + strings.Repeat("ab", 32)
+	for _, tt := range []struct {
+		pin  string
+		want int
+	}{{"", 0}, {d.String(), 0}, {other, 1}} {
+		src := tagSrc
+		if tt.pin != "" {
+			src = func(string) (name.Reference, error) {
+				return cache.RegistryRef(reg.host + "/mirror/dashboard:v0.1.0@" + tt.pin)
+			}
+		}
+		if m, err := c.MissingFrom(bg, []string{ref}, src); err != nil || len(m) != tt.want {
+			t.Errorf("pinned %q: missing %v, %v; want %d", tt.pin, m, err, tt.want)
+		}
+	}
 }

@@ -79,11 +79,11 @@ func newBlobSource(ctx context.Context, repo name.Repository) (*blobSource, erro
 	return &blobSource{repo: repo, rt: rt, client: &http.Client{Transport: rt}}, nil
 }
 
-// unreachable reports whether err means the registry could not be reached at all (no connection,
+// Unreachable reports whether err means the registry could not be reached at all (no connection,
 // a stalled one, a gateway in front of it failing), as opposed to an answer from it (not found,
-// unauthorized, a manifest refused): only then may a verified cached copy stand in for it. A
+// unauthorized, a manifest refused): only then may a verified local copy stand in for it. A
 // cancelled ctx is the caller's doing, not the registry's.
-func unreachable(ctx context.Context, err error) bool {
+func Unreachable(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}

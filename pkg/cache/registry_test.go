@@ -76,7 +76,7 @@ func TestUnreachable(t *testing.T) {
 		{"no error", context.Background(), nil, false},
 	}
 	for _, tt := range tests {
-		if got := unreachable(tt.ctx, tt.err); got != tt.want {
+		if got := Unreachable(tt.ctx, tt.err); got != tt.want {
 			t.Errorf("%s: unreachable = %v, want %v", tt.name, got, tt.want)
 		}
 	}

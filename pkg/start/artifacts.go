@@ -183,8 +183,9 @@ func imagesStep(ctx context.Context, s *State) error {
 	if a.cache, err = cache.OpenImages(ctx, s.m.Home.CacheDir("images")); err != nil {
 		return reason.New(reason.ImageCache, err, "")
 	}
+	sources := cluster.ImageSources(s.Profile)
 	for attempt := 0; ; attempt++ {
-		missing, err := a.cache.Missing(ctx, all)
+		missing, err := a.cache.MissingFrom(ctx, all, sources)
 		if err != nil {
 			return reason.New(reason.ImageCache, err, "")
 		}
@@ -193,7 +194,7 @@ func imagesStep(ctx context.Context, s *State) error {
 				s.m.Out.V(1, "%d images left the cache during this start: pulling them again", len(missing))
 			}
 			s.m.Out.Step(out.Download, "Pulling %d images for Kubernetes %s into the cache ...", len(missing), s.Version)
-			if err := a.cache.EnsureFrom(ctx, all, cluster.ImageSources(s.Profile), s.m.Out.Err()); err != nil {
+			if err := a.cache.EnsureFrom(ctx, all, sources, s.m.Out.Err()); err != nil {
 				return reason.New(reason.ImageCache, err, "check --mirror or --image-repository (an offline mirror: make mirror-serve)")
 			}
 		}
@@ -201,7 +202,7 @@ func imagesStep(ctx context.Context, s *State) error {
 		if err != nil {
 			return reason.New(reason.ImageCache, err, "")
 		}
-		if missing, err = a.cache.Missing(ctx, all); err == nil && len(missing) == 0 {
+		if missing, err = a.cache.MissingFrom(ctx, all, sources); err == nil && len(missing) == 0 {
 			a.release = release
 			break
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"mkube/pkg/cache"
 	"mkube/pkg/cluster"
 	"mkube/pkg/driver"
@@ -14,14 +16,17 @@ import (
 
 // imageLoader is a driver whose machines boot from an image in a local engine (docker).
 type imageLoader interface {
-	HasImage(ctx context.Context, ref string) (bool, error)
+	// ImageID is the engine's ID of the image ref, "" when it has none.
+	ImageID(ctx context.Context, ref string) (string, error)
 	LoadImage(ctx context.Context, archive func(io.Writer) error) error
 }
 
-// nodeImageStep makes sure the engine has the image a new node boots from. One it lacks is pulled
-// into the image cache — mkube's own node image from the mirror or the release registry, pinned by
-// digest; another --base-image from its own registry — resumably and verified, then loaded into the
-// engine. A machine that exists already needs no image.
+// nodeImageStep makes sure the engine has the image a new node boots from. mkube's own node image
+// comes from the mirror or the release registry, pinned by the release's digest: an engine copy
+// under the same name that is another image (a development build's, another release's) is
+// replaced. Another --base-image comes from its own registry, and an engine copy of it is used as
+// `docker run` would. What is pulled goes through the image cache (resumable, verified) and is
+// loaded into the engine. A machine that exists already needs no image.
 func nodeImageStep(ctx context.Context, s *State) error {
 	l, ok := s.Driver.(imageLoader)
 	if !ok || s.Entry.ISO {
@@ -31,36 +36,72 @@ func nodeImageStep(ctx context.Context, s *State) error {
 	if st, err := s.Driver.State(ctx); err == nil && st != driver.Nonexistent {
 		return nil
 	}
-	has, err := l.HasImage(ctx, p.BaseImage)
-	if err != nil {
-		return cluster.MachineError(reason.ProviderError, err, "")
-	}
-	if has {
-		return nil
-	}
 	ref, err := cache.CanonicalRef(p.BaseImage)
 	if err != nil {
 		return reason.New(reason.Usage, err, "check --base-image")
 	}
-	if ref == release.LocalRef(release.NodeRepo) && cluster.OwnBase(p) == "" {
-		return reason.Errorf(reason.GuestError, "build it with `make node-image`, pass --mirror=HOST/PATH or --base-image=IMAGE, or use a release build of mkube",
-			"node image %s is not in the local Docker engine, and this development build has no registry to pull it from", p.BaseImage)
-	}
-	src, err := cluster.ImageSources(p)(ref)
+	id, err := l.ImageID(ctx, p.BaseImage)
 	if err != nil {
-		return reason.New(reason.Usage, err, "check --base-image and --mirror")
+		return cluster.MachineError(reason.ProviderError, err, "")
 	}
-	s.m.Out.Step(out.Pulling, "Pulling base image %s ...", src)
+	src, err := nodeImageSource(p.BaseImage, ref, id, s)
+	if err != nil || src == nil {
+		return err
+	}
+	if _, pinnedImage := src.(name.Digest); id != "" && !pinnedImage {
+		return nil
+	}
 	imgs, err := cache.OpenImages(ctx, s.m.Home.CacheDir("images"))
 	if err != nil {
 		return reason.New(reason.ImageCache, err, "")
 	}
+	if id != "" && sameImage(ctx, imgs, ref, id) {
+		return nil
+	}
+	s.m.Out.Step(out.Pulling, "Pulling base image %s ...", src)
 	if err := imgs.PullImage(ctx, ref, src, s.m.Out.Err()); err != nil {
+		if id != "" && cache.Unreachable(ctx, err) { // offline, with the cache cleared
+			s.m.Out.Warn("could not check the engine's %s against the release's digest (%v): using it", p.BaseImage, err)
+			return nil
+		}
 		return reason.New(reason.Download, err, "check --mirror and --base-image; run the start again to resume the pull")
+	}
+	if id != "" && sameImage(ctx, imgs, ref, id) {
+		return nil
 	}
 	s.m.Out.V(1, "loading %s into the Docker engine", ref)
 	if err := l.LoadImage(ctx, func(w io.Writer) error { return imgs.WriteArchive(ctx, []string{ref}, w) }); err != nil {
 		return cluster.MachineError(reason.ProviderError, err, "")
 	}
 	return nil
+}
+
+// nodeImageSource is where the node image ref (given as baseImage) is pulled from; nil when the
+// engine's copy (ID id) is all there is: a development build's own node image.
+func nodeImageSource(baseImage, ref, id string, s *State) (name.Reference, error) {
+	if ref != release.LocalRef(release.NodeRepo) {
+		src, err := cache.RegistryRef(ref) // the user's own image, from its own registry
+		if err != nil {
+			return nil, reason.New(reason.Usage, err, "check --base-image")
+		}
+		return src, nil
+	}
+	src, ok, err := cluster.OwnRef(s.Profile, release.NodeRepo)
+	if err != nil {
+		return nil, reason.New(reason.Usage, err, "check --mirror")
+	}
+	if ok {
+		return src, nil
+	}
+	if id == "" {
+		return nil, reason.Errorf(reason.GuestError, "build it with `make node-image`, pass --mirror=HOST/PATH or --base-image=IMAGE, or use a release build of mkube",
+			"node image %s is not in the local Docker engine, and this development build has no registry to pull it from", baseImage)
+	}
+	return nil, nil
+}
+
+// sameImage tells whether the engine's image id is the cached ref.
+func sameImage(ctx context.Context, imgs *cache.Images, ref, id string) bool {
+	manifest, config, err := imgs.Identity(ctx, ref)
+	return err == nil && id != "" && (id == manifest || id == config)
 }

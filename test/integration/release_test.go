@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,6 +82,14 @@ func TestRelease(t *testing.T) {
 			}
 			if got := binaryPlatform(t, filepath.Join(r.dir, b.file)); got != b.check {
 				t.Errorf("%s is %s, want %s", b.file, got, b.check)
+			}
+			// A Linux mkube built without cgo has no kvm2 driver: it links the C library.
+			if f, err := elf.Open(filepath.Join(r.dir, b.file)); err == nil {
+				libs, _ := f.ImportedLibraries()
+				f.Close()
+				if !slices.Contains(libs, "libc.so.6") {
+					t.Errorf("%s is not built with cgo (imports %v): it has no kvm2 driver", b.file, libs)
+				}
 			}
 		}
 		var v struct {

@@ -10,17 +10,18 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 )
 
-// HasImage reports whether the local engine has the image ref (the node image a container is
-// created from).
-func (d *Driver) HasImage(ctx context.Context, ref string) (bool, error) {
-	_, err := d.cli.ImageInspect(ctx, ref)
+// ImageID is the local engine's ID of the image ref (the node image a container is created from),
+// "" when it has none: the config's digest in Docker's own image store, the manifest's in the
+// containerd image store.
+func (d *Driver) ImageID(ctx context.Context, ref string) (string, error) {
+	img, err := d.cli.ImageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("asking Docker for image %s: %w", ref, err)
+		return "", fmt.Errorf("asking Docker for image %s: %w", ref, err)
 	}
-	return true, nil
+	return img.ID, nil
 }
 
 // LoadImage streams an image archive (what `docker load` reads) into the local engine; archive
