@@ -57,7 +57,7 @@ release: release-registry mirror-tool ## build and publish release VERSION: own 
 
 release-mirror: release-registry mirror-tool ## push a mirror (FROM, default out/mirror built for KUBERNETES_VERSION) or an mkube cache to RELEASE_REGISTRY
 	if [ "$(FROM)" = "$(MIRROR_DIR)" ]; then $(MAKE) artifacts; fi
-	$(OUT)/mkube-mirror push --from $(FROM) --to $(RELEASE_REGISTRY) --kubernetes-version $(KUBERNETES_VERSION)
+	$(OUT)/mkube-mirror push --from $(FROM) --to $(RELEASE_REGISTRY) $(if $(filter $(MIRROR_DIR),$(FROM)),--kubernetes-version $(KUBERNETES_VERSION))
 
 release-registry:
 	@if [ -z "$(RELEASE_REGISTRY)" ]; then echo "RELEASE_REGISTRY is required: HOST[:PORT]/PATH, e.g. make $(MAKECMDGOALS) RELEASE_REGISTRY=registry.example.com/mkube" >&2; exit 1; fi

@@ -76,6 +76,9 @@ func Release(ctx context.Context, o ReleaseOptions) error {
 		return err
 	}
 	pusher, err := mirror.NewPusher(o.Registry, o.Log)
+	if pusher != nil {
+		pusher.Once = true
+	}
 	if err != nil {
 		return err
 	}

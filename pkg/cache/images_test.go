@@ -17,7 +17,7 @@ func TestImageSource(t *testing.T) {
 			t.Errorf("ImageSource(%q, %q) = %v, %v; want %s", tt.ref, tt.repo, got, err, tt.want)
 		}
 	}
-	if !loopback("127.0.0.1:5080") || !loopback("localhost:1") || loopback("mirror.corp:5000") {
+	if !Loopback("127.0.0.1:5080") || !Loopback("localhost:1") || Loopback("mirror.corp:5000") {
 		t.Error("loopback detection")
 	}
 

@@ -25,7 +25,7 @@ func RegistryRef(ref string) (name.Reference, error) {
 	bare, plain := strings.CutPrefix(ref, "http://")
 	bare = strings.TrimPrefix(bare, "https://")
 	var opts []name.Option
-	if plain || loopback(bare) {
+	if plain || Loopback(bare) {
 		opts = append(opts, name.Insecure) // a local or trusted registry speaks plain HTTP
 	}
 	r, err := name.ParseReference(bare, opts...)
@@ -35,8 +35,8 @@ func RegistryRef(ref string) (name.Reference, error) {
 	return r, nil
 }
 
-// loopback reports whether a reference's (or repository's) host is a loopback name or address.
-func loopback(ref string) bool {
+// Loopback reports whether a reference's (or repository's) host is a loopback name or address.
+func Loopback(ref string) bool {
 	host := strings.SplitN(ref, "/", 2)[0]
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h

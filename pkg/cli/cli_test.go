@@ -16,7 +16,7 @@ func TestRunWithoutAMachine(t *testing.T) {
 		stderrIn string
 	}{
 		{args: []string{"get-k8s-versions"}, stdout: "v1.37.2 (default)\n"},
-		{args: []string{"version", "--short"}, stdout: "v0.1.0\n"},
+		{args: []string{"version", "--short"}, stdout: "v0.1.0-dev\n"},
 		{args: []string{"start", "--memory", "abc"}, code: 14, stderrIn: "MK_USAGE"},
 		{args: []string{"start", "--cpus", "1"}, code: 29, stderrIn: "RSRC_INSUFFICIENT_CORES"},
 		{args: []string{"start", "--kubernetes-version", "v1.30.0"}, code: 106, stderrIn: "v1.31.x through v1.37.x"},

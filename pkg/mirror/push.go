@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"mkube/pkg/cache"
+	"mkube/pkg/node"
 	"mkube/pkg/release"
 )
 
@@ -31,9 +32,14 @@ func ParseRegistry(r string) (string, error) {
 	host, path, _ := strings.Cut(bare, "/")
 	// Docker's rule for telling a registry host from a first path element: a dot, a port or localhost.
 	isHost := strings.ContainsAny(host, ".:") || host == "localhost"
-	_, err := name.NewRepository(bare+"/"+release.NodeRepo, name.StrictValidation)
+	repo, err := name.NewRepository(bare+"/"+release.NodeRepo, name.StrictValidation)
 	if path == "" || !isHost || err != nil {
 		return "", fmt.Errorf("registry %q: want HOST[:PORT]/PATH in lower case, e.g. registry.example.com/mkube or 127.0.0.1:5080/mkube", r)
+	}
+	// go-containerregistry speaks plain HTTP to private addresses: credentials and
+	// a release's artifacts would cross the network unprotected unless the user asked for it.
+	if repo.Registry.Scheme() == "http" && !strings.HasPrefix(r, "http://") && !cache.Loopback(host) {
+		return "", fmt.Errorf("registry %q would be reached over plain HTTP (a private address): write http://%s if the network to it is trusted, or serve it over https under a DNS name", r, bare)
 	}
 	return r, nil
 }
@@ -53,6 +59,8 @@ func CheckTag(v string) error {
 // cache.ImageSource maps them: registry.k8s.io/pause:3.10 → R/pause:3.10, mkube.local/node:V →
 // R/node:V. A loopback or http:// registry is spoken to over plain HTTP.
 type Pusher struct {
+	// Once refuses to move a tag to another digest (a release's own artifacts).
+	Once     bool
 	registry string
 	log      io.Writer
 	opts     []remote.Option // everything but the context
@@ -99,10 +107,18 @@ func (p *Pusher) remote(ctx context.Context) []remote.Option {
 	return append([]remote.Option{remote.WithContext(ctx)}, p.opts...)
 }
 
-// has reports whether ref already names the manifest with digest d, so nothing needs pushing.
-func (p *Pusher) has(ctx context.Context, ref name.Reference, d v1.Hash) bool {
+// has reports whether ref already names the manifest with digest d, so nothing needs pushing. A
+// Once pusher refuses a tag that names another digest: a release version is published once, and
+// binaries of it pinned to the old digest would break when the registry collects it.
+func (p *Pusher) has(ctx context.Context, ref name.Reference, d v1.Hash) (bool, error) {
 	desc, err := remote.Head(ref, p.remote(ctx)...)
-	return err == nil && desc.Digest == d
+	if err != nil {
+		return false, nil // not there (or not answering: the push will say)
+	}
+	if desc.Digest != d && p.Once {
+		return false, fmt.Errorf("%s is already published as %s: a release version is published once; make a new one (VERSION=…)", ref, desc.Digest)
+	}
+	return desc.Digest == d, nil
 }
 
 // Image pushes img to where canonical lands under R, keeping its manifest bytes (and so its
@@ -120,9 +136,11 @@ func (p *Pusher) Image(ctx context.Context, canonical string, img v1.Image) (v1.
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if p.has(ctx, ref, d) {
-		fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
-		return d, nil
+	if done, err := p.has(ctx, ref, d); err != nil || done {
+		if done {
+			fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
+		}
+		return d, err
 	}
 	start := time.Now()
 	if err := p.push.Push(ctx, ref, img); err != nil {
@@ -164,9 +182,6 @@ func (p *Pusher) ISO(ctx context.Context, version, path string) (v1.Hash, error)
 	return p.Artifact(ctx, ref, release.ISOArtifactType, release.ISOLayerType, []ArtifactFile{file})
 }
 
-// BinaryNames are the Kubernetes binaries a start downloads, the layers of a binaries artifact.
-var BinaryNames = []string{"kubeadm", "kubelet", "kubectl"}
-
 // Binaries pushes a Kubernetes version's linux/amd64 binaries found in dir as
 // R/kubernetes-binaries:VERSION-linux-amd64 (see release.BinariesArtifactType).
 func (p *Pusher) Binaries(ctx context.Context, kubernetesVersion, dir string) (v1.Hash, error) {
@@ -175,7 +190,7 @@ func (p *Pusher) Binaries(ctx context.Context, kubernetesVersion, dir string) (v
 		return v1.Hash{}, err
 	}
 	var files []ArtifactFile
-	for _, n := range BinaryNames {
+	for _, n := range node.BinaryNames {
 		files = append(files, ArtifactFile{Title: n, Path: filepath.Join(dir, n)})
 	}
 	return p.Artifact(ctx, ref, release.BinariesArtifactType, release.BinaryLayerType, files)
@@ -205,9 +220,11 @@ func (p *Pusher) Artifact(ctx context.Context, ref name.Reference, artifactType,
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if p.has(ctx, ref, d) {
-		fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
-		return d, nil
+	if done, err := p.has(ctx, ref, d); err != nil || done {
+		if done {
+			fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
+		}
+		return d, err
 	}
 	start := time.Now()
 	for _, b := range blobs {

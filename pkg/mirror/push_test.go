@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"mkube/pkg/cache"
+	"mkube/pkg/node"
 	"mkube/pkg/release"
 )
 
@@ -284,9 +285,17 @@ func fillLayout(t *testing.T, dir string) map[string]v1.Hash {
 
 // checkImages: every image is in the registry under its mapped path, with the layout's manifest
 // bytes and so its digest.
-func checkImages(t *testing.T, reg, layoutDir string, digests map[string]v1.Hash) {
+func checkImages(t *testing.T, reg, layoutDir string, digests map[string]v1.Hash, fromMirror bool) {
 	t.Helper()
 	for _, im := range testImages {
+		if fromMirror && strings.HasPrefix(im.ref, release.LocalPrefix) {
+			// a development build's own image stays out of a release registry
+			r, _ := name.ParseReference(reg+im.pushed, name.Insecure)
+			if _, err := remote.Head(r); err == nil {
+				t.Errorf("%s was pushed from a mirror", im.ref)
+			}
+			continue
+		}
 		raw, _, d := pulledManifest(t, reg+im.pushed)
 		if d != digests[im.ref] {
 			t.Errorf("%s: pushed digest %s, layout digest %s", im.ref, d, digests[im.ref])
@@ -307,7 +316,7 @@ func TestPushMirrorDir(t *testing.T) {
 	l := Layout{Root: t.TempDir()}
 	tmp := t.TempDir()
 	for _, v := range []string{"v1.34.4", "v1.35.1"} {
-		for _, n := range BinaryNames {
+		for _, n := range node.BinaryNames {
 			if err := l.PublishBinary(randomFile(t, tmp, n+v, 4096), v, "linux", "amd64", n); err != nil {
 				t.Fatal(err)
 			}
@@ -324,10 +333,10 @@ func TestPushMirrorDir(t *testing.T) {
 	if err := p.Dir(context.Background(), src, "v1.35.1"); err != nil {
 		t.Fatal(err)
 	}
-	checkImages(t, reg, l.ImagesDir(), digests)
+	checkImages(t, reg, l.ImagesDir(), digests, true)
 	dir := filepath.Dir(l.BinaryPath("v1.35.1", "linux", "amd64", "kubeadm"))
 	var files []ArtifactFile
-	for _, n := range BinaryNames {
+	for _, n := range node.BinaryNames {
 		files = append(files, ArtifactFile{Title: n, Path: filepath.Join(dir, n)})
 	}
 	checkArtifact(t, reg+"/kubernetes-binaries:v1.35.1-linux-amd64", release.BinariesArtifactType, release.BinaryLayerType, files)
@@ -336,16 +345,17 @@ func TestPushMirrorDir(t *testing.T) {
 	if _, err := remote.Head(r); err == nil {
 		t.Error("v1.34.4's binaries were pushed with --kubernetes-version v1.35.1")
 	}
-	if got := strings.Count(out.String(), "pushed      "); got != len(testImages)+1 {
-		t.Errorf("%d pushed lines, want %d:\n%s", got, len(testImages)+1, out)
+	// every image but the development build's own one, and the binaries
+	if got := strings.Count(out.String(), "pushed      "); got != len(testImages) {
+		t.Errorf("%d pushed lines, want %d:\n%s", got, len(testImages), out)
 	}
 	// Everything again: all up to date.
 	out.Reset()
 	if err := p.Dir(context.Background(), src, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(out.String(), "up to date  "); got != len(testImages)+1 {
-		t.Errorf("second push: %d up-to-date lines, want %d:\n%s", got, len(testImages)+1, out)
+	if got := strings.Count(out.String(), "up to date  "); got != len(testImages) {
+		t.Errorf("second push: %d up-to-date lines, want %d:\n%s", got, len(testImages), out)
 	}
 	if err := p.Dir(context.Background(), src, "v1.36.0"); err == nil || !strings.Contains(err.Error(), "v1.34.4, v1.35.1") {
 		t.Errorf("a version the mirror lacks: %v", err)
@@ -358,13 +368,13 @@ func TestPushCacheDir(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "binaries", "linux", "amd64")
 	var files []ArtifactFile
-	for _, n := range BinaryNames {
+	for _, n := range node.BinaryNames {
 		f := randomFile(t, filepath.Join(bin, "v1.34.4"), n, 8192)
 		record(t, f)
 		files = append(files, ArtifactFile{Title: n, Path: f})
 	}
 	// A download cut short: kubelet has no record.
-	for _, n := range BinaryNames {
+	for _, n := range node.BinaryNames {
 		f := randomFile(t, filepath.Join(bin, "v1.33.2"), n, 10)
 		if n != "kubelet" {
 			record(t, f)
@@ -386,7 +396,7 @@ func TestPushCacheDir(t *testing.T) {
 	if err := p.Dir(context.Background(), src, ""); err != nil {
 		t.Fatal(err)
 	}
-	checkImages(t, reg, filepath.Join(dir, "images"), digests)
+	checkImages(t, reg, filepath.Join(dir, "images"), digests, false)
 	checkArtifact(t, reg+"/kubernetes-binaries:v1.34.4-linux-amd64", release.BinariesArtifactType, release.BinaryLayerType, files)
 	checkArtifact(t, reg+"/iso:v0.4.0", release.ISOArtifactType, release.ISOLayerType,
 		[]ArtifactFile{{Title: "mkube-v0.4.0-amd64.iso", Path: iso}})
@@ -422,5 +432,40 @@ func TestInspectDirRefuses(t *testing.T) {
 				t.Errorf("InspectDir: %v, want a one-line refusal saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPushOnce: a release's pusher does not move a published tag to another digest.
+func TestPushOnce(t *testing.T) {
+	reg := testRegistry(t)
+	p, _ := newTestPusher(t, reg)
+	p.Once = true
+	ctx := context.Background()
+	dir := t.TempDir()
+	iso := randomFile(t, dir, "a.iso", 1024)
+	if _, err := p.ISO(ctx, "v0.3.0", iso); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ISO(ctx, "v0.3.0", iso); err != nil {
+		t.Errorf("the same ISO again: %v", err)
+	}
+	other := randomFile(t, dir, "b.iso", 2048)
+	if _, err := p.ISO(ctx, "v0.3.0", other); err == nil || !strings.Contains(err.Error(), "published once") {
+		t.Errorf("another ISO under a published version: %v", err)
+	}
+}
+
+func TestParseRegistryRefusesImplicitPlainHTTP(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"10.1.2.3:5000/mkube":        false,
+		"http://10.1.2.3:5000/mkube": true,
+		"192.168.1.5/mkube":          false,
+		"127.0.0.1:5000/mkube":       true,
+		"localhost:5000/mkube":       true,
+		"registry.example.com/mkube": true,
+	} {
+		if _, err := ParseRegistry(in); (err == nil) != ok {
+			t.Errorf("ParseRegistry(%q): %v, want ok=%v", in, err, ok)
+		}
 	}
 }

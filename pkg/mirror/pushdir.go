@@ -10,6 +10,8 @@ import (
 
 	"mkube/pkg/cache"
 	"mkube/pkg/k8sversion"
+	"mkube/pkg/node"
+	"mkube/pkg/release"
 )
 
 // Kinds of directory `mkube-mirror push` copies from.
@@ -82,7 +84,7 @@ func (s *PushSource) findBinaries(parent string, binDir func(version string) str
 
 func missingBinaries(dir string) []string {
 	var missing []string
-	for _, n := range BinaryNames {
+	for _, n := range node.BinaryNames {
 		if _, ok := cache.Recorded(filepath.Join(dir, n)); !ok {
 			missing = append(missing, n)
 		}
@@ -187,6 +189,12 @@ func (p *Pusher) layoutImages(ctx context.Context, src PushSource) error {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Ref < entries[j].Ref })
 	for _, e := range entries {
+		// A mirror's own images are a development build's (make artifacts): a release publishes its
+		// own, and a cache's are the release's it was pulled for.
+		if src.Kind == KindMirror && strings.HasPrefix(e.Ref, release.LocalPrefix) {
+			fmt.Fprintf(p.log, "skipped     %s (a development build's: make release publishes a release's own images)\n", e.Ref)
+			continue
+		}
 		img, err := store.Image(e.Ref)
 		if err != nil {
 			return err

@@ -16,7 +16,7 @@ import (
 // Stamped at link time by the release build and never changed at run time: the defaults are a
 // development build's.
 var (
-	version  = "v0.1.0"
+	version  = "v0.1.0-dev"
 	commit   = ""
 	registry = "" // HOST[:PORT]/PATH of the release registry
 	// digests of the release's artifacts, "repo=sha256:…,repo=sha256:…"

@@ -106,7 +106,7 @@ func makeUserObjects(t *testing.T) {
 	for _, args := range [][]string{
 		{"volume", "create", userVolume},
 		{"network", "create", userNetwork},
-		{"container", "create", "--name", userContainer, "mkube.local/node:v0.1.0", "true"},
+		{"container", "create", "--name", userContainer, "mkube.local/node:v0.1.0-dev", "true"},
 	} {
 		if out, err := docker(args...); err != nil {
 			t.Fatalf("docker %v: %v\n%s", args, err, out)
