@@ -110,19 +110,19 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 	if err != nil {
 		return err
 	}
-	docker, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	engine, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return err
 	}
-	defer docker.Close()
-	if _, err := docker.Ping(ctx, client.PingOptions{}); err != nil {
+	defer engine.Close()
+	if _, err := engine.Ping(ctx, client.PingOptions{}); err != nil {
 		return fmt.Errorf("the Docker engine does not answer (%v): start it, e.g. with hack/docker-up.sh", err)
 	}
 	root, key, err := b.nodeRootfs(ctx)
 	if err != nil {
 		return err
 	}
-	if have, err := docker.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[cache.AnnotationRecipe] == key {
+	if have, err := engine.ImageInspect(ctx, o.Tag); err == nil && have.Config != nil && have.Config.Labels[cache.AnnotationRecipe] == key {
 		b.logf("node image %s is up to date", o.Tag)
 		return nil
 	}
@@ -146,7 +146,7 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		changes = append(changes, "ENV "+e)
 	}
 	changes = append(changes, "LABEL "+cache.AnnotationRecipe+"="+key)
-	rc, err := docker.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, o.Tag, client.ImageImportOptions{
+	rc, err := engine.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, o.Tag, client.ImageImportOptions{
 		Changes:  changes,
 		Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
 	})
@@ -155,7 +155,7 @@ func BuildNodeImage(ctx context.Context, o NodeOptions) error {
 		return err
 	}
 	defer rc.Close()
-	if err := jsonStreamError(rc); err != nil {
+	if err := docker.JSONStreamError(rc); err != nil {
 		return fmt.Errorf("docker import: %w", err)
 	}
 	b.logf("node image %s imported in %s", o.Tag, time.Since(start).Round(time.Second))
@@ -191,24 +191,6 @@ func nodeImageFrom(root, ref, key string) (v1.Image, error) {
 		Env:        nodeEnv,
 		Labels:     map[string]string{cache.AnnotationRecipe: key},
 	})
-}
-
-// jsonStreamError reads a Docker progress stream to its end and returns the error it reports, if any.
-func jsonStreamError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if msg.Error != "" {
-			return fmt.Errorf("%s", msg.Error)
-		}
-	}
 }
 
 // nodeFSKey digests the embedded node configuration files.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -114,14 +115,19 @@ func PullBinaries(ctx context.Context, ref name.Reference, dir string, names []s
 	return nil
 }
 
-// allVerified reports whether dir/NAME is a verified entry for each of names.
+// allVerified reports whether dir/NAME is an entry for each of names. The record only: hashing
+// 210 MB of binaries on every start would cost seconds, and the record is written only after the
+// content was verified (Commit).
 func allVerified(dir string, names []string) bool {
 	for _, n := range names {
 		p, err := safepath.Join(dir, n)
 		if err != nil {
 			return false
 		}
-		if _, ok := Verified(p); !ok {
+		if _, ok := Recorded(p); !ok {
+			return false
+		}
+		if _, err := os.Stat(p); err != nil {
 			return false
 		}
 	}
