@@ -66,6 +66,7 @@ test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for 
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -ldflags '$(TEST_STAMP)' ./pkg/release ./pkg/cluster ./pkg/addons
+	$(GO) test -count=1 -ldflags '$(TEST_STAMP)' -run 'TestNodeImageStep' ./pkg/start
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/mkube
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mkube
 

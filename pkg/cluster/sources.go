@@ -42,6 +42,16 @@ func OwnRef(p *config.Profile, repo string) (name.Reference, bool, error) {
 	return ref, true, err
 }
 
+// BinariesRef is the mirror's Kubernetes binaries artifact of a version, and false when the profile
+// has no mirror or a --binary-mirror (which wins).
+func BinariesRef(p *config.Profile, version string) (name.Reference, bool, error) {
+	if p.Mirror == "" || p.BinaryMirror != "" {
+		return nil, false, nil
+	}
+	ref, err := cache.RegistryRef(strings.TrimSuffix(p.Mirror, "/") + "/" + release.BinariesRepo + ":" + release.BinariesTag(version))
+	return ref, true, err
+}
+
 // ImageSources returns where each image of a profile (nil: none) is pulled from.
 func ImageSources(p *config.Profile) func(ref string) (name.Reference, error) {
 	return func(ref string) (name.Reference, error) {

@@ -63,8 +63,7 @@ func binariesStep(ctx context.Context, s *State) error {
 	for _, n := range node.BinaryNames {
 		s.Binaries[n] = filepath.Join(s.binaryDir(), n)
 	}
-	if p.BinaryMirror == "" && p.Mirror != "" {
-		ref, err := cache.RegistryRef(strings.TrimSuffix(p.Mirror, "/") + "/" + release.BinariesRepo + ":" + release.BinariesTag(s.Version.String()))
+	if ref, ok, err := cluster.BinariesRef(p, s.Version.String()); ok || err != nil {
 		if err == nil {
 			err = cache.PullBinaries(ctx, ref, s.binaryDir(), node.BinaryNames, s.m.Out.Err())
 		}

@@ -3,6 +3,8 @@ package start
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"mkube/pkg/addons"
@@ -28,7 +30,35 @@ func profileStep(_ context.Context, s *State) error {
 	}
 	s.Profile, s.Existing = p, existing
 	s.Version = k8sversion.MustParse(p.KubernetesVersion)
+	if existing {
+		for _, flag := range ignoredSourceFlags(p, s.opts) {
+			s.m.Out.Warn("--%s is ignored: profile %q keeps the sources it was created with; `mkube delete -p %s` and start again to change them", flag, p.Name, p.Name)
+		}
+	}
 	return nil
+}
+
+// ignoredSourceFlags are the source flags given to a start of an existing profile with values
+// other than the profile's: a start does not change a profile, and a user who adds --mirror to go
+// offline must hear that it is not used.
+func ignoredSourceFlags(p *config.Profile, o Options) []string {
+	if o.Set == nil {
+		return nil
+	}
+	var ignored []string
+	for flag, differs := range map[string]bool{
+		"mirror":           o.Mirror != strings.TrimPrefix(p.Mirror, plainHTTPPrefix),
+		"image-repository": o.ImageRepository != strings.TrimPrefix(p.ImageRepository, plainHTTPPrefix),
+		"binary-mirror":    o.BinaryMirror != p.BinaryMirror,
+		"base-image":       o.BaseImage != p.BaseImage,
+		"iso-url":          strings.Join(o.ISOURLs, ",") != strings.Join(p.ISOURLs, ","),
+	} {
+		if differs && o.Set(flag) {
+			ignored = append(ignored, flag)
+		}
+	}
+	slices.Sort(ignored)
+	return ignored
 }
 
 func profileFor(home config.Home, o Options, host HostResources) (*config.Profile, bool, error) {

@@ -1,8 +1,11 @@
 package start
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
+	"mkube/pkg/config"
 	"mkube/pkg/reason"
 )
 
@@ -41,5 +44,30 @@ func TestNewProfileValidation(t *testing.T) {
 				t.Errorf("err = %v, want %s", err, tt.kind.ID)
 			}
 		})
+	}
+}
+
+func TestIgnoredSourceFlags(t *testing.T) {
+	p := &config.Profile{Mirror: "http://10.0.0.5:5000/m", ImageRepository: "127.0.0.1:5080", BaseImage: "mkube.local/node:v1"}
+	given := func(flags ...string) func(string) bool {
+		return func(f string) bool { return slices.Contains(flags, f) }
+	}
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"none given", Options{Mirror: "other/x"}, ""},
+		{"the same values", Options{Mirror: "10.0.0.5:5000/m", ImageRepository: "127.0.0.1:5080", Set: given("mirror", "image-repository")}, ""},
+		{"a new mirror", Options{Mirror: "harbor.example.com/m", ImageRepository: "127.0.0.1:5080", BaseImage: "mkube.local/node:v1", Set: given("mirror")}, "mirror"},
+		{"several", Options{ISOURLs: []string{"x.iso"}, BinaryMirror: "http://127.0.0.1/r", Set: given("iso-url", "binary-mirror", "cpus")}, "binary-mirror,iso-url"},
+	}
+	for _, tt := range tests {
+		if tt.o.Set == nil {
+			tt.o.Set = given()
+		}
+		if got := strings.Join(ignoredSourceFlags(p, tt.o), ","); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -12,8 +12,10 @@ func TestCheckMirrorTransport(t *testing.T) {
 	tests := []struct {
 		name         string
 		binary, repo string
+		mirror       string
 		insecure     []string
 		wantRepo     string // as stored in the profile
+		wantMirror   string
 		wantErr      string // a piece of the one-line refusal; "" for accepted
 	}{
 		{name: "defaults"},
@@ -43,17 +45,24 @@ func TestCheckMirrorTransport(t *testing.T) {
 		{name: "dot-localhost registry", repo: "reg.localhost:5000", wantErr: "--insecure-registry reg.localhost:5000"},
 		{name: "not a registry", repo: "/k8s", wantErr: "does not start with a registry host"},
 		{name: "HTTP in capitals", binary: "HTTP://mirror.corp/release", wantErr: "--insecure-registry mirror.corp"},
+		{name: "https mirror registry", mirror: "harbor.corp/mkube", wantMirror: "harbor.corp/mkube"},
+		{name: "loopback mirror registry", mirror: "127.0.0.1:5000/mkube", wantMirror: "127.0.0.1:5000/mkube"},
+		{name: "private address mirror registry", mirror: "10.0.0.5:5000/mkube",
+			wantErr: "--mirror 10.0.0.5:5000/mkube would be pulled over plain HTTP from another machine"},
+		{name: "private address mirror registry, listed", mirror: "10.0.0.5:5000/mkube", insecure: []string{"10.0.0.5"},
+			wantMirror: "http://10.0.0.5:5000/mkube"},
+		{name: "explicit http mirror registry", mirror: "http://harbor.corp/mkube", wantErr: "--insecure-registry harbor.corp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &config.Profile{BinaryMirror: tt.binary, ImageRepository: tt.repo}
+			p := &config.Profile{BinaryMirror: tt.binary, ImageRepository: tt.repo, Mirror: tt.mirror}
 			err := checkMirrorTransport(p, tt.insecure, false)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if p.ImageRepository != tt.wantRepo {
-					t.Errorf("stored repository %q, want %q", p.ImageRepository, tt.wantRepo)
+				if p.ImageRepository != tt.wantRepo || p.Mirror != tt.wantMirror {
+					t.Errorf("stored repository %q and mirror %q, want %q and %q", p.ImageRepository, p.Mirror, tt.wantRepo, tt.wantMirror)
 				}
 				return
 			}
