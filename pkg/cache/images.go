@@ -415,9 +415,9 @@ func (c *Images) fetchBlob(ctx context.Context, bs *blobSource, b v1.Descriptor,
 }
 
 // commit moves the blobs fetched verified into the layout and stores ref, under the exclusive
-// lock (see pull). A partial verified by this pull is renamed as it is: no other process changes
-// a partial that is whole and right (they hash it, find it good and leave it), and none can move
-// it while this one holds the lock.
+// lock (see pull). Each partial is moved under its own lock too, and only at its verified size:
+// another pull of the same digest whose manifest claims another size (a lying registry) could
+// otherwise be writing to the file as it becomes a blob.
 func (c *Images) commit(ctx context.Context, ref, recipe string, p *pulledImage, fetched map[v1.Hash]bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -438,15 +438,29 @@ func (c *Images) commit(ctx context.Context, ref, recipe string, p *pulledImage,
 		if !fetched[b.Digest] {
 			return errBlobGone
 		}
-		dst := c.store.blobPath(b.Digest)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := os.Rename(c.partialBlob(b.Digest), dst); err != nil {
+		if err := c.moveBlob(ctx, b); err != nil {
 			return err
 		}
 	}
 	return c.store.putManifest(ref, recipe, p.raw, p.mediaType)
+}
+
+// moveBlob renames b's verified partial into the layout, under the partial's lock.
+func (c *Images) moveBlob(ctx context.Context, b v1.Descriptor) error {
+	partial := c.partialBlob(b.Digest)
+	unlock, err := lockBlob(ctx, partial)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st, err := os.Stat(partial); err != nil || st.Size() != b.Size {
+		return errBlobGone // changed since it was verified: fetched again
+	}
+	dst := c.store.blobPath(b.Digest)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(partial, dst)
 }
 
 // WriteArchive writes the given cached images as one docker-archive tarball (what
