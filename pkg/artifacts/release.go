@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"mkube/pkg/atomicfile"
 	"mkube/pkg/cache"
 	"mkube/pkg/mirror"
 	"mkube/pkg/release"
@@ -64,8 +65,10 @@ func (p Platform) BinaryName() string {
 
 // Release builds mkube's own artifacts for a version (the node image, the storage-provisioner and
 // dashboard images, the ISO), pushes them under the registry R, and cross-builds mkube stamped with
-// R and the artifacts' digests (see package release). Everything is built before anything is
-// pushed, so a failed build publishes nothing. No Docker engine is needed.
+// R and the artifacts' digests (see package release). The artifacts are all built before anything
+// is pushed, so a failed build publishes nothing; the binaries, which carry the pushed digests,
+// are built after the push into a scratch directory and moved into out only once all are built.
+// No Docker engine is needed.
 func Release(ctx context.Context, o ReleaseOptions) error {
 	o, err := checkRelease(o)
 	if err != nil {
@@ -142,9 +145,18 @@ func Release(ctx context.Context, o ReleaseOptions) error {
 	var bins []string
 	err = t.run("mkube binaries", func() error {
 		var err error
-		bins, err = b.crossBuild(ctx, o.Out, release.Stamp(o.Version, commit, o.Registry, digests))
+		scratch, err := os.MkdirTemp(o.Out, ".building-")
 		if err != nil {
 			return err
+		}
+		defer os.RemoveAll(scratch)
+		if bins, err = b.crossBuild(ctx, scratch, release.Stamp(o.Version, commit, o.Registry, digests)); err != nil {
+			return err
+		}
+		for _, n := range bins {
+			if err := os.Rename(filepath.Join(scratch, n), filepath.Join(o.Out, n)); err != nil {
+				return err
+			}
 		}
 		if err := writeSums(o.Out, bins); err != nil {
 			return err
@@ -274,7 +286,7 @@ func writeSums(dir string, names []string) error {
 		}
 		fmt.Fprintf(&b, "%s  %s\n", sum, n)
 	}
-	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(b.String()), 0o644)
+	return atomicfile.WriteBytes(filepath.Join(dir, "SHA256SUMS"), []byte(b.String()), 0o644)
 }
 
 // writeReleaseInfo writes dir/release.json.
@@ -283,7 +295,7 @@ func writeReleaseInfo(dir string, info ReleaseInfo) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "release.json"), append(raw, '\n'), 0o644)
+	return atomicfile.WriteBytes(filepath.Join(dir, "release.json"), append(raw, '\n'), 0o644)
 }
 
 // phases times the steps of a release for its summary.
