@@ -23,15 +23,15 @@ type Addon struct {
 	Images      []string // canonical references of the images it runs
 }
 
-// The images addons run. Upstream components keep their upstream names and versions, so an online
-// start pulls them from their own registries and the offline mirror builds the same versions from
-// source; mkube.local/… are mkube's own programs, built into the offline mirror.
-var (
-	// mkube's own: tagged with this mkube's version (stamped into a release), never changed at run time.
-	ProvisionerImage = release.LocalRef(release.ProvisionerRepo)
-	DashboardImage   = release.LocalRef(release.DashboardRepo)
-)
+// ProvisionerImage is mkube's own storage provisioner, tagged with this mkube's version (stamped
+// into a release), published with the release and built into the offline mirror.
+func ProvisionerImage() string { return release.LocalRef(release.ProvisionerRepo) }
 
+// DashboardImage is mkube's own dashboard, tagged like ProvisionerImage.
+func DashboardImage() string { return release.LocalRef(release.DashboardRepo) }
+
+// The upstream images addons run keep their upstream names and versions, so an online start pulls
+// them from their own registries and the offline mirror builds the same versions from source.
 const (
 	MetricsServerImage = "registry.k8s.io/metrics-server/metrics-server:v0.8.0"
 	RegistryImage      = "docker.io/library/registry:3.0.0"
@@ -42,9 +42,9 @@ const (
 var All = []Addon{
 	{Name: "default-storageclass", Default: true, Maintainer: "mkube",
 		Description: "marks the standard StorageClass as the default"},
-	{Name: "storage-provisioner", Default: true, Maintainer: "mkube", Images: []string{ProvisionerImage},
+	{Name: "storage-provisioner", Default: true, Maintainer: "mkube", Images: []string{ProvisionerImage()},
 		Description: "provisions PersistentVolumes as directories on the node"},
-	{Name: "dashboard", Maintainer: "mkube", Images: []string{DashboardImage},
+	{Name: "dashboard", Maintainer: "mkube", Images: []string{DashboardImage()},
 		Description: "web UI: namespaces, workloads, pods with logs and events, services, nodes (mkube dashboard)"},
 	{Name: "ingress", Maintainer: "3rd party (Traefik Labs)", Images: []string{TraefikImage},
 		Description: "Traefik ingress controller on the node's ports 80 and 443"},

@@ -47,7 +47,7 @@ func TestMirror(t *testing.T) {
 
 	refs := strings.Fields(run(t, kubeadm, "config", "images", "list", "--kubernetes-version", v))
 	agnhost := artifacts.AgnhostRepo + ":" + agnhostVersion(t)
-	refs = append(refs, addons.ProvisionerImage, agnhost)
+	refs = append(refs, addons.ProvisionerImage(), agnhost)
 	local := map[string]string{} // canonical → reference at the mirror
 	for _, ref := range refs {
 		r, err := name.NewTag(ref)
