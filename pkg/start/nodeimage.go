@@ -59,6 +59,9 @@ func nodeImageStep(ctx context.Context, s *State) error {
 		return nil
 	}
 	s.m.Out.Step(out.Pulling, "Pulling base image %s ...", src)
+	if s.m.HostArch != "" && s.m.HostArch != "amd64" {
+		s.m.Out.Warn("the node image is linux/amd64: on this %s host Docker can run it only under emulation (slow)", s.m.HostArch)
+	}
 	if err := imgs.PullImage(ctx, ref, src, s.m.Out.Err()); err != nil {
 		if id != "" && cache.Unreachable(ctx, err) { // offline, with the cache cleared
 			s.m.Out.Warn("could not check the engine's %s against the release's digest (%v): using it", p.BaseImage, err)

@@ -22,6 +22,7 @@ type cluster struct {
 	kubeconfig string
 	mirror     string // registry host:port of the loopback mirror
 	bin        string // the mkube binary: out/mkube unless set (a release binary, run from its own directory)
+	extraEnv   []string
 }
 
 // command is mkube with args, run as the cluster's user.
@@ -44,7 +45,7 @@ func newCluster(t *testing.T, mirror string) *cluster {
 }
 
 func (c *cluster) env() []string {
-	return append(os.Environ(), "MKUBE_HOME="+c.home, "KUBECONFIG="+c.kubeconfig, "MKUBE_IN_STYLE=false")
+	return append(append(os.Environ(), "MKUBE_HOME="+c.home, "KUBECONFIG="+c.kubeconfig, "MKUBE_IN_STYLE=false"), c.extraEnv...)
 }
 
 // mirrorFlags point a start at the loopback mirror.

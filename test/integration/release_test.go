@@ -115,6 +115,9 @@ func TestRelease(t *testing.T) {
 	hideMkubeImages(t)
 	c := newCluster(t, "")
 	c.bin = releaseBinary(t, r)
+	// Nothing but the registry on loopback: any other address mkube's HTTP clients try goes to a
+	// proxy that does not exist (Go never proxies loopback).
+	c.extraEnv = []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="}
 	const p = "itest-release"
 	t.Cleanup(func() { c.run("delete", "-p", p) })
 	t.Cleanup(func() { c.dumpOnFailure(p) })
