@@ -12,6 +12,8 @@ for arg in "$@"; do
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     # a real OCI registry (distribution) for the release tests; its service is not started here
     command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+    # runs the linux/arm64 release binary (with --release's arm64 C library)
+    command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
     ;;
   --iso)
     command -v mksquashfs >/dev/null 2>&1 || need+=(squashfs-tools)

@@ -92,22 +92,28 @@ func TestRelease(t *testing.T) {
 				}
 			}
 		}
-		var v struct {
-			Version  string            `json:"mkubeVersion"`
-			Registry string            `json:"releaseRegistry"`
-			Images   map[string]string `json:"releaseImages"`
-		}
-		raw := run(t, filepath.Join(r.dir, "mkube-linux-amd64"), "version", "-o", "json")
-		if err := json.Unmarshal([]byte(raw), &v); err != nil {
-			t.Fatalf("version -o json: %v\n%s", err, raw)
-		}
-		if v.Version != r.Version || v.Registry != r.Registry {
-			t.Errorf("version -o json: %s", raw)
-		}
-		for _, repo := range []string{"node", "iso", "storage-provisioner", "dashboard"} {
-			want := fmt.Sprintf("%s/%s:%s@%s", r.Registry, repo, r.Version, r.Digests[repo])
-			if v.Images[repo] != want || !strings.HasPrefix(r.Digests[repo], "sha256:") {
-				t.Errorf("version -o json: %s is %q, want %q", repo, v.Images[repo], want)
+		// The Linux binaries run here: amd64 natively, arm64 under qemu-user with Debian's arm64 C library.
+		for _, cmd := range [][]string{
+			{filepath.Join(r.dir, "mkube-linux-amd64")},
+			{"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", filepath.Join(r.dir, "mkube-linux-arm64")},
+		} {
+			var v struct {
+				Version  string            `json:"mkubeVersion"`
+				Registry string            `json:"releaseRegistry"`
+				Images   map[string]string `json:"releaseImages"`
+			}
+			raw := run(t, cmd[0], append(cmd[1:], "version", "-o", "json")...)
+			if err := json.Unmarshal([]byte(raw), &v); err != nil {
+				t.Fatalf("%s version -o json: %v\n%s", cmd, err, raw)
+			}
+			if v.Version != r.Version || v.Registry != r.Registry {
+				t.Errorf("%s version -o json: %s", cmd, raw)
+			}
+			for _, repo := range []string{"node", "iso", "storage-provisioner", "dashboard"} {
+				want := fmt.Sprintf("%s/%s:%s@%s", r.Registry, repo, r.Version, r.Digests[repo])
+				if v.Images[repo] != want || !strings.HasPrefix(r.Digests[repo], "sha256:") {
+					t.Errorf("%s version -o json: %s is %q, want %q", cmd, repo, v.Images[repo], want)
+				}
 			}
 		}
 	})
