@@ -171,28 +171,59 @@ func (d *Driver) define(c *libvirt.Connect, dm domain) (*libvirt.Domain, error) 
 // consoleLog is where libvirt keeps the guest's serial console: boot problems are read there.
 func (d *Driver) consoleLog() string { return "/var/log/libvirt/qemu/" + d.profile + "-console.log" }
 
-// boot starts the domain unless it runs, falling back from kvm to software emulation when the host
-// has /dev/kvm but cannot run guests with it, and waits for the node's address.
+// boot starts the domain unless it runs, falling back from kvm to software emulation once when the
+// host has /dev/kvm but cannot run guests with it, and waits for the node's address. That shows in
+// many ways: the start fails, QEMU pauses the guest ("KVM internal error … emulation failure"), the
+// guest crashes or shuts off, or it never gets an address (kvmBootWindow).
 func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Domain) error {
 	fellBack := false
+	fallBack := func(why string) error {
+		d.opts.Logf("hardware acceleration failed (%s): falling back to software emulation, which is several times slower", why)
+		if active, _ := dom.IsActive(); active {
+			dom.Destroy()
+		}
+		var err error
+		if dom, err = redefineTCG(c, dom); err != nil {
+			return err
+		}
+		fellBack = true
+		if err := dom.Create(); err != nil {
+			return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
+		}
+		return nil
+	}
+	started := false
 	if active, err := dom.IsActive(); err != nil || !active {
 		if err := dom.Create(); err != nil {
 			if d.accel != "auto" || !strings.Contains(err.Error(), "kvm") {
 				return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
 			}
-			d.opts.Logf("hardware acceleration failed (%v): falling back to software emulation, which is several times slower", firstLine(err))
-			if dom, err = redefineTCG(c, dom); err != nil {
+			if err := fallBack(firstLine(err)); err != nil {
 				return err
 			}
 			defer dom.Free()
-			fellBack = true
-			if err := dom.Create(); err != nil {
-				return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
-			}
 		}
+		started = true
 	}
-	if typ, _ := domainType(dom); typ == "qemu" && d.accel != "tcg" && !fellBack {
+	typ, _ := domainType(dom)
+	if typ == "qemu" && d.accel != "tcg" && !fellBack {
 		d.opts.Logf("the VM runs under software emulation (no usable /dev/kvm): expect a slow start")
+	}
+	if started && typ == "kvm" && d.accel == "auto" {
+		_, err := waitBoot(ctx, 500*time.Millisecond, kvmBootWindow, func() (string, error) { return d.leaseIP(c) }, domainFailed(dom))
+		var g *guestFailure
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &g):
+			err = fallBack(g.Error())
+		case errors.Is(err, errNoAddress):
+			err = fallBack(fmt.Sprintf("no address after %s", kvmBootWindow))
+		}
+		if err != nil {
+			return err
+		}
+		defer dom.Free()
 	}
 	_, err := d.waitIP(ctx, c)
 	return err

@@ -4,11 +4,11 @@ package kvm2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
 	"libvirt.org/go/libvirt"
 )
 
@@ -102,15 +102,9 @@ func (d *Driver) leaseIP(c *libvirt.Connect) (string, error) {
 
 // waitIP waits for the guest's DHCP lease: the guest boots, then networkd asks.
 func (d *Driver) waitIP(ctx context.Context, c *libvirt.Connect) (string, error) {
-	var ip string
-	// A lookup that fails (the network restarting) counts as no lease yet.
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 5*time.Minute, true, func(context.Context) (bool, error) {
-		got, err := d.leaseIP(c)
-		ip = got
-		return err == nil && got != "", nil
-	})
-	if err != nil {
+	ip, err := waitBoot(ctx, 500*time.Millisecond, 5*time.Minute, func() (string, error) { return d.leaseIP(c) }, nil)
+	if errors.Is(err, errNoAddress) {
 		return "", fmt.Errorf("the VM got no address on %s in 5 minutes; its console log is %s", PrivateNetwork, d.consoleLog())
 	}
-	return ip, nil
+	return ip, err
 }
