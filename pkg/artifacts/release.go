@@ -3,6 +3,7 @@ package artifacts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"mkube/pkg/cache"
 	"mkube/pkg/mirror"
 	"mkube/pkg/release"
+	"mkube/pkg/safepath"
 )
 
 // ReleaseOptions say which release of mkube to build and where to publish it.
@@ -96,7 +98,10 @@ func Release(ctx context.Context, o ReleaseOptions) error {
 	// The ISO first: its tools are checked before anything long runs.
 	iso := filepath.Join(o.Out, release.ISOFileName(o.Version))
 	err = t.run("ISO", func() error {
-		return BuildISO(ctx, ISOOptions{Work: o.Work, Version: o.Version, Out: iso, Debian: o.Debian, Suite: o.Suite, Log: o.Log})
+		if err := BuildISO(ctx, ISOOptions{Work: o.Work, Version: o.Version, Out: iso, Debian: o.Debian, Suite: o.Suite, Log: o.Log}); err != nil {
+			return err
+		}
+		return dropOtherISOs(o.Out, filepath.Base(iso))
 	})
 	if err != nil {
 		return err
@@ -345,5 +350,28 @@ func summary(o ReleaseOptions, images []ownImage, digests map[string]string, iso
 	}
 	fmt.Fprintf(w, "    in %s: SHA256SUMS, release.json, %s\n", o.Out, filepath.Base(iso))
 	fmt.Fprintf(w, "    took: %s\n", t.String())
+	return nil
+}
+
+// dropOtherISOs removes other versions' ISOs (and their records) from out, which holds the release
+// being made, not an archive: every version's is 150 MB.
+func dropOtherISOs(out, keep string) error {
+	matches, err := filepath.Glob(filepath.Join(out, "mkube-*-amd64.iso*"))
+	if err != nil {
+		return err
+	}
+	for _, m := range matches {
+		name := filepath.Base(m)
+		if name == keep || strings.HasPrefix(name, keep+".") {
+			continue
+		}
+		p, err := safepath.Join(out, name)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }

@@ -267,3 +267,22 @@ func TestOwnImageRecipes(t *testing.T) {
 		}
 	}
 }
+
+func TestDropOtherISOs(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"mkube-v1-amd64.iso", "mkube-v1-amd64.iso.sha256", "mkube-v1-amd64.iso.recipe",
+		"mkube-v2-amd64.iso", "mkube-v2-amd64.iso.sha256", "mkube-linux-amd64", "SHA256SUMS"} {
+		os.WriteFile(filepath.Join(dir, f), nil, 0o644)
+	}
+	if err := dropOtherISOs(dir, "mkube-v2-amd64.iso"); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if got := strings.Join(left, ","); got != "SHA256SUMS,mkube-linux-amd64,mkube-v2-amd64.iso,mkube-v2-amd64.iso.sha256" {
+		t.Errorf("left %s", got)
+	}
+}
