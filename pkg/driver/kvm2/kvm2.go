@@ -177,16 +177,22 @@ func (d *Driver) consoleLog() string { return "/var/log/libvirt/qemu/" + d.profi
 // guest crashes or shuts off, or it never gets an address (kvmBootWindow).
 func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Domain) error {
 	fellBack := false
+	var redefined *libvirt.Domain // the caller frees dom, boot the domain it redefines
+	defer func() {
+		if redefined != nil {
+			redefined.Free()
+		}
+	}()
 	fallBack := func(why string) error {
 		d.opts.Logf("hardware acceleration failed (%s): falling back to software emulation, which is several times slower", why)
 		if active, _ := dom.IsActive(); active {
-			dom.Destroy()
+			dom.Destroy() // paused or stuck: it is started again under emulation
 		}
 		var err error
-		if dom, err = redefineTCG(c, dom); err != nil {
+		if redefined, err = redefineTCG(c, dom); err != nil {
 			return err
 		}
-		fellBack = true
+		dom, fellBack = redefined, true
 		if err := dom.Create(); err != nil {
 			return fmt.Errorf("starting the VM: %w (its console: %s)", err, d.consoleLog())
 		}
@@ -201,7 +207,6 @@ func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Doma
 			if err := fallBack(firstLine(err)); err != nil {
 				return err
 			}
-			defer dom.Free()
 		}
 		started = true
 	}
@@ -223,7 +228,6 @@ func (d *Driver) boot(ctx context.Context, c *libvirt.Connect, dom *libvirt.Doma
 		if err != nil {
 			return err
 		}
-		defer dom.Free()
 	}
 	_, err := d.waitIP(ctx, c)
 	return err
