@@ -21,6 +21,7 @@ import (
 
 	"mkube/pkg/lockfile"
 	"mkube/pkg/out"
+	"mkube/pkg/safepath"
 )
 
 // Images is the image cache: the container images a cluster needs, in an OCI image layout (an
@@ -527,7 +528,49 @@ func (c *Images) Remove(ctx context.Context, refs []string) error {
 		return err
 	}
 	defer unlock()
-	return c.store.Remove(refs)
+	if err := c.store.Remove(refs); err != nil {
+		return err
+	}
+	return c.sweepPartials(ctx, staleAfter)
+}
+
+// staleAfter is how long a partial blob of an interrupted pull is kept for the pull to resume.
+const staleAfter = 7 * 24 * time.Hour
+
+// sweepPartials removes the partial blobs of pulls interrupted more than maxAge ago, along with a
+// cache delete: nothing else ever would. One that a pull is writing (its lock is held) stays; so
+// do the lock files, which a waiting process may hold open (see lockBlob).
+func (c *Images) sweepPartials(ctx context.Context, maxAge time.Duration) error {
+	dir := filepath.Join(string(c.store.path), ".partial")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || strings.HasSuffix(e.Name(), ".lock") || time.Since(info.ModTime()) < maxAge {
+			continue
+		}
+		p, err := safepath.Join(dir, e.Name())
+		if err != nil {
+			continue
+		}
+		try, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		unlock, err := lockfile.Lock(try, p+".lock")
+		cancel()
+		if err != nil {
+			continue // being written
+		}
+		err = os.Remove(p)
+		unlock()
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // RepoName is a reference's repository path without its registry (registry.k8s.io/pause:3.10 →

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"mkube/pkg/cache"
+	"mkube/pkg/lockfile"
 )
 
 // pushImage pushes a random image of layers layers of about size bytes each to path on reg.
@@ -309,5 +311,40 @@ func TestMissingFromPinned(t *testing.T) {
 		if m, err := c.MissingFrom(bg, []string{ref}, src); err != nil || len(m) != tt.want {
 			t.Errorf("pinned %q: missing %v, %v; want %d", tt.pin, m, err, tt.want)
 		}
+	}
+}
+
+// TestRemoveSweepsStalePartials: a cache delete removes the partial blobs of pulls interrupted long
+// ago, but not recent ones, not one being written, and not the lock files.
+func TestRemoveSweepsStalePartials(t *testing.T) {
+	bg := context.Background()
+	dir := filepath.Join(t.TempDir(), "a", "b", "images")
+	c, err := cache.OpenImages(bg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partials := filepath.Join(dir, ".partial")
+	os.MkdirAll(partials, 0o755)
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	for name, age := range map[string]time.Time{"stale": old, "recent": time.Now(), "writing": old, "stale.lock": old} {
+		p := filepath.Join(partials, strings.Repeat("a", 10)+name)
+		os.WriteFile(p, []byte("part"), 0o644)
+		os.Chtimes(p, age, age)
+	}
+	unlock, err := lockfile.Lock(bg, filepath.Join(partials, strings.Repeat("a", 10)+"writing.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := c.Remove(bg, nil); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(partials)
+	for _, e := range entries {
+		left = append(left, strings.TrimPrefix(e.Name(), strings.Repeat("a", 10)))
+	}
+	if got := strings.Join(left, ","); got != "recent,stale.lock,writing,writing.lock" {
+		t.Errorf("left %s", got)
 	}
 }

@@ -241,6 +241,9 @@ func (s *ImageStore) GC() (removed int, err error) {
 	}
 	dir := filepath.Join(string(s.path), "blobs", "sha256")
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil // nothing was ever stored
+	}
 	if err != nil {
 		return 0, err
 	}
