@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"mkube/pkg/cache"
 	"mkube/pkg/lockfile"
@@ -79,7 +80,7 @@ func archive(t *testing.T, c *cache.Images, refs ...string) {
 		if err != nil {
 			t.Fatalf("%s not in the archive: %v", r, err)
 		}
-		if err := validate(img); err != nil {
+		if err := validate.Image(img); err != nil {
 			t.Errorf("%s in the archive: %v", r, err)
 		}
 	}

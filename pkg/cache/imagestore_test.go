@@ -1,13 +1,12 @@
 package cache_test
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"mkube/pkg/cache"
 	"mkube/pkg/mirror"
@@ -83,11 +82,11 @@ func TestImageStorePutReplaceGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := validate(img); err != nil {
+	if err := validate.Image(img); err != nil {
 		t.Errorf("image after GC: %v", err)
 	}
 	img, _ = s.Image("registry.k8s.io/y:1")
-	if err := validate(img); err != nil {
+	if err := validate.Image(img); err != nil {
 		t.Errorf("other image after GC: %v", err)
 	}
 }
@@ -127,25 +126,4 @@ func TestPutRepairsDamagedSmallBlobs(t *testing.T) {
 	if len(es) != 1 || es[0].Ref != "registry.k8s.io/b:1" {
 		t.Fatalf("entries after remove: %+v", es)
 	}
-}
-
-// validate reads every blob of an image.
-func validate(img v1.Image) error {
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	_, err = mutate.Extract(img).Read(make([]byte, 1))
-	return err
 }

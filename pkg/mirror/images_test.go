@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // layerEntries reads a layer back: name → header.
@@ -167,25 +166,4 @@ func TestAssembleConfig(t *testing.T) {
 	if _, err := Assemble(ImageSpec{Ref: "Not A Ref!"}); err == nil {
 		t.Error("bad reference accepted")
 	}
-}
-
-// validate reads every blob of an image.
-func validate(img v1.Image) error {
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	_, err = mutate.Extract(img).Read(make([]byte, 1))
-	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"mkube/pkg/cache"
 )
@@ -98,7 +99,7 @@ func TestServerServesReleaseAndRegistry(t *testing.T) {
 		if gd != wd {
 			t.Errorf("%s digest %s, want %s", r, gd, wd)
 		}
-		if err := validate(got); err != nil {
+		if err := validate.Image(got); err != nil {
 			t.Errorf("%s layers: %v", r, err)
 		}
 		tags, err := remote.List(r.Context(), remote.WithContext(ctx))
