@@ -107,7 +107,8 @@ func (p *Pusher) remote(ctx context.Context) []remote.Option {
 	return append([]remote.Option{remote.WithContext(ctx)}, p.opts...)
 }
 
-// has reports whether ref already names the manifest with digest d, so nothing needs pushing. A
+// has reports whether ref already names the manifest with digest d, so nothing needs pushing
+// (and says so on the log). A
 // Once pusher refuses a tag that names another digest: a release version is published once, and
 // binaries of it pinned to the old digest would break when the registry collects it.
 func (p *Pusher) has(ctx context.Context, ref name.Reference, d v1.Hash) (bool, error) {
@@ -117,6 +118,9 @@ func (p *Pusher) has(ctx context.Context, ref name.Reference, d v1.Hash) (bool, 
 	}
 	if desc.Digest != d && p.Once {
 		return false, fmt.Errorf("%s is already published as %s: a release version is published once; make a new one (VERSION=…)", ref, desc.Digest)
+	}
+	if desc.Digest == d {
+		fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
 	}
 	return desc.Digest == d, nil
 }
@@ -137,9 +141,6 @@ func (p *Pusher) Image(ctx context.Context, canonical string, img v1.Image) (v1.
 		return v1.Hash{}, err
 	}
 	if done, err := p.has(ctx, ref, d); err != nil || done {
-		if done {
-			fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
-		}
 		return d, err
 	}
 	start := time.Now()
@@ -221,9 +222,6 @@ func (p *Pusher) Artifact(ctx context.Context, ref name.Reference, artifactType,
 		return v1.Hash{}, err
 	}
 	if done, err := p.has(ctx, ref, d); err != nil || done {
-		if done {
-			fmt.Fprintf(p.log, "up to date  %s@%s\n", ref, d)
-		}
 		return d, err
 	}
 	start := time.Now()
