@@ -62,12 +62,17 @@ func TestTrimCNIPlugins(t *testing.T) {
 	if err := trimCNIPlugins(dir); err != nil {
 		t.Fatal(err)
 	}
-	var left []string
-	entries, _ := os.ReadDir(cni)
-	for _, e := range entries {
-		left = append(left, e.Name())
-	}
-	if got := strings.Join(left, ","); got != "bridge,host-local,loopback,portmap,tuning" {
+	if got := dirNames(cni); got != "bridge,host-local,loopback,portmap,tuning" {
 		t.Errorf("left %s", got)
 	}
+}
+
+// dirNames lists a directory's entries, sorted, comma-separated.
+func dirNames(dir string) string {
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, ",")
 }
