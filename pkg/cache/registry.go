@@ -35,13 +35,14 @@ func RegistryRef(ref string) (name.Reference, error) {
 	return r, nil
 }
 
-// Loopback reports whether a reference's (or repository's) host is a loopback name or address.
+// Loopback reports whether the host of a reference, a repository or a bare host[:port] is a loopback name or
+// address: localhost, 127.0.0.0/8, ::1.
 func Loopback(ref string) bool {
 	host := strings.SplitN(ref, "/", 2)[0]
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))

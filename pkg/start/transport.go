@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"mkube/pkg/cache"
 	"mkube/pkg/config"
 	"mkube/pkg/reason"
 )
@@ -52,7 +53,7 @@ func checkBinaryMirror(mirror string, insecure []string) error {
 	if err != nil || !strings.EqualFold(u.Scheme, "http") {
 		return nil // https and file need no vouching; a malformed URL fails where it is used
 	}
-	if isLoopbackHost(u.Hostname()) || listedInsecure(u.Host, insecure) {
+	if cache.Loopback(u.Hostname()) || listedInsecure(u.Host, insecure) {
 		return nil
 	}
 	return reason.Errorf(reason.Usage, "",
@@ -80,7 +81,7 @@ func registryTransport(flag, repo string, insecure []string) (string, error) {
 		hostname = h
 	}
 	switch {
-	case isLoopbackHost(hostname):
+	case cache.Loopback(hostname):
 		return bare, nil // cache.ImageSource pulls loopback registries over plain HTTP
 	case listedInsecure(host, insecure):
 		return plainHTTPPrefix + bare, nil
@@ -90,16 +91,6 @@ func registryTransport(flag, repo string, insecure []string) (string, error) {
 			flag, repo, host)
 	}
 	return bare, nil
-}
-
-// isLoopbackHost reports whether host (no port) is this machine: localhost, 127.0.0.0/8, ::1.
-func isLoopbackHost(host string) bool {
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // listedInsecure reports whether hostport (HOST or HOST:PORT) matches an --insecure-registry
