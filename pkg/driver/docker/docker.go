@@ -114,7 +114,16 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	// (seen: CAP_SYS_RESOURCE), runc refuses it: retry with every capability the host can grant.
 	for _, privileged := range []bool{true, false} {
 		if err := d.createContainer(ctx, spec, ip, privileged, cgroupV2); err != nil {
-			return err
+			if !cerrdefs.IsConflict(err) {
+				return err
+			}
+			// The name is taken, though the container was missing a moment ago: a create that an
+			// earlier, interrupted start sent is still finishing in the engine. Once it shows, it
+			// is this profile's node (or refused as another's), and starting it resumes.
+			if _, err := d.awaitContainer(ctx, raceWindow); err != nil {
+				return err
+			}
+			return d.Start(ctx)
 		}
 		_, err := d.cli.ContainerStart(ctx, d.container(), client.ContainerStartOptions{})
 		if err == nil {
@@ -230,6 +239,29 @@ func (d *Driver) recreateUnprivileged(ctx context.Context, st *container.Inspect
 	_, err := d.cli.ContainerStart(ctx, d.container(), client.ContainerStartOptions{})
 	return err
 }
+
+// awaitContainer waits until the profile's container, whose name the engine holds, can be
+// inspected: a readiness check on the engine, for at most window.
+func (d *Driver) awaitContainer(parent context.Context, window time.Duration) (*container.InspectResponse, error) {
+	ctx, cancel := context.WithTimeout(parent, window)
+	defer cancel()
+	var st *container.InspectResponse
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var err error
+		st, err = d.ownContainer(ctx)
+		return st != nil, err
+	})
+	if err != nil && parent.Err() != nil {
+		return nil, parent.Err()
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("the name of the node container %s is taken, but no container of that name shows: see `docker ps -a`", d.container())
+	}
+	return st, err
+}
+
+// raceWindow bounds the wait for a container an interrupted create left in flight in the engine.
+const raceWindow = 30 * time.Second
 
 // neverRan says a container has not been started once.
 func neverRan(st *container.InspectResponse) bool {
