@@ -22,8 +22,9 @@ RELEASE_REGISTRY ?=
 RELEASE_DIR ?= $(OUT)/release
 FROM ?= $(MIRROR_DIR)
 ALLOW_DIRTY ?=
+CGROUPV2_VERSIONS ?=
 
-.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso release release-mirror release-registry test integration bench clean
+.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,6 +52,10 @@ iso: mirror-tool ## build the bootable VM image out/mkube-<version>-amd64.iso (k
 	hack/install-deps.sh --iso
 	$(OUT)/mkube-mirror iso --work $(BUILD_DIR)
 
+host-iso: mirror-tool ## build out/cgroupv2-host.iso: a cgroup v2 workstation (Debian 12, systemd, Docker, Podman) the tests boot
+	hack/install-deps.sh --iso
+	$(OUT)/mkube-mirror iso --flavor host --work $(BUILD_DIR) --out $(OUT)/cgroupv2-host.iso
+
 release: release-registry mirror-tool ## build and publish release VERSION: own artifacts pushed to RELEASE_REGISTRY, stamped mkube binaries in out/release
 	hack/install-deps.sh --iso --release
 	$(OUT)/mkube-mirror release --version $(VERSION) --registry $(RELEASE_REGISTRY) --out $(RELEASE_DIR) --work $(BUILD_DIR) $(if $(filter 1,$(ALLOW_DIRTY)),--allow-dirty)
@@ -70,10 +75,15 @@ test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for 
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/mkube
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mkube
 
-integration: build artifacts node-image iso ## end-to-end tests: real Docker engine, real libvirt/QEMU, the offline mirror
+integration: build artifacts node-image iso host-iso ## end-to-end tests: real Docker engine, real libvirt/QEMU, the offline mirror
 	hack/install-deps.sh --test --vm
 	hack/libvirt-up.sh
 	$(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v ./test/integration/...
+
+test-cgroupv2: build artifacts node-image host-iso ## the docker driver on a cgroup v2 host VM only (CGROUPV2_VERSIONS="v1.3x.y …", each built into the mirror; default: the default version)
+	hack/install-deps.sh --test --vm
+	hack/libvirt-up.sh
+	MKUBE_CGROUPV2_VERSIONS="$(CGROUPV2_VERSIONS)" $(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v -run 'TestCgroupV2Host' ./test/integration/...
 
 bench: build ## time start (warm/cold cache), restart, stop, delete with hyperfine; results in out/bench
 	hack/bench.sh

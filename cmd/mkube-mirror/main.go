@@ -120,6 +120,7 @@ func newISO() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.Out, "out", "out/"+release.ISOName(), "the ISO file to write")
+	cmd.Flags().StringVar(&o.Flavor, "flavor", artifacts.FlavorNode, "node (what VM drivers boot) or host (a cgroup v2 workstation with Docker and Podman, for make test-cgroupv2)")
 	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, "")
 	return cmd
 }

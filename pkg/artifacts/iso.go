@@ -47,6 +47,9 @@ type ISOOptions struct {
 	Debian  string
 	Suite   string
 	Log     io.Writer
+	// Flavor is FlavorNode (default: what VM drivers boot) or FlavorHost (a cgroup v2 workstation
+	// with Docker and Podman, for the tests; see hostiso.go).
+	Flavor string
 }
 
 // BuildISO builds the bootable VM image every VM driver boots: Debian's kernel, a busybox
@@ -78,15 +81,7 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 		}
 	}
 	start := time.Now()
-	ctrd, err := b.containerd(ctx)
-	if err != nil {
-		return err
-	}
 	kdeb, err := b.kernelDeb(ctx)
-	if err != nil {
-		return err
-	}
-	overlay, err := nodeFSKey()
 	if err != nil {
 		return err
 	}
@@ -94,21 +89,15 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	if err != nil {
 		return err
 	}
-	root, err := b.rootfs(ctx, rootfsRecipe{
-		name:     "guest",
-		packages: append(append([]string{}, nodePackages...), guestPackages...),
-		extraKey: recipeKey(overlay, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
-		post: func(dir string) error {
-			if err := nodePost(dir, ctrd); err != nil {
-				return err
-			}
-			return b.guestPost(ctx, dir, kdeb)
-		},
-	})
+	recipe, err := b.isoRecipe(ctx, o.Flavor, kdeb)
 	if err != nil {
 		return err
 	}
-	key := recipeKey("iso", o.Version, rootfsKey(root), guestKey, fileKey(busyboxBin), fileKey(isolinuxBin), strings.Join(initramfsModules, ","))
+	root, err := b.rootfs(ctx, recipe)
+	if err != nil {
+		return err
+	}
+	key := recipeKey("iso"+o.Flavor, o.Version, rootfsKey(root), guestKey, fileKey(busyboxBin), fileKey(isolinuxBin), strings.Join(initramfsModules, ","))
 	out, err := filepath.Abs(o.Out)
 	if err != nil {
 		return err
@@ -184,6 +173,46 @@ func BuildISO(ctx context.Context, o ISOOptions) error {
 	st, _ := os.Stat(out)
 	b.logf("%s is ready: %d MB in %s", out, st.Size()>>20, time.Since(start).Round(time.Second))
 	return os.WriteFile(out+".recipe", []byte(key+"\n"), 0o644)
+}
+
+// isoRecipe is the root file system of an ISO flavor: the node's plus a VM guest's packages, or a
+// workstation's (hostiso.go); both get the kernel and its modules.
+func (b *builder) isoRecipe(ctx context.Context, flavor, kdeb string) (rootfsRecipe, error) {
+	switch flavor {
+	case "", FlavorNode:
+		ctrd, err := b.containerd(ctx)
+		if err != nil {
+			return rootfsRecipe{}, err
+		}
+		overlay, err := nodeFSKey()
+		if err != nil {
+			return rootfsRecipe{}, err
+		}
+		return rootfsRecipe{
+			name:     "guest",
+			packages: append(append([]string{}, nodePackages...), guestPackages...),
+			extraKey: recipeKey(overlay, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
+			post: func(dir string) error {
+				if err := nodePost(dir, ctrd); err != nil {
+					return err
+				}
+				return b.guestPost(ctx, dir, kdeb)
+			},
+		}, nil
+	case FlavorHost:
+		return rootfsRecipe{
+			name:     "host",
+			packages: append(append([]string{}, hostPackages...), guestPackages...),
+			extraKey: recipeKey(hostPostRevision, fileKey(kdeb), strings.Join(kernelTrim, ",")),
+			post: func(dir string) error {
+				if err := hostPost(dir); err != nil {
+					return err
+				}
+				return b.guestPost(ctx, dir, kdeb)
+			},
+		}, nil
+	}
+	return rootfsRecipe{}, fmt.Errorf("unknown ISO flavor %q (want %s or %s)", flavor, FlavorNode, FlavorHost)
 }
 
 // Host files the ISO is made with (Debian's isolinux, syslinux-common and busybox-static).

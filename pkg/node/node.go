@@ -83,16 +83,37 @@ type Cgroups struct {
 	// Root is the cgroup the node's pods go under on cgroup v1 when the node is itself in a
 	// cgroup (a container); empty when the node has a private view.
 	Root string
+	// Driver is the cgroup driver of the kubelet and containerd: CgroupSystemd on cgroup v2, where
+	// the node's systemd owns its own tree (a VM, or a container with a private cgroup namespace),
+	// as kubeadm recommends; CgroupFS on cgroup v1, where systemd's driver fails for a systemd in a
+	// container ("cgroup [kubepods] has some missing paths").
+	Driver string
 }
 
-// CgroupFacts reads the node's cgroup version and, on v1, the node's own memory cgroup.
+// The kubelet's cgroup drivers.
+const (
+	CgroupSystemd = "systemd"
+	CgroupFS      = "cgroupfs"
+)
+
+// CgroupFacts reads the node's cgroup version and, on v1, the node's own memory cgroup. A node
+// whose kubelet already runs keeps the cgroup driver it was set up with: pods and the runtime
+// must never disagree on it.
 func CgroupFacts(ctx context.Context, r driver.Runner) (Cgroups, error) {
 	fsType, err := Output(ctx, r, "stat", "-fc", "%T", "/sys/fs/cgroup/")
 	if err != nil {
 		return Cgroups{}, err
 	}
-	c := Cgroups{V1: strings.TrimSpace(fsType) != "cgroup2fs"}
+	c := Cgroups{V1: strings.TrimSpace(fsType) != "cgroup2fs", Driver: CgroupFS}
 	if !c.V1 {
+		c.Driver = CgroupSystemd
+		have, err := Shell(ctx, r, "sed -n 's/^cgroupDriver: *//p' /var/lib/kubelet/config.yaml 2>/dev/null || true")
+		if err != nil {
+			return Cgroups{}, err
+		}
+		if d := strings.Trim(strings.TrimSpace(have), `"'`); d == CgroupFS {
+			c.Driver = d
+		}
 		return c, nil
 	}
 	// PID 1's memory cgroup is the node's own (minus systemd's init.scope); "/" means the node
@@ -107,17 +128,21 @@ func CgroupFacts(ctx context.Context, r driver.Runner) (Cgroups, error) {
 	return c, nil
 }
 
-// EnsureContainerd points containerd's sandbox image at pause, restarting it only when that
-// changed, and waits until it answers.
-func EnsureContainerd(ctx context.Context, r driver.Runner, pause string) error {
+// EnsureContainerd points containerd's sandbox image at pause and its runc at the cgroup driver
+// (systemd or cgroupfs), restarting it only when that changed, and waits until it answers.
+func EnsureContainerd(ctx context.Context, r driver.Runner, pause, cgroupDriver string) error {
+	systemd := "false"
+	if cgroupDriver == CgroupSystemd {
+		systemd = "true"
+	}
 	_, err := Shell(ctx, r, fmt.Sprintf(`set -e
 f=/etc/containerd/config.toml
-if ! grep -q "sandbox = '%[1]s'" $f; then
-  sed -i "s|^\( *sandbox = \).*|\1'%[1]s'|" $f
+if ! grep -q "sandbox = '%[1]s'" $f || ! grep -q "SystemdCgroup = %[2]s$" $f; then
+  sed -i -e "s|^\( *sandbox = \).*|\1'%[1]s'|" -e "s|^\( *SystemdCgroup = \).*|\1%[2]s|" $f
   systemctl restart containerd
 fi
 for i in $(seq 1 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done
-echo "containerd does not answer" >&2; exit 1`, pause))
+echo "containerd does not answer" >&2; exit 1`, pause, systemd))
 	return err
 }
 

@@ -21,7 +21,7 @@ import (
 func (s *State) params() kubeadm.Params {
 	p := s.Profile
 	return kubeadm.Params{
-		CgroupRoot: s.Cgroups.Root, CgroupV1: s.Cgroups.V1,
+		CgroupRoot: s.Cgroups.Root, CgroupV1: s.Cgroups.V1, CgroupDriver: s.Cgroups.Driver,
 		Version: s.Version, ClusterName: p.Name, NodeName: p.Name, NodeIP: s.Endpoint.IP, APIServerPort: p.APIServerPort,
 		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
 		ExtraConfig: p.ExtraConfig, ExtraNames: p.APIServerNames, ExtraIPs: p.APIServerIPs,

@@ -45,6 +45,7 @@ type Params struct {
 	DNSDomain     string
 	CgroupV1      bool     // the node runs on a cgroup v1 host
 	CgroupRoot    string   // the kubelet's cgroupRoot, when the node shares the host's hierarchy
+	CgroupDriver  string   // node.CgroupSystemd or node.CgroupFS (default)
 	ExtraConfig   []string // component.key=value, as minikube's --extra-config
 	ExtraNames    []string // --apiserver-names
 	ExtraIPs      []string // --apiserver-ips

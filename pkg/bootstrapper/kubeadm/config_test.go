@@ -29,7 +29,7 @@ func TestGenerateConfigGolden(t *testing.T) {
 		cases["kubeadm-"+v.MinorString()+".yaml"] = p
 	}
 	p := params(k8sversion.DefaultString)
-	p.CgroupV1 = false
+	p.CgroupV1, p.CgroupDriver = false, "systemd"
 	p.ExtraConfig = []string{"kubelet.max-pods=150", "apiserver.audit-log-maxage=30", "etcd.quota-backend-bytes=4294967296",
 		"controller-manager.node-monitor-grace-period=20s", "scheduler.v=2"}
 	p.ExtraNames, p.ExtraIPs = []string{"my.dev.host"}, []string{"10.1.2.3"}

@@ -68,7 +68,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 		return nil
 	}
 	if err := do(ctx, step{"container runtime", func(ctx context.Context, r driver.Runner, c Cluster) error {
-		return node.EnsureContainerd(ctx, r, c.PauseImage)
+		return node.EnsureContainerd(ctx, r, c.PauseImage, c.Params.CgroupDriver)
 	}}, step{"recover", b.recoverInit}); err != nil {
 		return err
 	}
