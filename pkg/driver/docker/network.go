@@ -19,7 +19,7 @@ func (d *Driver) ensureVolume(ctx context.Context) error {
 	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
 	if err == nil {
 		if !d.owner.OwnsLabels(v.Volume.Labels) {
-			return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
+			return d.notOurs(d.eng.Title+" volume", d.volume(), v.Volume.Labels)
 		}
 		return nil
 	}
@@ -40,7 +40,7 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 	var taken []*net.IPNet
 	for _, n := range existing.Items {
 		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
-			return "", d.notOurs("Docker network", n.Name, n.Labels)
+			return "", d.notOurs(d.eng.Title+" network", n.Name, n.Labels)
 		}
 		for _, c := range n.IPAM.Config {
 			if !c.Subnet.IsValid() {
@@ -76,15 +76,20 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 			},
 		})
 		if err != nil {
-			// Another process may have taken it in the meantime: try the next one.
-			if strings.Contains(err.Error(), "overlap") {
+			// Another process may have taken it in the meantime: try the next one. Docker says the
+			// pool overlaps, Podman (netavark) that the subnet is already used.
+			if subnetTaken(err) {
 				continue
 			}
-			return "", fmt.Errorf("creating Docker network %s: %w", d.network(), err)
+			return "", fmt.Errorf("creating %s network %s: %w", d.eng.Title, d.network(), err)
 		}
 		return nodeIP(sn), nil
 	}
-	return "", fmt.Errorf("no free private subnet for the Docker network %s", d.network())
+	return "", fmt.Errorf("no free private subnet for the %s network %s", d.eng.Title, d.network())
+}
+
+func subnetTaken(err error) bool {
+	return strings.Contains(err.Error(), "overlap") || strings.Contains(err.Error(), "already used")
 }
 
 // candidateSubnets are 192.168.49.0/24, 192.168.58.0/24, … (minikube's sequence).
