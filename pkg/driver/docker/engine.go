@@ -20,6 +20,9 @@ type Engine struct {
 	Title, CLI string
 	// Connect makes a client of the engine that negotiates the API version on its first request.
 	Connect func() (*client.Client, error)
+	// Rootless tells whether the engine runs rootless; nil asks /info's security options, as
+	// Docker lists "name=rootless" there.
+	Rootless func(ctx context.Context, cli *client.Client) (bool, error)
 	// UnmaskAll are the security options that give a node started without --privileged a writable
 	// /proc/sys (what Docker's `--security-opt systempaths=unconfined` does through HostConfig's
 	// MaskedPaths, which Podman's compat API ignores).
@@ -38,9 +41,9 @@ func newClient() (*client.Client, error) {
 	return client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 }
 
-// Rootless tells whether the engine runs rootless, from the security options its /info lists: both
-// Docker and Podman's compat API say "name=rootless" there. An entry holds comma-separated
-// key=value fields ("name=seccomp,profile=default").
+// Rootless tells whether the security options an engine's /info lists say it runs rootless: Docker
+// lists "name=rootless" (so do newer Podman releases' compat API; Podman 4.3's does not). An entry holds comma-separated key=value
+// fields ("name=seccomp,profile=default").
 func Rootless(securityOptions []string) bool {
 	for _, o := range securityOptions {
 		fields, err := csv.NewReader(strings.NewReader(o)).Read()
@@ -57,7 +60,10 @@ func Rootless(securityOptions []string) bool {
 }
 
 // engineRootless asks the engine whether it runs rootless.
-func engineRootless(ctx context.Context, cli *client.Client) (bool, error) {
+func engineRootless(ctx context.Context, eng Engine, cli *client.Client) (bool, error) {
+	if eng.Rootless != nil {
+		return eng.Rootless(ctx, cli)
+	}
 	info, err := cli.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return false, err

@@ -61,7 +61,7 @@ func Probe(ctx context.Context, eng Engine) (rootless bool, err error) {
 	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
 		return false, err
 	}
-	return engineRootless(ctx, cli)
+	return engineRootless(ctx, eng, cli)
 }
 
 // LookPath finds the first of names on PATH.

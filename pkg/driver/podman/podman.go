@@ -8,8 +8,11 @@ package podman
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +39,7 @@ func Entry(goos string) driver.Entry {
 
 // Engine is rootful Podman's compat service at Host().
 func Engine() docker.Engine {
-	return docker.Engine{Driver: Name, Title: "Podman", CLI: "podman", Connect: connect,
+	return docker.Engine{Driver: Name, Title: "Podman", CLI: "podman", Connect: connect, Rootless: askRootless,
 		// Podman's compat API ignores HostConfig.MaskedPaths; its own option unmasks /proc/sys.
 		UnmaskAll: []string{"unmask=ALL"}}
 }
@@ -110,6 +113,37 @@ func health(ctx context.Context, eng docker.Engine, host string, lookPath func(.
 		}
 		return driver.Health{Installed: true, Problem: problem, Fix: startService}
 	}
+}
+
+// askRootless asks Podman's compat /info whether it runs rootless. Podman 4.3 (Debian 12's) says so
+// only in a field of its own, "Rootless", which the Docker API's Info type has not; newer releases
+// also list "name=rootless" in SecurityOptions, as Docker does. The request goes over the client's
+// own connection (unix or plain tcp, as connect allows), unversioned as the API permits.
+func askRootless(ctx context.Context, cli *client.Client) (bool, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return cli.Dialer()(ctx) },
+	}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podman/info", nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("podman /info: %s", resp.Status)
+	}
+	var info struct {
+		Rootless        bool
+		SecurityOptions []string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return false, fmt.Errorf("podman /info: %w", err)
+	}
+	return info.Rootless || docker.Rootless(info.SecurityOptions), nil
 }
 
 // rootlessSocket is the user's rootless Podman socket, "" when there is none (or we are root).

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,8 +21,9 @@ import (
 )
 
 // fakeService is Podman's compat API service on a unix socket, as far as a health check and
-// auto-selection ask it: ping (with Podman's headers) and info, listing securityOptions. It
-// returns the socket's unix:// address.
+// auto-selection ask it: ping (with Podman's headers) and info, listing securityOptions and
+// Rootless as Podman 4.3 does: only in its own field, never as "name=rootless". It returns the
+// socket's unix:// address.
 func fakeService(t *testing.T, securityOptions []string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "mkube-podman") // short: a socket path has at most 107 bytes
@@ -41,7 +43,14 @@ func fakeService(t *testing.T, securityOptions []string) string {
 		case strings.HasSuffix(r.URL.Path, "/_ping"):
 			w.Write([]byte("OK"))
 		case strings.HasSuffix(r.URL.Path, "/info"):
-			json.NewEncoder(w).Encode(map[string]any{"SecurityOptions": securityOptions, "Rootless": docker.Rootless(securityOptions)})
+			info := map[string]any{"SecurityOptions": securityOptions}
+			if slices.Contains(securityOptions, rootless) { // Podman 4.3: the field, not the option
+				info = map[string]any{"SecurityOptions": slices.DeleteFunc(slices.Clone(securityOptions), func(o string) bool { return o == rootless }), "Rootless": true}
+			}
+			if slices.Contains(securityOptions, rootlessNewer) { // newer Podman: both
+				info["Rootless"] = true
+			}
+			json.NewEncoder(w).Encode(info)
 		default:
 			http.Error(w, "unexpected", http.StatusTeapot)
 			t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
@@ -65,8 +74,9 @@ func withPath(t *testing.T, names ...string) {
 }
 
 const (
-	rootful  = "name=seccomp,profile=default"
-	rootless = "name=rootless"
+	rootful       = "name=seccomp,profile=default"
+	rootless      = "podman 4.3: Rootless" // the fake says it in the Rootless field only
+	rootlessNewer = "name=rootless"
 )
 
 func TestHealth(t *testing.T) {
@@ -88,7 +98,9 @@ func TestHealth(t *testing.T) {
 	}{
 		{name: "rootful service answers", secOpts: []string{rootful}, lookPath: installed, healthy: true, installed: true, running: true},
 		{name: "a remote service answers without a local podman", secOpts: []string{rootful}, lookPath: missing, healthy: true, installed: true, running: true},
-		{name: "rootless service is refused", secOpts: []string{rootful, rootless}, lookPath: installed, installed: true, running: true,
+		{name: "rootless Podman 4.3 is refused", secOpts: []string{rootful, rootless}, lookPath: installed, installed: true, running: true,
+			problem: "runs rootless, and mkube does not support rootless Podman yet", fix: "use rootful Podman: unset CONTAINER_HOST"},
+		{name: "rootless newer Podman is refused", secOpts: []string{rootful, rootlessNewer}, lookPath: installed, installed: true, running: true,
 			problem: "runs rootless, and mkube does not support rootless Podman yet", fix: "use rootful Podman: unset CONTAINER_HOST"},
 		// Only root may use rootful Podman's socket: anyone else is told so, not that it is down.
 		{name: "the socket is root's", host: DefaultSocket, dialErrno: syscall.EACCES, lookPath: installed, installed: true, running: true,
