@@ -68,7 +68,8 @@ func podmanObject(kind, name string) bool {
 // TestPodmanDriver is TestCluster's day on rootful Podman: picked automatically when Docker is
 // absent, a NodePort app at mkube ip, DNS, a PersistentVolumeClaim, stop/start keeping them, and a
 // delete that leaves no container, network or volume; with neither Docker nor Podman (nor a VM
-// driver) usable, the error names both.
+// driver) usable, the error names both; the user's own Podman volume or network named like a
+// profile is refused and left alone.
 func TestPodmanDriver(t *testing.T) {
 	needPodman(t)
 	c := newCluster(t, serveMirror(t))
@@ -92,6 +93,24 @@ func TestPodmanDriver(t *testing.T) {
 		}
 		if podmanObject("container", "itest-podman-none") {
 			t.Error("a failed start left a container behind")
+		}
+	})
+
+	t.Run("the user's own Podman objects named like a profile are refused", func(t *testing.T) {
+		for _, kind := range []string{"volume", "network"} {
+			name := "itest-podman-user" + kind
+			run(t, "podman", kind, "create", name)
+			t.Cleanup(func() { runErr("podman", kind, "rm", name) })
+			out, code := c.run(append([]string{"start", "-p", name, "--driver=podman"}, c.mirrorFlags()...)...)
+			if code != 11 || !strings.Contains(out, "MK_CONFLICT") || !strings.Contains(out, fmt.Sprintf("Podman %s %q", kind, name)) {
+				t.Errorf("start beside the user's %s: exit %d, want 11 (MK_CONFLICT) naming it\n%s", kind, code, out)
+			}
+			if podmanObject("container", name) {
+				t.Errorf("a container was created beside the user's %s", kind)
+			}
+			if !podmanObject(kind, name) {
+				t.Errorf("the user's %s is gone", kind)
+			}
 		}
 	})
 
