@@ -69,7 +69,8 @@ func podmanObject(kind, name string) bool {
 // absent, a NodePort app at mkube ip, DNS, a PersistentVolumeClaim, stop/start keeping them, and a
 // delete that leaves no container, network or volume; with neither Docker nor Podman (nor a VM
 // driver) usable, the error names both; the user's own Podman volume or network named like a
-// profile is refused and left alone.
+// profile is refused and left alone; a start killed with SIGKILL while its container is created
+// resumes beside the first cluster.
 func TestPodmanDriver(t *testing.T) {
 	needPodman(t)
 	c := newCluster(t, serveMirror(t))
@@ -222,6 +223,20 @@ func TestPodmanDriver(t *testing.T) {
 			}
 			return ""
 		})
+	})
+
+	t.Run("a start killed while the container is created resumes", func(t *testing.T) {
+		const k = p + "-kill"
+		t.Cleanup(func() { c.run("delete", "-p", k) })
+		c.startUntil("Creating podman container", append([]string{"start", "-p", k, "--driver=podman"}, c.mirrorFlags()...)...)
+		c.must("-p", k, "start")
+		if got := c.kubectl(k, "get", "nodes", "-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].status}`); got != "True" {
+			t.Errorf("node Ready = %q after resuming", got)
+		}
+		if answers() != "" {
+			t.Error("the second profile broke the first one's app")
+		}
+		c.must("delete", "-p", k)
 	})
 
 	t.Run("delete leaves nothing behind", func(t *testing.T) {
