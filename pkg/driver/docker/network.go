@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -55,6 +56,7 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 		}
 	}
 	taken = append(taken, hostSubnets()...)
+	taken = append(taken, d.peerSubnets(ctx)...)
 	for _, sn := range candidateSubnets() {
 		if overlaps(sn, taken) {
 			continue
@@ -90,6 +92,44 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 
 func subnetTaken(err error) bool {
 	return strings.Contains(err.Error(), "overlap") || strings.Contains(err.Error(), "already used")
+}
+
+// peerSubnets are the subnets of the networks the engine's peers hold (Docker's, for a Podman
+// profile, and Podman's for a Docker one), so two engines on one host never route the same
+// subnet. A peer that is absent, down or not ours to use holds nothing we could see: it is
+// skipped, each within a few seconds.
+func (d *Driver) peerSubnets(ctx context.Context) []*net.IPNet {
+	if d.eng.Peers == nil {
+		return nil
+	}
+	var out []*net.IPNet
+	for _, peer := range d.eng.Peers() {
+		out = append(out, engineSubnets(ctx, peer)...)
+	}
+	return out
+}
+
+func engineSubnets(parent context.Context, eng Engine) []*net.IPNet {
+	cli, err := eng.Connect()
+	if err != nil {
+		return nil
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(parent, 3*time.Second)
+	defer cancel()
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []*net.IPNet
+	for _, n := range ns.Items {
+		for _, c := range n.IPAM.Config {
+			if _, sn, err := net.ParseCIDR(c.Subnet.String()); c.Subnet.IsValid() && err == nil {
+				out = append(out, sn)
+			}
+		}
+	}
+	return out
 }
 
 // candidateSubnets are 192.168.49.0/24, 192.168.58.0/24, … (minikube's sequence).

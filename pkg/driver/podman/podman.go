@@ -2,22 +2,16 @@
 // per profile with a stable IP, /var on a volume, the API server and SSH ports published on
 // 127.0.0.1 only — made through rootful Podman's Docker-compatible API service
 // (`podman system service`, systemd's podman.socket). The node is pkg/driver/docker's Driver over
-// the Engine this package describes; only what differs is here: where the service listens, the
-// names in messages, and the health advice.
+// docker.Podman(), the engine description (where the service listens, names in messages, what its
+// compat API needs differently); this package is the driver's registry entry and health advice.
 package podman
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/moby/moby/client"
 
 	"mkube/pkg/driver"
 	"mkube/pkg/driver/docker"
@@ -26,9 +20,8 @@ import (
 // Name of the driver.
 const Name = "podman"
 
-// DefaultSocket is rootful Podman's API socket: where systemd's podman.socket listens, and where
-// `podman system service` listens when run as root without an address.
-const DefaultSocket = "unix:///run/podman/podman.sock"
+// DefaultSocket is rootful Podman's API socket, which mkube uses unless CONTAINER_HOST says otherwise.
+const DefaultSocket = docker.PodmanSocket
 
 // Entry registers the driver. It ranks below docker (which wins when both are healthy, as in
 // minikube) and above the VM drivers: a container starts in seconds, a VM in minutes.
@@ -37,12 +30,9 @@ func Entry(goos string) driver.Entry {
 		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
-// Engine is rootful Podman's compat service at Host().
-func Engine() docker.Engine {
-	return docker.Engine{Driver: Name, Title: "Podman", CLI: "podman", Connect: connect, Rootless: askRootless,
-		// Podman's compat API ignores HostConfig.MaskedPaths; its own option unmasks /proc/sys.
-		UnmaskAll: []string{"unmask=ALL"}}
-}
+// Engine is rootful Podman's compat service at Host() (described in pkg/driver/docker, beside
+// Docker, so each engine can name the other as a peer).
+func Engine() docker.Engine { return docker.Podman() }
 
 // New connects to Podman's service; the driver holds that client until Close.
 func New(profile string, opts driver.Options) (driver.Driver, error) {
@@ -53,24 +43,8 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 	return d, nil
 }
 
-// Host is where Podman's service is: CONTAINER_HOST (podman --remote's own variable) when set,
-// else rootful Podman's socket. DOCKER_HOST is Docker's and is not looked at.
-func Host() string {
-	if h := os.Getenv("CONTAINER_HOST"); h != "" {
-		return h
-	}
-	return DefaultSocket
-}
-
-func connect() (*client.Client, error) {
-	host := Host()
-	// The Docker API client speaks HTTP over a unix socket or TCP; Podman's ssh:// connections
-	// (podman machine, remote hosts) are podman --remote's own protocol.
-	if !strings.HasPrefix(host, "unix://") && !strings.HasPrefix(host, "tcp://") {
-		return nil, fmt.Errorf("CONTAINER_HOST=%s: mkube reaches Podman's API service at a unix:// or tcp:// address", host)
-	}
-	return client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
-}
+// Host is where Podman's service is: CONTAINER_HOST when set, else DefaultSocket.
+func Host() string { return docker.PodmanHost() }
 
 // Health checks that Podman's rootful API service answers and that we may use it.
 func Health(ctx context.Context) driver.Health {
@@ -113,37 +87,6 @@ func health(ctx context.Context, eng docker.Engine, host string, lookPath func(.
 		}
 		return driver.Health{Installed: true, Problem: problem, Fix: startService}
 	}
-}
-
-// askRootless asks Podman's compat /info whether it runs rootless. Podman 4.3 (Debian 12's) says so
-// only in a field of its own, "Rootless", which the Docker API's Info type has not; newer releases
-// also list "name=rootless" in SecurityOptions, as Docker does. The request goes over the client's
-// own connection (unix or plain tcp, as connect allows), unversioned as the API permits.
-func askRootless(ctx context.Context, cli *client.Client) (bool, error) {
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return cli.Dialer()(ctx) },
-	}}
-	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podman/info", nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("podman /info: %s", resp.Status)
-	}
-	var info struct {
-		Rootless        bool
-		SecurityOptions []string
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-		return false, fmt.Errorf("podman /info: %w", err)
-	}
-	return info.Rootless || docker.Rootless(info.SecurityOptions), nil
 }
 
 // rootlessSocket is the user's rootless Podman socket, "" when there is none (or we are root).
