@@ -4,9 +4,9 @@
 # systemd's podman.socket where systemd runs, else `podman system service` in the background.
 #
 # On a host whose hard limits for open files or processes are below what podman gives containers
-# by default (nofile 1048576, nproc 4194304), runc cannot raise them without CAP_SYS_RESOURCE and
-# every container fails to start ("error setting rlimits for ready process"); then a drop-in caps
-# podman's defaults at this host's hard limits. Docker's engine and its iptables rules are left
+# by default (nofile 1048576, nproc 4194304) and whose root lacks CAP_SYS_RESOURCE (this build
+# machine's bounding set), runc cannot raise them and every container fails to start ("error
+# setting rlimits for ready process"); then a drop-in caps podman's defaults at the host's limits. Docker's engine and its iptables rules are left
 # alone: netavark adds its own chains beside Docker's.
 set -euo pipefail
 sock=/run/podman/podman.sock
@@ -24,7 +24,9 @@ nofile=$(ulimit -Hn)
 nproc=$(ulimit -Hu)
 dropin=/etc/containers/containers.conf.d/mkube-ulimits.conf
 low() { [ "$1" != unlimited ] && [ "$1" -lt "$2" ]; }
-if { low "$nofile" 1048576 || low "$nproc" 4194304; } && [ ! -e "$dropin" ]; then
+capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+can_raise=$(( (0x$capbnd >> 24) & 1 )) # CAP_SYS_RESOURCE is capability 24
+if [ "$can_raise" = 0 ] && { low "$nofile" 1048576 || low "$nproc" 4194304; } && [ ! -e "$dropin" ]; then
   [ "$nofile" = unlimited ] && nofile=1048576
   [ "$nproc" = unlimited ] && nproc=4194304
   # seen on such a host: podman 4.3 itself (and so conmon) runs with nproc 32768, and a container
