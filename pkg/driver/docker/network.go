@@ -97,7 +97,8 @@ func subnetTaken(err error) bool {
 // peerSubnets are the subnets of the networks the engine's peers hold (Docker's, for a Podman
 // profile, and Podman's for a Docker one), so two engines on one host never route the same
 // subnet. A peer that is absent, down or not ours to use holds nothing we could see: it is
-// skipped, each within a few seconds.
+// skipped, each within a few seconds. (Asked only when a profile's network is created; a
+// socket-activated Podman starts its service for that question and stops again when idle.)
 func (d *Driver) peerSubnets(ctx context.Context) []*net.IPNet {
 	if d.eng.Peers == nil {
 		return nil
