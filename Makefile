@@ -75,9 +75,10 @@ test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for 
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/mkube
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mkube
 
-integration: build artifacts node-image iso host-iso ## end-to-end tests: real Docker engine, real libvirt/QEMU, the offline mirror
+integration: build artifacts node-image iso host-iso ## end-to-end tests: real Docker engine, rootful Podman, real libvirt/QEMU (and a cgroup v2 host VM), the offline mirror
 	hack/install-deps.sh --test --vm
 	hack/libvirt-up.sh
+	hack/podman-up.sh
 	$(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v ./test/integration/...
 
 test-cgroupv2: build artifacts node-image host-iso ## the docker driver on a cgroup v2 host VM only (CGROUPV2_VERSIONS="v1.3x.y …", each built into the mirror; default: the default version)

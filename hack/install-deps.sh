@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building the offline artifacts and running the tests need on a Debian host:
 # debootstrap (base file systems), gcc and static libc (pause), the Docker engine; with --test also
-# headless Chromium (the dashboard is checked in a real browser) and Debian's docker-registry (a
-# release is published to it); --release the arm64 C cross-compiler; --iso what `make iso` needs; --vm
+# headless Chromium (the dashboard is checked in a real browser), Debian's docker-registry (a
+# release is published to it) and podman (the podman driver's tests); --release the arm64 C cross-compiler; --iso what `make iso` needs; --vm
 # qemu and libvirt for the kvm2 driver. Idempotent.
 set -euo pipefail
 need=()
@@ -14,6 +14,8 @@ for arg in "$@"; do
     command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
     # runs the linux/arm64 release binary (with --release's arm64 C library)
     command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
+    # rootful Podman for the podman driver's tests (hack/podman-up.sh starts its API service)
+    command -v podman >/dev/null 2>&1 || need+=(podman)
     ;;
   --iso)
     command -v mksquashfs >/dev/null 2>&1 || need+=(squashfs-tools)

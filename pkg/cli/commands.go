@@ -38,7 +38,7 @@ func newStart(a *app) *cobra.Command {
 		return start.Run(cmd.Context(), m, o, host)
 	})
 	f := cmd.Flags()
-	f.StringVar(&o.Driver, "driver", "", "driver to use: docker, kvm2, virtualbox or hyperv (default: the best healthy one)")
+	f.StringVar(&o.Driver, "driver", "", "driver to use: docker, podman, kvm2, virtualbox or hyperv (default: the best healthy one)")
 	f.StringSliceVar(&o.ISOURLs, "iso-url", nil, "VM drivers: where to get mkube's ISO (http, https, file or a path; URL.sha256 beside each), tried in order (default: the one `make iso` built next to mkube)")
 	for _, opt := range drivers.Options() {
 		driverOpts[opt.Name] = f.String(opt.Name, opt.Default, opt.Help)
@@ -51,7 +51,7 @@ func newStart(a *app) *cobra.Command {
 	f.StringVar(&o.ImageRepository, "image-repository", "", "registry mirroring registry.k8s.io's paths to pull images from (default: each image's own registry)")
 	f.StringSliceVar(&o.InsecureRegistry, "insecure-registry", nil, "registries (HOST, HOST:PORT or CIDR) allowed over plain HTTP, also for an http:// --binary-mirror (loopback ones always are)")
 	f.StringVar(&o.Mirror, "mirror", "", "one registry (HOST[:PORT]/PATH) holding everything a start needs — mkube's node image, ISO and addon images, Kubernetes images and binaries (make release-mirror fills one); the other source flags override single pieces")
-	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage(), "node image for the docker driver")
+	f.StringVar(&o.BaseImage, "base-image", docker.DefaultImage(), "node image for the container drivers (docker, podman)")
 	f.StringSliceVar(&o.APIServerNames, "apiserver-names", nil, "extra names for the API server certificate")
 	f.StringSliceVar(&o.APIServerIPs, "apiserver-ips", nil, "extra IP addresses for the API server certificate")
 	f.StringArrayVar(&o.ExtraConfig, "extra-config", nil, "component.key=value settings for apiserver, controller-manager, scheduler, etcd, kubelet, kubeadm")

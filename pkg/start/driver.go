@@ -54,7 +54,7 @@ func chooseDriver(ctx context.Context, m *cluster.Manager, flag string, p *confi
 		}
 		c, err := m.Drivers.Choose(ctx, p.DriverOptions)
 		if err != nil {
-			return driver.Entry{}, reason.New(reason.DriverNotFound, err, "install Docker, or pass --driver")
+			return driver.Entry{}, reason.New(reason.DriverNotFound, err, "install Docker or Podman, or pass --driver")
 		}
 		if len(c.Others) > 0 {
 			m.Out.Step(out.Sparkle, "Automatically selected the %s driver. Other choices: %s", c.Entry.Name, strings.Join(c.Others, ", "))

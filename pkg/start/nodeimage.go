@@ -2,6 +2,7 @@ package start
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -14,7 +15,7 @@ import (
 	"mkube/pkg/release"
 )
 
-// imageLoader is a driver whose machines boot from an image in a local engine (docker).
+// imageLoader is a driver whose machines boot from an image in a local engine (docker, podman).
 type imageLoader interface {
 	// ImageID is the engine's ID of the image ref, "" when it has none.
 	ImageID(ctx context.Context, ref string) (string, error)
@@ -60,7 +61,7 @@ func nodeImageStep(ctx context.Context, s *State) error {
 	}
 	s.m.Out.Step(out.Pulling, "Pulling base image %s ...", src)
 	if s.m.HostArch != "" && s.m.HostArch != "amd64" {
-		s.m.Out.Warn("the node image is linux/amd64: on this %s host Docker can run it only under emulation (slow)", s.m.HostArch)
+		s.m.Out.Warn("the node image is linux/amd64: on this %s host %s can run it only under emulation (slow)", s.m.HostArch, s.Entry.Name)
 	}
 	if err := imgs.PullImage(ctx, ref, src, s.m.Out.Err()); err != nil {
 		if id != "" && cache.Unreachable(ctx, err) { // offline, with the cache cleared
@@ -72,7 +73,7 @@ func nodeImageStep(ctx context.Context, s *State) error {
 	if id != "" && sameImage(ctx, imgs, ref, id) {
 		return nil
 	}
-	s.m.Out.V(1, "loading %s into the Docker engine", ref)
+	s.m.Out.V(1, "loading %s into the %s engine", ref, s.Entry.Name)
 	if err := l.LoadImage(ctx, func(w io.Writer) error { return imgs.WriteArchive(ctx, []string{ref}, w) }); err != nil {
 		return cluster.MachineError(reason.ProviderError, err, "")
 	}
@@ -97,8 +98,13 @@ func nodeImageSource(baseImage, ref, id string, s *State) (name.Reference, error
 		return src, nil
 	}
 	if id == "" {
-		return nil, reason.Errorf(reason.GuestError, "build it with `make node-image`, pass --mirror=HOST/PATH or --base-image=IMAGE, or use a release build of mkube",
-			"node image %s is not in the local Docker engine, and this development build has no registry to pull it from", baseImage)
+		build := "build it with `make node-image`"
+		if engine := s.Entry.Name; engine != "docker" {
+			// make node-image builds into Docker; another engine gets a copy of it.
+			build += fmt.Sprintf(" and copy it (docker save %s | %s load)", baseImage, engine)
+		}
+		return nil, reason.Errorf(reason.GuestError, build+", pass --mirror=HOST/PATH or --base-image=IMAGE, or use a release build of mkube",
+			"node image %s is not in the local %s engine, and this development build has no registry to pull it from", baseImage, s.Entry.Name)
 	}
 	return nil, nil
 }

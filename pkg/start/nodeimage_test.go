@@ -168,3 +168,27 @@ func TestNodeImageStep(t *testing.T) {
 		})
 	}
 }
+
+// A development build without a mirror names the engine that lacks the node image, and for an
+// engine other than Docker (which `make node-image` builds into) how to copy it over.
+func TestNodeImageSourceNamesTheEngine(t *testing.T) {
+	if release.Registry() != "" {
+		t.Skip("a release build pulls the node image from its registry")
+	}
+	local := release.LocalRef(release.NodeRepo)
+	for engine, want := range map[string]string{
+		"docker": "build it with `make node-image`, pass --mirror",
+		"podman": "build it with `make node-image` and copy it (docker save " + local + " | podman load)",
+	} {
+		s := &State{Profile: &config.Profile{Name: "demo", BaseImage: local}, Entry: driver.Entry{Name: engine}}
+		_, err := nodeImageSource(local, local, "", s)
+		re, ok := reason.As(err)
+		if !ok {
+			t.Errorf("%s: %v, want a reason error", engine, err)
+			continue
+		}
+		if !strings.HasPrefix(re.Advice, want) || !strings.Contains(err.Error(), "not in the local "+engine+" engine") {
+			t.Errorf("%s: %v (advice %q), want advice starting %q", engine, err, re.Advice, want)
+		}
+	}
+}

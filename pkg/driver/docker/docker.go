@@ -1,6 +1,8 @@
 // Package docker is the docker driver: the node is a container from mkube's node image, on a
 // dedicated Docker network with a stable IP, with /var on a volume so a stopped cluster keeps its
-// state, and the API server and SSH ports published on 127.0.0.1 only.
+// state, and the API server and SSH ports published on 127.0.0.1 only. The same Driver runs the
+// podman driver's node through Podman's Docker-compatible API: an Engine says which engine it
+// talks to and what differs.
 package docker
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,28 +37,31 @@ func DefaultImage() string { return release.LocalRef(release.NodeRepo) }
 // SSHUser is the node image's login user.
 const SSHUser = "docker"
 
-// Driver runs one profile's node container.
+// Driver runs one profile's node container in one engine.
 type Driver struct {
 	profile string
 	owner   driver.Owner
+	eng     Engine
 	cli     *client.Client
 }
 
 // New connects to the Docker engine in the environment (DOCKER_HOST or the default socket). The
 // driver holds that client until Close.
 func New(profile string, opts driver.Options) (driver.Driver, error) {
-	cli, err := newClient()
+	d, err := NewOn(Docker(), profile, opts)
+	if err != nil {
+		return nil, err // not a nil *Driver in a non-nil interface
+	}
+	return d, nil
+}
+
+// NewOn is the driver of a profile's node in the engine eng (Docker, or Podman's compat service).
+func NewOn(eng Engine, profile string, opts driver.Options) (*Driver, error) {
+	cli, err := eng.Connect()
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{profile: profile, owner: opts.Owner, cli: cli}, nil
-}
-
-// newClient is a client of the engine in the environment that negotiates the API version on its
-// first request, down to the engine's own (Debian's Docker 20.10 speaks 1.41; the client goes as
-// low as client.MinAPIVersion, 1.40).
-func newClient() (*client.Client, error) {
-	return client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	return &Driver{profile: profile, owner: opts.Owner, eng: eng, cli: cli}, nil
 }
 
 // Close closes the driver's Docker API client, which its runners share: neither is used after.
@@ -72,7 +78,7 @@ func Entry(goos string) driver.Entry {
 		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
-func (d *Driver) Name() string { return Name }
+func (d *Driver) Name() string { return d.eng.Driver }
 
 func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }
 
@@ -102,7 +108,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	}
 	if _, err := d.cli.ImageInspect(ctx, spec.Image); err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("node image %s is not in the local Docker engine: build it with `make node-image`, or pass --base-image", spec.Image)
+			return fmt.Errorf("node image %s is not in the local %s engine: build it with `make node-image`, or pass --base-image", spec.Image, d.eng.Title)
 		}
 		return err
 	}
@@ -114,7 +120,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	// (seen: CAP_SYS_RESOURCE), runc refuses it: retry with every capability the host can grant.
 	for _, privileged := range []bool{true, false} {
 		if err := d.createContainer(ctx, spec, ip, privileged, cgroupV2); err != nil {
-			if !cerrdefs.IsConflict(err) {
+			if !nameTaken(err) {
 				return err
 			}
 			// The name is taken, though the container was missing a moment ago: a create that an
@@ -162,7 +168,7 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 		Image:        spec.Image,
 		Hostname:     d.profile,
 		Labels:       d.labels(),
-		Env:          []string{"container=docker"},
+		Env:          []string{"container=" + d.eng.Driver},
 		ExposedPorts: network.PortSet{sshPort: {}, apiPort: {}},
 		StopSignal:   "SIGRTMIN+3", // systemd's clean halt
 	}
@@ -190,7 +196,7 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"})
 	}
 	if !privileged {
-		unprivileged(hc)
+		d.unprivileged(hc)
 	}
 	nodeIP, err := netip.ParseAddr(ip)
 	if err != nil {
@@ -208,16 +214,27 @@ func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip strin
 
 // unprivileged gives a node every capability the host can grant instead of --privileged, for hosts
 // whose bounding set lacks one (seen: CAP_SYS_RESOURCE), where runc refuses --privileged.
-func unprivileged(hc *container.HostConfig) {
+func (d *Driver) unprivileged(hc *container.HostConfig) {
 	hc.Privileged = false
 	hc.CapAdd = []string{"ALL"}
 	hc.CapDrop = []string{"SYS_RESOURCE"}
 	// docker run's --security-opt systempaths=unconfined: a writable /proc/sys for the kubelet.
 	hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
+	for _, o := range d.eng.UnmaskAll {
+		if !slices.Contains(hc.SecurityOpt, o) {
+			hc.SecurityOpt = append(hc.SecurityOpt, o)
+		}
+	}
 	hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/kmsg", PathInContainer: "/dev/kmsg", CgroupPermissions: "rwm"}}
 	// Privileged pods (kube-proxy) need every device in their devices cgroup, which nests in
 	// the node's: it must allow them too, as --privileged would.
 	hc.DeviceCgroupRules = []string{"a *:* rwm"}
+}
+
+// nameTaken says a create failed because the engine holds the container's name already: Docker
+// answers 409 Conflict, Podman's compat API 500 with "already in use" (both say that).
+func nameTaken(err error) bool {
+	return cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already in use")
 }
 
 // recreateUnprivileged replaces a privileged node container that has never run (a create cut
@@ -225,7 +242,7 @@ func unprivileged(hc *container.HostConfig) {
 // as Create's fallback would have made it. Nothing is lost: it never ran, and /var is a volume.
 func (d *Driver) recreateUnprivileged(ctx context.Context, st *container.InspectResponse) error {
 	hc := st.HostConfig
-	unprivileged(hc)
+	d.unprivileged(hc)
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	if n, ok := st.NetworkSettings.Networks[d.network()]; ok && n.IPAMConfig != nil {
 		nc.EndpointsConfig[d.network()] = &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.IPAMConfig.IPv4Address}}
@@ -255,7 +272,7 @@ func (d *Driver) awaitContainer(parent context.Context, window time.Duration) (*
 		return nil, parent.Err()
 	}
 	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("the name of the node container %s is taken, but no container of that name shows: see `docker ps -a`", d.container())
+		return nil, fmt.Errorf("the name of the node container %s is taken, but no container of that name shows: see `%s ps -a`", d.container(), d.eng.CLI)
 	}
 	return st, err
 }
@@ -288,7 +305,7 @@ func (d *Driver) waitBooted(ctx context.Context) error {
 		}
 		res, ierr := d.cli.ContainerInspect(ctx, d.container(), client.ContainerInspectOptions{})
 		if st := res.Container; ierr == nil && st.State != nil && !st.State.Running {
-			return false, fmt.Errorf("the node container exited during boot (exit code %d): see `docker logs %s`", st.State.ExitCode, d.container())
+			return false, fmt.Errorf("the node container exited during boot (exit code %d): see `%s logs %s`", st.State.ExitCode, d.eng.CLI, d.container())
 		}
 		// "offline": systemd does not answer yet (the container's PID 1 is still exec'ing it), which a
 		// busy host shows for a moment; only a settled state is an answer.
@@ -296,7 +313,7 @@ func (d *Driver) waitBooted(ctx context.Context) error {
 		case "", "starting", "initializing", "offline":
 			return false, nil
 		default:
-			return false, fmt.Errorf("the node did not boot: systemd is %q (see `docker exec %s systemctl --failed`)", state, d.container())
+			return false, fmt.Errorf("the node did not boot: systemd is %q (see `%s exec %s systemctl --failed`)", state, d.eng.CLI, d.container())
 		}
 	})
 	if err != nil && err == ctx.Err() {
@@ -387,7 +404,7 @@ func (d *Driver) State(ctx context.Context) (driver.State, error) {
 	}
 }
 
-// Endpoint reads the node IP and the host ports Docker published.
+// Endpoint reads the node IP and the host ports the engine published.
 func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 	res, err := d.cli.ContainerInspect(ctx, d.container(), client.ContainerInspectOptions{})
 	if err != nil {
@@ -415,7 +432,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 	return ep, nil
 }
 
-// Runner runs commands in the container with docker exec.
+// Runner runs commands in the container with the engine's exec (docker exec).
 func (d *Driver) Runner(context.Context) (driver.Runner, error) {
 	return &execRunner{cli: d.cli, container: d.container()}, nil
 }

@@ -19,7 +19,7 @@ func (d *Driver) ImageID(ctx context.Context, ref string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("asking Docker for image %s: %w", ref, err)
+		return "", fmt.Errorf("asking %s for image %s: %w", d.eng.Title, ref, err)
 	}
 	return img.ID, nil
 }
@@ -32,12 +32,12 @@ func (d *Driver) LoadImage(ctx context.Context, archive func(io.Writer) error) e
 	res, err := d.cli.ImageLoad(ctx, pr)
 	if err != nil {
 		pr.CloseWithError(err)
-		return fmt.Errorf("docker load: %w", err)
+		return fmt.Errorf("%s load: %w", d.eng.CLI, err)
 	}
 	defer res.Close()
 	if err := JSONStreamError(res); err != nil {
 		pr.CloseWithError(err)
-		return fmt.Errorf("docker load: %w", err)
+		return fmt.Errorf("%s load: %w", d.eng.CLI, err)
 	}
 	return nil
 }

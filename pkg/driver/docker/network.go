@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
@@ -19,7 +20,7 @@ func (d *Driver) ensureVolume(ctx context.Context) error {
 	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
 	if err == nil {
 		if !d.owner.OwnsLabels(v.Volume.Labels) {
-			return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
+			return d.notOurs(d.eng.Title+" volume", d.volume(), v.Volume.Labels)
 		}
 		return nil
 	}
@@ -40,7 +41,7 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 	var taken []*net.IPNet
 	for _, n := range existing.Items {
 		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
-			return "", d.notOurs("Docker network", n.Name, n.Labels)
+			return "", d.notOurs(d.eng.Title+" network", n.Name, n.Labels)
 		}
 		for _, c := range n.IPAM.Config {
 			if !c.Subnet.IsValid() {
@@ -55,6 +56,7 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 		}
 	}
 	taken = append(taken, hostSubnets()...)
+	taken = append(taken, d.peerSubnets(ctx)...)
 	for _, sn := range candidateSubnets() {
 		if overlaps(sn, taken) {
 			continue
@@ -76,15 +78,59 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 			},
 		})
 		if err != nil {
-			// Another process may have taken it in the meantime: try the next one.
-			if strings.Contains(err.Error(), "overlap") {
+			// Another process may have taken it in the meantime: try the next one. Docker says the
+			// pool overlaps, Podman (netavark) that the subnet is already used.
+			if subnetTaken(err) {
 				continue
 			}
-			return "", fmt.Errorf("creating Docker network %s: %w", d.network(), err)
+			return "", fmt.Errorf("creating %s network %s: %w", d.eng.Title, d.network(), err)
 		}
 		return nodeIP(sn), nil
 	}
-	return "", fmt.Errorf("no free private subnet for the Docker network %s", d.network())
+	return "", fmt.Errorf("no free private subnet for the %s network %s", d.eng.Title, d.network())
+}
+
+func subnetTaken(err error) bool {
+	return strings.Contains(err.Error(), "overlap") || strings.Contains(err.Error(), "already used")
+}
+
+// peerSubnets are the subnets of the networks the engine's peers hold (Docker's, for a Podman
+// profile, and Podman's for a Docker one), so two engines on one host never route the same
+// subnet. A peer that is absent, down or not ours to use holds nothing we could see: it is
+// skipped, each within a few seconds. (Asked only when a profile's network is created; a
+// socket-activated Podman starts its service for that question and stops again when idle.)
+func (d *Driver) peerSubnets(ctx context.Context) []*net.IPNet {
+	if d.eng.Peers == nil {
+		return nil
+	}
+	var out []*net.IPNet
+	for _, peer := range d.eng.Peers() {
+		out = append(out, engineSubnets(ctx, peer)...)
+	}
+	return out
+}
+
+func engineSubnets(parent context.Context, eng Engine) []*net.IPNet {
+	cli, err := eng.Connect()
+	if err != nil {
+		return nil
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(parent, 3*time.Second)
+	defer cancel()
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []*net.IPNet
+	for _, n := range ns.Items {
+		for _, c := range n.IPAM.Config {
+			if _, sn, err := net.ParseCIDR(c.Subnet.String()); c.Subnet.IsValid() && err == nil {
+				out = append(out, sn)
+			}
+		}
+	}
+	return out
 }
 
 // candidateSubnets are 192.168.49.0/24, 192.168.58.0/24, … (minikube's sequence).

@@ -37,14 +37,14 @@ func (d *Driver) CheckOwned(ctx context.Context) error {
 	v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
 	switch {
 	case err == nil && !d.owner.OwnsLabels(v.Volume.Labels):
-		return d.notOurs("Docker volume", d.volume(), v.Volume.Labels)
+		return d.notOurs(d.eng.Title+" volume", d.volume(), v.Volume.Labels)
 	case err != nil && !cerrdefs.IsNotFound(err):
 		return err
 	}
 	n, err := d.cli.NetworkInspect(ctx, d.network(), client.NetworkInspectOptions{})
 	switch {
 	case err == nil && n.Network.Name == d.network() && !d.owner.OwnsLabels(n.Network.Labels):
-		return d.notOurs("Docker network", d.network(), n.Network.Labels)
+		return d.notOurs(d.eng.Title+" network", d.network(), n.Network.Labels)
 	case err != nil && !cerrdefs.IsNotFound(err):
 		return err
 	}
@@ -71,7 +71,7 @@ func (d *Driver) ownContainer(ctx context.Context) (*container.InspectResponse, 
 		if st.Config != nil {
 			labels = st.Config.Labels
 		}
-		return nil, d.notOurs("Docker container", d.container(), labels)
+		return nil, d.notOurs(d.eng.Title+" container", d.container(), labels)
 	}
 	return &st, nil
 }
