@@ -20,6 +20,7 @@ import (
 	"mkube/pkg/driver/docker"
 	"mkube/pkg/driver/hyperv"
 	"mkube/pkg/driver/kvm2"
+	"mkube/pkg/driver/sshdriver"
 	"mkube/pkg/driver/virtualbox"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/out"
@@ -59,7 +60,7 @@ func (a *app) manager() (*cluster.Manager, error) {
 
 // Drivers are the drivers this build knows.
 func Drivers() *driver.Registry {
-	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH), hyperv.Entry(runtime.GOOS))
+	return driver.NewRegistry(docker.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH), hyperv.Entry(runtime.GOOS), sshdriver.Entry(runtime.GOOS))
 }
 
 // Run executes mkube with args and returns the process exit code.

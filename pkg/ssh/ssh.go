@@ -71,6 +71,10 @@ type Client struct {
 	// Profile names the machine in messages; empty means the name of KeyPath's directory,
 	// which is the profile for every machine directory mkube makes.
 	Profile string
+	// KnownHosts is where the node's host key is pinned; empty means known_hosts beside KeyPath
+	// (the machine directory). A user's own key (the ssh driver's --ssh-key) sets it, so mkube
+	// never writes beside the user's key.
+	KnownHosts string
 }
 
 // handshakeTimeout bounds one SSH handshake attempt: a port forwarded by a hypervisor's NAT
@@ -94,7 +98,11 @@ func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 	if profile == "" {
 		profile = filepath.Base(filepath.Dir(c.KeyPath))
 	}
-	pin := &hostKeyPin{file: knownHostsFile(c.KeyPath), profile: profile, addr: addr}
+	known := c.KnownHosts
+	if known == "" {
+		known = knownHostsFile(c.KeyPath)
+	}
+	pin := &hostKeyPin{file: known, profile: profile, addr: addr}
 	cfg := &gossh.ClientConfig{
 		User:            c.User,
 		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
@@ -195,6 +203,10 @@ func Quote(args []string) string {
 // Runner is a driver.Runner over SSH. Commands run as root through sudo, as the bootstrapper needs.
 type Runner struct {
 	Client *gossh.Client
+	// AsLogin runs commands as the login user itself, without sudo: the login is root on a host
+	// that may have no sudo at all (the ssh driver's --ssh-user=root), or a check must see what
+	// the user may do before relying on sudo.
+	AsLogin bool
 }
 
 // Run runs cmd in the node.
@@ -212,7 +224,11 @@ func (r *Runner) Run(ctx context.Context, cmd driver.Cmd) error {
 		s.Stderr = io.MultiWriter(&stderr, cmd.Stderr)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Run("sudo " + Quote(cmd.Args)) }()
+	line := Quote(cmd.Args)
+	if !r.AsLogin {
+		line = "sudo " + line
+	}
+	go func() { done <- s.Run(line) }()
 	select {
 	case <-ctx.Done():
 		s.Signal(gossh.SIGKILL)
