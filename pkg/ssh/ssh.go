@@ -75,6 +75,9 @@ type Client struct {
 	// (the machine directory). A user's own key (the ssh driver's --ssh-key) sets it, so mkube
 	// never writes beside the user's key.
 	KnownHosts string
+	// Up says the machine is already up (the ssh driver's): a refused login is final, where a
+	// booting VM's may only mean its key is not in place yet.
+	Up bool
 }
 
 // handshakeTimeout bounds one SSH handshake attempt: a port forwarded by a hypervisor's NAT
@@ -131,6 +134,9 @@ func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 		var pinErr *knownHostsError
 		if errors.As(err, &pinErr) {
 			return false, pinErr
+		}
+		if c.Up && strings.Contains(err.Error(), "unable to authenticate") {
+			return false, fmt.Errorf("ssh %s@%s: the login was refused (%w)", c.User, addr, err)
 		}
 		lastErr = err
 		return false, nil

@@ -66,8 +66,12 @@ var claims = []string{
 var stateDirs = []string{
 	"/var/lib/mkube", "/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/containerd",
 	"/run/containerd", "/opt/containerd", "/var/lib/cni", "/etc/cni", "/var/log/pods", "/var/log/containers",
-	"/usr/libexec/kubernetes", "/run/netns",
+	"/usr/libexec/kubernetes", "/run/netns", "/run/nri",
 }
+
+// controlPlaneHost is the name node.SetHost points at the node in /etc/hosts
+// (kubeadm.ControlPlaneHost; a test keeps the two equal): delete removes that line.
+const controlPlaneHost = "control-plane.mkube.internal"
 
 // manifestPath is mkube's record on the machine of everything it installed there.
 const manifestPath = "/var/lib/mkube/installed"
@@ -379,8 +383,9 @@ done
 	}
 	// node.SetHost's line (tab, then the control plane's name); rewritten in place, as Docker and
 	// some VMs bind-mount /etc/hosts.
-	b.WriteString(`if grep -q "	control-plane.minikube.internal$" /etc/hosts; then
-  grep -v "	control-plane.minikube.internal$" /etc/hosts > /etc/hosts.mkube; cat /etc/hosts.mkube > /etc/hosts; rm -f /etc/hosts.mkube
+	hostsLine := ssh.Quote([]string{"\t" + strings.ReplaceAll(controlPlaneHost, ".", "\\.") + "$"})
+	b.WriteString(`if grep -q ` + hostsLine + ` /etc/hosts; then
+  grep -v ` + hostsLine + ` /etc/hosts > /etc/hosts.mkube; cat /etc/hosts.mkube > /etc/hosts; rm -f /etc/hosts.mkube
 fi
 systemctl daemon-reload
 rm -f ` + manifestPath + "\nrmdir " + path.Dir(manifestPath) + " 2>/dev/null\ntrue\n")

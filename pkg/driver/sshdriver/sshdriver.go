@@ -81,7 +81,7 @@ func (d *Driver) dial(ctx context.Context) (*ssh.Runner, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	cl, err := ssh.Client{Host: d.ip, Port: d.port, User: d.user, KeyPath: d.key, Profile: d.profile,
-		KnownHosts: filepath.Join(d.opts.MachineDir, "known_hosts")}.Dial(ctx)
+		KnownHosts: filepath.Join(d.opts.MachineDir, "known_hosts"), Up: true}.Dial(ctx)
 	if err != nil {
 		var changed *ssh.HostKeyChangedError
 		if errors.As(err, &changed) {
