@@ -220,6 +220,9 @@ func (d *Driver) install(ctx context.Context, r driver.Runner, m *manifest, spec
 	var lines []string
 	if m == nil {
 		lines = append(lines, "owner "+d.owner.Tag())
+		if err := os.WriteFile(d.installedMark(), []byte(d.host()+"\n"), 0o600); err != nil {
+			return err
+		}
 	}
 	for _, e := range add {
 		lines = append(lines, e.line())
@@ -315,17 +318,27 @@ func (d *Driver) Stop(ctx context.Context) error {
 	return err
 }
 
+// installedMark is the host's own record that this profile began installing on the machine: a
+// machine that cannot be reached and never had mkube's install from here holds nothing to delete.
+func (d *Driver) installedMark() string { return filepath.Join(d.opts.MachineDir, "installed") }
+
 // Delete runs kubeadm reset and removes exactly what the manifest records; a machine without one
 // has nothing of mkube's.
 func (d *Driver) Delete(ctx context.Context) error {
 	r, err := d.root(ctx)
 	if err != nil {
-		return err
+		if !fileExists(d.installedMark()) {
+			return nil // never installed from this profile: nothing of it can be there
+		}
+		return fmt.Errorf("%w; mkube's install on it stays until it can be reached (if the machine is gone for good, remove %s and delete again)", err, d.installedMark())
 	}
 	defer r.Close()
 	m, err := d.readManifest(ctx, r)
-	if err != nil || m == nil {
+	if err != nil {
 		return err
+	}
+	if m == nil {
+		return os.RemoveAll(d.installedMark())
 	}
 	var stderr bytes.Buffer
 	if err := r.Run(ctx, driver.Cmd{Args: []string{"/bin/sh", "-c", removeScript(m)}, Stderr: &stderr}); err != nil {
@@ -334,7 +347,7 @@ func (d *Driver) Delete(ctx context.Context) error {
 	if msg := strings.TrimSpace(stderr.String()); msg != "" {
 		d.opts.Logf("removing mkube from %s: %s", d.ip, msg)
 	}
-	return nil
+	return os.RemoveAll(d.installedMark())
 }
 
 // State is Nonexistent until mkube's install is complete (an interrupted one is resumed by
