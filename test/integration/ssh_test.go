@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -261,8 +262,11 @@ func TestSSHDriver(t *testing.T) {
 		if _, code := c.run("-p", p, "status"); code != 7 {
 			t.Errorf("status of a stopped cluster exits %d, want 7", code)
 		}
-		if got := h.exec(t, "systemctl is-active containerd kubelet || true"); strings.Contains(got, "active\n") && !strings.Contains(got, "inactive") {
-			t.Errorf("after stop: %s", got)
+		if got := strings.Fields(h.exec(t, "systemctl is-active containerd kubelet || true")); !slices.Equal(got, []string{"inactive", "inactive"}) {
+			t.Errorf("containerd and kubelet after stop: %v", got)
+		}
+		if got := strings.TrimSpace(h.exec(t, "ps -eo comm | grep -cE '^(kube-apiserver|etcd|containerd-shim)' || true")); got != "0" {
+			t.Errorf("%s control-plane or shim processes left running after stop", got)
 		}
 		c.must("-p", p, "start")
 		eventually(t, 2*time.Minute, answers)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,7 +98,7 @@ func keyPath(s driver.Settings) (string, error) {
 			if err != nil {
 				return "", fmt.Errorf("--ssh-key=%s: %w", k, err)
 			}
-			k = home + "/" + rest
+			k = filepath.Join(home, filepath.FromSlash(rest))
 		}
 		return k, nil
 	}
@@ -105,7 +106,7 @@ func keyPath(s driver.Settings) (string, error) {
 		return "", fmt.Errorf("no --ssh-key given, and no home directory to look for one in: %w", err)
 	}
 	for _, n := range []string{"id_ed25519", "id_rsa"} {
-		if p := home + "/.ssh/" + n; fileExists(p) {
+		if p := filepath.Join(home, ".ssh", n); fileExists(p) {
 			return p, nil
 		}
 	}

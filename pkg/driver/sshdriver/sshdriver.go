@@ -153,9 +153,12 @@ func (d *Driver) readManifest(ctx context.Context, r driver.Runner) (*manifest, 
 var prerequisites = []string{"iptables", "iptables-save", "iptables-restore", "conntrack", "mount", "umount", "findmnt",
 	"ip", "sysctl", "sha256sum", "systemctl", "journalctl"}
 
-// preflightScript prints one line per problem: what the machine lacks to be a node.
-func preflightScript() string {
+// preflightScript prints one line per problem: what the machine lacks to be a node. ip must be one
+// of its own addresses, as kubeadm advertises the API server there (a cloud VM's public address is
+// often its provider's NAT, not the machine's).
+func preflightScript(ip string) string {
 	return pathLine + `[ "$(uname -s)" = Linux ] || echo "it runs $(uname -s), not Linux"
+command -v ip >/dev/null 2>&1 && { ip -o addr show | grep -qF ` + ssh.Quote([]string{" " + ip + "/"}) + ` || echo "` + ip + ` is not one of its addresses (give --ssh-ip-address an address the machine has itself)"; }
 [ "$(uname -m)" = x86_64 ] || echo "it is $(uname -m), and mkube's node runtime is built for x86_64 (amd64)"
 [ -d /run/systemd/system ] || echo "its init is not systemd"
 for c in ` + ssh.Quote(prerequisites) + `; do command -v "$c" >/dev/null 2>&1 || echo "it has no $c"; done
@@ -166,7 +169,7 @@ true
 
 // preflight refuses, in one line naming everything missing, a machine that cannot be a node.
 func (d *Driver) preflight(ctx context.Context, r driver.Runner) error {
-	out, err := shell(ctx, r, preflightScript())
+	out, err := shell(ctx, r, preflightScript(d.ip))
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestKeyPath(t *testing.T) {
 	if got, _ := keyPath(driver.Settings{}); got != filepath.Join(home, ".ssh", "id_rsa") {
 		t.Errorf("default key %q", got)
 	}
-	if got, _ := keyPath(driver.Settings{"ssh-key": "~/keys/k"}); got != home+"/keys/k" {
+	if got, _ := keyPath(driver.Settings{"ssh-key": "~/keys/k"}); got != filepath.Join(home, "keys", "k") {
 		t.Errorf("~/ expanded to %q", got)
 	}
 }
