@@ -180,6 +180,17 @@ func TestSSHDriver(t *testing.T) {
 		t.Errorf("mkube ip = %q, want %s", got, h.ip)
 	}
 
+	t.Run("the runtime came from mkube, recorded on the machine", func(t *testing.T) {
+		// The bare machine has none of these: each must be mkube's install, not a copy it left alone.
+		m := h.exec(t, "cat /var/lib/mkube/installed")
+		for _, want := range []string{"\nfile /usr/local/bin/containerd ", "\nfile /usr/local/sbin/runc ", "\nfile /opt/cni/bin/bridge ",
+			"\nfile /etc/containerd/config.toml ", "\nclaim /usr/local/bin/kubelet\n", "\nunit kubelet.service\n", "\ncomplete\n"} {
+			if !strings.Contains(m, want) {
+				t.Errorf("the manifest lacks %q:\n%s", want, m)
+			}
+		}
+	})
+
 	t.Run("node Ready, system pods running", func(t *testing.T) {
 		got := c.kubectl(p, "get", "nodes", "-o", `jsonpath={.items[0].metadata.name} {.items[0].status.conditions[?(@.type=="Ready")].status}`)
 		if got != p+" True" {
