@@ -251,10 +251,15 @@ func (r *Runner) Run(ctx context.Context, cmd driver.Cmd) error {
 // Close ends the SSH connection.
 func (r *Runner) Close() error { return r.Client.Close() }
 
+// TempSuffix names the file WriteFile writes before renaming it into place: an interrupted write
+// leaves PATH+TempSuffix, which whoever removes PATH removes too.
+const TempSuffix = ".mkube-tmp"
+
 // WriteFile streams content to path through the remote shell.
 func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64, content io.Reader) error {
-	script := fmt.Sprintf("mkdir -p %s && cat > %s.mkube-tmp && chmod %o %s.mkube-tmp && mv %s.mkube-tmp %s",
-		Quote([]string{filepath.Dir(path)}), Quote([]string{path}), mode, Quote([]string{path}), Quote([]string{path}), Quote([]string{path}))
+	p, tmp := Quote([]string{path}), Quote([]string{path + TempSuffix})
+	script := fmt.Sprintf("mkdir -p %s && cat > %s && chmod %o %s && mv %s %s",
+		Quote([]string{filepath.Dir(path)}), tmp, mode, tmp, tmp, p)
 	return r.Run(ctx, driver.Cmd{Args: []string{"sh", "-c", script}, Stdin: content})
 }
 

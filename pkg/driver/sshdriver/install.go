@@ -341,7 +341,7 @@ func removeScript(m *manifest) string {
 		case kindDir:
 			dirs = append(dirs, e.Path)
 		case kindFile, kindClaim:
-			files = append(files, e.Path)
+			files = append(files, e.Path, e.Path+ssh.TempSuffix) // and what an interrupted write left
 		case kindUnit:
 			unitNames = append(unitNames, e.Path)
 		}

@@ -219,7 +219,7 @@ func TestRemoveScript(t *testing.T) {
 	s := removeScript(m)
 	for _, want := range []string{
 		"kubeadm reset -f", "systemctl disable --now containerd.service",
-		"rm -rf /usr/local/bin/kubelet /etc/systemd/system/containerd.service /opt/cni/bin/bridge\n",
+		"rm -rf /usr/local/bin/kubelet /usr/local/bin/kubelet.mkube-tmp /etc/systemd/system/containerd.service /etc/systemd/system/containerd.service.mkube-tmp /opt/cni/bin/bridge /opt/cni/bin/bridge.mkube-tmp\n",
 		"rm -rf /var/lib/kubelet\n", "rmdir /opt/cni/bin 2>/dev/null\nrmdir /opt/cni 2>/dev/null\n",
 		"control-plane\\.mkube\\.internal$", "rm -f " + manifestPath,
 	} {
