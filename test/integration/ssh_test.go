@@ -293,6 +293,16 @@ func TestSSHDriver(t *testing.T) {
 		})
 	})
 
+	t.Run("a changed host key is refused until the user accepts it", func(t *testing.T) {
+		h.exec(t, "rm /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; systemctl restart ssh")
+		known := filepath.Join(c.home, "machines", p, "known_hosts")
+		if out, code := c.run("-p", p, "start"); code == 0 || !strings.Contains(out, "host key of docker@"+h.ip+":22 changed") || !strings.Contains(out, known) {
+			t.Errorf("start after the key changed: exit %d\n%s", code, out)
+		}
+		os.Remove(known)
+		c.must("-p", p, "start")
+	})
+
 	t.Run("delete removes exactly what mkube installed", func(t *testing.T) {
 		c.must("delete", "-p", p)
 		if after := h.listing(t); after != before {

@@ -72,6 +72,9 @@ func (d *Driver) host() string { return d.user + "@" + net.JoinHostPort(d.ip, st
 // dialTimeout bounds reaching the machine: unlike a VM mkube boots, it is up or it is not.
 const dialTimeout = 30 * time.Second
 
+// knownHosts pins the machine's host key, in the machine directory (where `mkube ssh` looks too).
+func (d *Driver) knownHosts() string { return filepath.Join(d.opts.MachineDir, "known_hosts") }
+
 // dial logs in with the user's key. The machine's host key is pinned on first contact in the
 // machine directory (never in the user's own known_hosts), and a changed one is refused.
 func (d *Driver) dial(ctx context.Context) (*ssh.Runner, error) {
@@ -81,12 +84,12 @@ func (d *Driver) dial(ctx context.Context) (*ssh.Runner, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	cl, err := ssh.Client{Host: d.ip, Port: d.port, User: d.user, KeyPath: d.key, Profile: d.profile,
-		KnownHosts: filepath.Join(d.opts.MachineDir, "known_hosts"), Up: true}.Dial(ctx)
+		KnownHosts: d.knownHosts(), Up: true}.Dial(ctx)
 	if err != nil {
 		var changed *ssh.HostKeyChangedError
 		if errors.As(err, &changed) {
-			return nil, fmt.Errorf("the SSH host key of %s changed since mkube first logged in (expected %s, got %s): if the machine was reinstalled, run mkube delete -p %s and start again",
-				d.host(), changed.Want, changed.Got, d.profile)
+			return nil, fmt.Errorf("the SSH host key of %s changed since mkube first logged in (expected %s, got %s): if you know why (the machine was reinstalled, its keys regenerated), remove %s to accept the new key",
+				d.host(), changed.Want, changed.Got, d.knownHosts())
 		}
 		return nil, fmt.Errorf("logging in to %s with %s: %w", d.host(), d.key, err)
 	}
