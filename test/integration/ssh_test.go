@@ -112,11 +112,12 @@ func (h *sshHost) exec(t *testing.T, script string) string {
 }
 
 // listing is every file on the machine's disks with its mode and size, leaving out what any
-// running Linux machine changes by itself (the journal, systemd's own state) and the kernel's
-// and runtime's virtual file systems, which checks of their own cover (see leftovers).
+// running Linux machine changes by itself (the journal, systemd's own state), the SSH host keys
+// (which TestSSHDriver itself regenerates) and the kernel's and runtime's virtual file systems,
+// which checks of their own cover (see leftovers).
 func (h *sshHost) listing(t *testing.T) string {
 	t.Helper()
-	return h.exec(t, `find / /var -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/log/journal -o -path /var/lib/systemd \) -prune -o -printf '%p %M %s\n' | sort`)
+	return h.exec(t, `find / /var -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/log/journal -o -path /var/lib/systemd -o -path '/etc/ssh/ssh_host_*' \) -prune -o -printf '%p %M %s\n' | sort`)
 }
 
 // leftovers is what the node's runtime leaves outside the disks: processes, mounts, the bridge,
