@@ -357,10 +357,13 @@ func removeScript(m *manifest) string {
 fi
 `)
 	}
+	// The kubelet first, so it restarts nothing; then the containers, while containerd can still
+	// end them (containers outlive a stopped containerd, in the kubelet's cgroups).
+	b.WriteString("systemctl stop kubelet.service >/dev/null 2>&1\n")
+	b.WriteString(killContainers)
 	if len(unitNames) > 0 {
 		b.WriteString("systemctl disable --now " + ssh.Quote(unitNames) + " >/dev/null 2>&1\n")
 	}
-	b.WriteString(killContainers)
 	if len(states) > 0 {
 		// Longest mount points first: a mount inside another goes before it.
 		b.WriteString("findmnt -rn -o TARGET | while read -r t; do for d in " + ssh.Quote(states) + "; do case \"$t\" in \"$d\"|\"$d\"/*) echo \"$t\";; esac; done; done | sort -r | while read -r t; do umount -l \"$t\"; done\n")

@@ -230,6 +230,9 @@ func TestRemoveScript(t *testing.T) {
 	if i, j := strings.Index(s, "kubeadm reset"), strings.Index(s, "systemctl disable"); i > j {
 		t.Error("units stopped before kubeadm reset could remove the pods through containerd")
 	}
+	if i, j := strings.Index(s, "tasks kill"), strings.Index(s, "systemctl disable"); i > j {
+		t.Error("containerd stopped before the containers were ended through it")
+	}
 	if strings.Index(s, "rm -f "+manifestPath) < strings.Index(s, "rm -rf /var/lib/kubelet") {
 		t.Error("the manifest goes before what it records")
 	}
