@@ -319,6 +319,18 @@ func TestSSHDriver(t *testing.T) {
 			t.Errorf("sshd after delete: %s", got)
 		}
 	})
+
+	t.Run("installed again on the same machine, deleted while stopped: nothing left either", func(t *testing.T) {
+		c.must(append(flags, c.mirrorFlags()...)...)
+		c.must("-p", p, "stop")
+		c.must("delete", "-p", p)
+		if after := h.listing(t); after != before {
+			t.Errorf("the machine's files differ after delete:\n%s", lineDiff(before, after))
+		}
+		if left := strings.TrimSpace(h.leftovers(t)); left != "" {
+			t.Errorf("left on the machine after delete:\n%s", left)
+		}
+	})
 }
 
 // lineDiff lists the lines only in a (-) or only in b (+).
