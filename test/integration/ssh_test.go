@@ -19,6 +19,7 @@ import (
 	dockerdriver "mkube/pkg/driver/docker"
 	"mkube/pkg/driver/drivertest"
 	"mkube/pkg/driver/sshdriver"
+	"mkube/pkg/ssh"
 )
 
 // sshHostImage is a "bare" Linux machine: mkube's node image with mkube's runtime taken out —
@@ -53,9 +54,10 @@ func buildSSHHostImage(t *testing.T) {
 // the node container's capabilities (pkg/driver/docker: every one the host grants, not
 // --privileged, which hosts without CAP_SYS_RESOURCE refuse).
 type sshHost struct {
-	name string
-	ip   string
-	key  string // the login's private key
+	name       string
+	ip         string
+	key        string // the login's private key
+	authorized string // its authorized_keys line on the machine
 }
 
 func newSSHHost(t *testing.T, name string) *sshHost {
@@ -84,16 +86,16 @@ func newSSHHost(t *testing.T, name string) *sshHost {
 	run(t, "docker", append(args, sshHostImage)...)
 	h.ip = strings.TrimSpace(run(t, "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
 	gw := strings.TrimSpace(run(t, "docker", "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", name))
-	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", h.key)
-	pub, err := os.ReadFile(h.key + ".pub")
+	key, pub, err := ssh.EnsureKey(filepath.Dir(h.key)) // a user's key pair, as ssh-keygen makes it
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.key, h.authorized = key, strings.TrimSpace(pub)
 	// Docker points a container's resolver at its embedded DNS server on 127.0.0.11, which
 	// answers only in the container's own network namespace: CoreDNS would forward to itself
 	// and stop on its loop check. A VM or a bare-metal machine has a resolver on its network;
 	// this one names the network's gateway (nothing here needs names from outside).
-	h.exec(t, "echo 'nameserver "+gw+"' > /etc/resolv.conf; install -d -o docker -g docker -m 700 /home/docker/.ssh; echo '"+strings.TrimSpace(string(pub))+
+	h.exec(t, "echo 'nameserver "+gw+"' > /etc/resolv.conf; install -d -o docker -g docker -m 700 /home/docker/.ssh; echo '"+h.authorized+
 		"' > /home/docker/.ssh/authorized_keys; chown docker:docker /home/docker/.ssh/authorized_keys")
 	eventually(t, time.Minute, func() string {
 		out, err := docker("exec", name, "systemctl", "is-active", "ssh")
@@ -212,7 +214,7 @@ func TestSSHDriver(t *testing.T) {
 		if got := strings.TrimSpace(c.must("-p", p, "ssh", "--", "whoami")); got != "docker" {
 			t.Errorf("whoami = %q", got)
 		}
-		if got := h.exec(t, "cat /home/docker/.ssh/authorized_keys"); strings.Count(got, "\n") != 1 || strings.Contains(got, "mkube") {
+		if got := h.exec(t, "cat /home/docker/.ssh/authorized_keys"); got != h.authorized+"\n" {
 			t.Errorf("mkube changed the user's authorized_keys:\n%s", got)
 		}
 	})
