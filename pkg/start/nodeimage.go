@@ -149,7 +149,9 @@ func nodeFilesStep(ctx context.Context, s *State) error {
 	if err != nil {
 		return reason.New(reason.ImageCache, err, "")
 	}
-	s.m.Out.V(1, "node image %s from %s", ref, src)
+	if _, _, err := imgs.Identity(ctx, ref); err != nil { // not cached yet: a download follows
+		s.m.Out.Step(out.Pulling, "Pulling base image %s ...", src)
+	}
 	if err := imgs.PullImage(ctx, ref, src, s.m.Out.Err()); err != nil {
 		return reason.New(reason.Download, err, "check --mirror and --base-image; run the start again to resume the pull")
 	}
