@@ -166,7 +166,7 @@ func TestPlan(t *testing.T) {
 			}
 		}},
 		{name: "a distribution's containerd is refused", facts: with(func(f *facts) { f.Exists[containerd], f.Digests[containerd] = true, "other" }), wantErr: containerd + " on m exists and was not installed by mkube"},
-		{name: "an identical file is left as the machine's", facts: with(func(f *facts) { f.Exists[containerd], f.Digests[containerd] = true, "d-" + containerd }), wantWrite: len(bundle) - 1},
+		{name: "an identical file is left as the machine's", facts: with(func(f *facts) { f.Exists[containerd], f.Digests[containerd] = true, "d-"+containerd }), wantWrite: len(bundle) - 1},
 		{name: "a containerd unit of the machine's is refused", facts: with(func(f *facts) { f.Units["containerd.service"] = true }), wantErr: "containerd.service on m is already a systemd unit"},
 		{name: "a kubelet of the machine's is refused", facts: with(func(f *facts) { f.Exists["/usr/local/bin/kubelet"] = true }), wantErr: "/usr/local/bin/kubelet on m exists"},
 		{name: "an interrupted install resumes where it stopped",
