@@ -47,6 +47,7 @@ func buildSSHHostImage(t *testing.T) {
 	run(t, "docker", "run", "--name", name, "--entrypoint", "sh", dockerdriver.DefaultImage(), "-c", bareScript)
 	defer docker("rm", "-f", name)
 	run(t, "docker", "commit", "--change", `ENTRYPOINT ["/sbin/init"]`, "--change", "CMD []", name, sshHostImage)
+	t.Cleanup(func() { docker("rmi", sshHostImage) }) // after the machine made from it (cleanups run last first)
 }
 
 // sshHost is a machine for the ssh driver: a container running systemd and sshd on a network of
