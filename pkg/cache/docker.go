@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 )
 
@@ -53,4 +55,35 @@ func (c closeBoth) Close() error {
 	err := c.ReadCloser.Close()
 	c.cli.Close()
 	return err
+}
+
+// DockerFiles writes the root file system of the local Docker engine's image ref as a tar stream
+// (see Images.WriteFiles). The engine hands an image out only as a `docker save` archive, whose
+// parts come in no fixed order: it is kept in a temporary file under tmpDir while it is read.
+func DockerFiles(ctx context.Context, ref, tmpDir string, w io.Writer) error {
+	rc, err := FromDocker(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(tmpDir, "docker-save-*.tar")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = io.Copy(f, rc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("docker save %s: %w", ref, err)
+	}
+	img, err := tarball.ImageFromPath(f.Name(), nil)
+	if err != nil {
+		return fmt.Errorf("reading docker save %s: %w", ref, err)
+	}
+	return extract(ctx, img, w)
 }

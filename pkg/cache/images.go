@@ -14,6 +14,7 @@ import (
 	"github.com/cheggaaa/pb/v3"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -581,4 +582,31 @@ func RepoName(ref string) string {
 		return ""
 	}
 	return t.RepositoryStr()
+}
+
+// WriteFiles writes the root file system of the cached image ref (its layers flattened, as a
+// container would see it) as a tar stream: where the ssh driver takes mkube's runtime from.
+func (c *Images) WriteFiles(ctx context.Context, ref string, w io.Writer) error {
+	unlock, err := c.hold(ctx, lockfile.RLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	img, err := c.store.Image(ref)
+	if err != nil {
+		return err
+	}
+	return extract(ctx, img, w)
+}
+
+// extract writes img's flattened root file system to w, until ctx ends.
+func extract(ctx context.Context, img v1.Image, w io.Writer) error {
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	stop := context.AfterFunc(ctx, func() { rc.Close() })
+	defer stop()
+	if _, err := io.Copy(w, rc); err != nil {
+		return errors.Join(ctx.Err(), err)
+	}
+	return nil
 }

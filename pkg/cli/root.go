@@ -21,6 +21,7 @@ import (
 	"mkube/pkg/driver/hyperv"
 	"mkube/pkg/driver/kvm2"
 	"mkube/pkg/driver/podman"
+	"mkube/pkg/driver/sshdriver"
 	"mkube/pkg/driver/virtualbox"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/out"
@@ -60,7 +61,7 @@ func (a *app) manager() (*cluster.Manager, error) {
 
 // Drivers are the drivers this build knows.
 func Drivers() *driver.Registry {
-	return driver.NewRegistry(docker.Entry(runtime.GOOS), podman.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH), hyperv.Entry(runtime.GOOS))
+	return driver.NewRegistry(docker.Entry(runtime.GOOS), podman.Entry(runtime.GOOS), kvm2.Entry(), virtualbox.Entry(runtime.GOOS, runtime.GOARCH), hyperv.Entry(runtime.GOOS), sshdriver.Entry(runtime.GOOS))
 }
 
 // Run executes mkube with args and returns the process exit code.

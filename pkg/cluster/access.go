@@ -37,11 +37,11 @@ func (m *Manager) SSH(ctx context.Context, name string, args []string, stdin io.
 	mc.Close()
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	key, err := m.MachineKey(name)
+	sc, err := m.sshClient(name, ep)
 	if err != nil {
 		return 0, err
 	}
-	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key}.Dial(dctx)
+	c, err := sc.Dial(dctx)
 	if err != nil {
 		return 0, sshError(err)
 	}

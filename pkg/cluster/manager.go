@@ -24,6 +24,7 @@ import (
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
 	"mkube/pkg/safepath"
+	"mkube/pkg/ssh"
 )
 
 // Defaults, as minikube's where it has them.
@@ -294,6 +295,21 @@ func (m *Manager) MachineKey(name string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "id_ed25519"), nil
+}
+
+// sshClient is how the host logs in to a profile's node at ep: with the machine's own key, or the
+// user's (ep.SSHKey, the ssh driver), the node's host key pinned in the machine directory either way.
+func (m *Manager) sshClient(name string, ep driver.Endpoint) (ssh.Client, error) {
+	key, err := m.MachineKey(name)
+	if err != nil {
+		return ssh.Client{}, err
+	}
+	c := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key, Profile: name,
+		KnownHosts: filepath.Join(filepath.Dir(key), "known_hosts")}
+	if ep.SSHKey != "" {
+		c.KeyPath = ep.SSHKey
+	}
+	return c, nil
 }
 
 // RestConfig is a client configuration for the profile's API server as the host reaches it.

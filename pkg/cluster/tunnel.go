@@ -27,11 +27,11 @@ type Tunnel struct {
 func (m *Manager) openTunnel(ctx context.Context, profile string, ep driver.Endpoint) (*Tunnel, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	key, err := m.MachineKey(profile)
+	sc, err := m.sshClient(profile, ep)
 	if err != nil {
 		return nil, err
 	}
-	c, err := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key}.Dial(dctx)
+	c, err := sc.Dial(dctx)
 	if err != nil {
 		return nil, sshError(err)
 	}

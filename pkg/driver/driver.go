@@ -32,14 +32,22 @@ type Spec struct {
 	// Ports the node serves that the host must reach on 127.0.0.1 (the API server, SSH).
 	APIServerPort int
 	SSHPublicKey  string // authorized for the node's login user
+	// NodeFiles writes the node image's root file system as a tar stream, for drivers that install
+	// mkube's container runtime from it onto a machine that already runs Linux (Entry.NodeFiles:
+	// ssh); nil for the others.
+	NodeFiles func(ctx context.Context, w io.Writer) error
 }
 
 // Endpoint is how the host reaches a running machine.
 type Endpoint struct {
-	IP            string // the node's address (what `mkube ip` prints)
-	SSHHost       string
-	SSHPort       int
-	SSHUser       string
+	IP      string // the node's address (what `mkube ip` prints)
+	SSHHost string
+	SSHPort int
+	SSHUser string
+	// SSHKey is the private key the host logs in with when the machine is the user's own (ssh):
+	// mkube neither makes nor authorizes a key there. Empty means the machine's own key, which start
+	// authorizes for the node's login user.
+	SSHKey        string
 	APIServerHost string // where the host reaches the API server
 	APIServerPort int
 	// NodeReachable says the host can open connections to IP itself (a Linux host's Docker bridge,

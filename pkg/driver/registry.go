@@ -25,6 +25,9 @@ type Entry struct {
 	Supported bool
 	// ISO says the driver boots mkube's ISO (VM drivers); the cluster caches it and passes its path.
 	ISO bool
+	// NodeFiles says the driver installs mkube's container runtime from the node image's files onto
+	// a machine that already runs Linux (ssh): start passes them as Spec.NodeFiles.
+	NodeFiles bool
 	// Options are the driver's own settings (flags and config keys).
 	Options []Option
 	// Health checks the hypervisor with the driver's settings (e.g. which libvirt URI).

@@ -303,3 +303,31 @@ func TestDialRetriesWhileTheNodeBoots(t *testing.T) {
 		t.Fatalf("dial while the node boots: %v", err)
 	}
 }
+
+// A user's own key (the ssh driver's) pins the host key where KnownHosts says, never beside the
+// key; with Up, a refused login fails at once instead of being retried as a booting node's.
+func TestUserKeyPinsInTheMachineDir(t *testing.T) {
+	userKey, authorized := machine(t) // stands for ~/.ssh/id_ed25519
+	known := filepath.Join(t.TempDir(), "machines", "demo", "known_hosts")
+	host, port := sshServer(t, newHostKey(t), authorized)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Client{Host: host, Port: port, User: "root", KeyPath: userKey, KnownHosts: known, Up: true}.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := os.Stat(known); err != nil {
+		t.Errorf("nothing pinned at KnownHosts: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(userKey), "known_hosts")); err == nil {
+		t.Error("a known_hosts written beside the user's key")
+	}
+
+	otherKey, _ := machine(t) // not authorized
+	start := time.Now()
+	_, err = Client{Host: host, Port: port, User: "root", KeyPath: otherKey, KnownHosts: known, Up: true}.Dial(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the login was refused") || time.Since(start) > 5*time.Second {
+		t.Errorf("a refused login on a machine that is up: %v after %s", err, time.Since(start))
+	}
+}

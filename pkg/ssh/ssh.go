@@ -71,6 +71,13 @@ type Client struct {
 	// Profile names the machine in messages; empty means the name of KeyPath's directory,
 	// which is the profile for every machine directory mkube makes.
 	Profile string
+	// KnownHosts is where the node's host key is pinned; empty means known_hosts beside KeyPath
+	// (the machine directory). A user's own key (the ssh driver's --ssh-key) sets it, so mkube
+	// never writes beside the user's key.
+	KnownHosts string
+	// Up says the machine is already up (the ssh driver's): a refused login is final, where a
+	// booting VM's may only mean its key is not in place yet.
+	Up bool
 }
 
 // handshakeTimeout bounds one SSH handshake attempt: a port forwarded by a hypervisor's NAT
@@ -94,7 +101,11 @@ func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 	if profile == "" {
 		profile = filepath.Base(filepath.Dir(c.KeyPath))
 	}
-	pin := &hostKeyPin{file: knownHostsFile(c.KeyPath), profile: profile, addr: addr}
+	known := c.KnownHosts
+	if known == "" {
+		known = knownHostsFile(c.KeyPath)
+	}
+	pin := &hostKeyPin{file: known, profile: profile, addr: addr}
 	cfg := &gossh.ClientConfig{
 		User:            c.User,
 		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
@@ -123,6 +134,9 @@ func (c Client) Dial(ctx context.Context) (*gossh.Client, error) {
 		var pinErr *knownHostsError
 		if errors.As(err, &pinErr) {
 			return false, pinErr
+		}
+		if c.Up && strings.Contains(err.Error(), "unable to authenticate") {
+			return false, fmt.Errorf("ssh %s@%s: the login was refused (%w)", c.User, addr, err)
 		}
 		lastErr = err
 		return false, nil
@@ -195,6 +209,10 @@ func Quote(args []string) string {
 // Runner is a driver.Runner over SSH. Commands run as root through sudo, as the bootstrapper needs.
 type Runner struct {
 	Client *gossh.Client
+	// AsLogin runs commands as the login user itself, without sudo: the login is root on a host
+	// that may have no sudo at all (the ssh driver's --ssh-user=root), or a check must see what
+	// the user may do before relying on sudo.
+	AsLogin bool
 }
 
 // Run runs cmd in the node.
@@ -212,7 +230,11 @@ func (r *Runner) Run(ctx context.Context, cmd driver.Cmd) error {
 		s.Stderr = io.MultiWriter(&stderr, cmd.Stderr)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Run("sudo " + Quote(cmd.Args)) }()
+	line := Quote(cmd.Args)
+	if !r.AsLogin {
+		line = "sudo " + line
+	}
+	go func() { done <- s.Run(line) }()
 	select {
 	case <-ctx.Done():
 		s.Signal(gossh.SIGKILL)
@@ -229,10 +251,15 @@ func (r *Runner) Run(ctx context.Context, cmd driver.Cmd) error {
 // Close ends the SSH connection.
 func (r *Runner) Close() error { return r.Client.Close() }
 
+// TempSuffix names the file WriteFile writes before renaming it into place: an interrupted write
+// leaves PATH+TempSuffix, which whoever removes PATH removes too.
+const TempSuffix = ".mkube-tmp"
+
 // WriteFile streams content to path through the remote shell.
 func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64, content io.Reader) error {
-	script := fmt.Sprintf("mkdir -p %s && cat > %s.mkube-tmp && chmod %o %s.mkube-tmp && mv %s.mkube-tmp %s",
-		Quote([]string{filepath.Dir(path)}), Quote([]string{path}), mode, Quote([]string{path}), Quote([]string{path}), Quote([]string{path}))
+	p, tmp := Quote([]string{path}), Quote([]string{path + TempSuffix})
+	script := fmt.Sprintf("mkdir -p %s && cat > %s && chmod %o %s && mv %s %s",
+		Quote([]string{filepath.Dir(path)}), tmp, mode, tmp, tmp, p)
 	return r.Run(ctx, driver.Cmd{Args: []string{"sh", "-c", script}, Stdin: content})
 }
 

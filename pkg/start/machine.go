@@ -28,26 +28,36 @@ func machineStep(ctx context.Context, s *State) error {
 		return err
 	}
 	what := "container"
-	if s.Entry.ISO {
+	switch {
+	case s.Entry.ISO:
 		what = "VM"
+	case s.Entry.NodeFiles:
+		what = "machine"
 	}
 	m.Out.Step(out.ThumbsUp, "Starting %q primary control-plane node in %q cluster", p.Name, p.Name)
 	switch st {
 	case driver.Nonexistent:
-		if s.Entry.ISO {
+		switch {
+		case s.Entry.ISO:
 			m.Out.Step(out.Fire, "Creating %s VM (CPUs=%d, Memory=%dMB, Disk=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB, p.DiskMB)
-		} else {
+		case s.Entry.NodeFiles:
+			m.Out.Step(out.Fire, "Installing the container runtime on the %s machine ...", p.Driver)
+		default:
 			m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
 		}
-		if err := ssh.ForgetHostKey(key); err != nil { // a new machine, new host keys
-			return err
+		// A new machine has new host keys; a machine that was there before mkube (ssh) keeps its
+		// own, pinned when the driver first reached it.
+		if !s.Entry.NodeFiles {
+			if err := ssh.ForgetHostKey(key); err != nil {
+				return err
+			}
 		}
 		image := p.BaseImage
 		if s.Entry.ISO {
 			image = s.ISO
 		}
 		err = d.Create(ctx, driver.Spec{Name: p.Name, CPUs: p.CPUs, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB, Image: image,
-			APIServerPort: p.APIServerPort, SSHPublicKey: pub})
+			APIServerPort: p.APIServerPort, SSHPublicKey: pub, NodeFiles: s.NodeFiles})
 	case driver.Running:
 		m.Out.Step(out.Running, "Updating the running %s %q %s ...", p.Driver, p.Name, what)
 		err = d.Start(ctx)
@@ -63,6 +73,9 @@ func machineStep(ctx context.Context, s *State) error {
 	}
 	if s.Runner, err = d.Runner(ctx); err != nil {
 		return err
+	}
+	if s.Endpoint.SSHKey != "" {
+		return nil // the user's own machine and login: mkube adds no key of its own there
 	}
 	return node.AuthorizeKey(ctx, s.Runner, pub)
 }

@@ -114,3 +114,53 @@ func sameImage(ctx context.Context, imgs *cache.Images, ref, id string) bool {
 	manifest, config, err := imgs.Identity(ctx, ref)
 	return err == nil && id != "" && (id == manifest || id == config)
 }
+
+// nodeFilesStep gives a driver that installs mkube's container runtime onto a machine that already
+// runs Linux (Entry.NodeFiles: ssh) the node image's files, from the same place a container
+// node's image comes from: mkube's own node image from the mirror or the release registry, pinned
+// by the release's digest and kept in the image cache; another --base-image from its own registry;
+// a development build's `make node-image` from the local Docker engine. A machine mkube has
+// installed already needs nothing.
+func nodeFilesStep(ctx context.Context, s *State) error {
+	if !s.Entry.NodeFiles {
+		return nil
+	}
+	p := s.Profile
+	if st, err := s.Driver.State(ctx); err == nil && st != driver.Nonexistent {
+		return nil
+	}
+	ref, err := cache.CanonicalRef(p.BaseImage)
+	if err != nil {
+		return reason.New(reason.Usage, err, "check --base-image")
+	}
+	var src name.Reference
+	if ref != release.LocalRef(release.NodeRepo) {
+		src, err = cache.RegistryRef(ref)
+	} else if own, ok, oerr := cluster.OwnRef(p, release.NodeRepo); ok || oerr != nil {
+		src, err = own, oerr
+	}
+	if err != nil {
+		return reason.New(reason.Usage, err, "check --base-image and --mirror")
+	}
+	if src == nil {
+		if err := cache.InDocker(ctx, p.BaseImage); err != nil {
+			return reason.Errorf(reason.GuestError, "build it with `make node-image`, pass --mirror=HOST/PATH or --base-image=IMAGE, or use a release build of mkube",
+				"the %s driver installs the container runtime from the node image, and this development build has nowhere to take it from: %v", p.Driver, err)
+		}
+		tmp := s.m.Home.CacheDir("tmp")
+		s.NodeFiles = func(ctx context.Context, w io.Writer) error { return cache.DockerFiles(ctx, p.BaseImage, tmp, w) }
+		return nil
+	}
+	imgs, err := cache.OpenImages(ctx, s.m.Home.CacheDir("images"))
+	if err != nil {
+		return reason.New(reason.ImageCache, err, "")
+	}
+	if _, _, err := imgs.Identity(ctx, ref); err != nil { // not cached yet: a download follows
+		s.m.Out.Step(out.Pulling, "Pulling base image %s ...", src)
+	}
+	if err := imgs.PullImage(ctx, ref, src, s.m.Out.Err()); err != nil {
+		return reason.New(reason.Download, err, "check --mirror and --base-image; run the start again to resume the pull")
+	}
+	s.NodeFiles = func(ctx context.Context, w io.Writer) error { return imgs.WriteFiles(ctx, ref, w) }
+	return nil
+}

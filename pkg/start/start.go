@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"mkube/pkg/addons"
@@ -71,6 +72,8 @@ type State struct {
 	Addons   []addons.Addon // enabled and usable
 	Binaries node.Binaries
 	ISO      string // VM drivers: the cached ISO
+	// NodeFiles writes the node image's root file system (Entry.NodeFiles drivers: ssh).
+	NodeFiles func(ctx context.Context, w io.Writer) error
 	// ImageList is what the version's kubeadm runs; Images what the node gets from the cache.
 	ImageList []string
 	Images    Images
@@ -93,6 +96,7 @@ var Steps = []Step{
 	{"binaries", binariesStep},
 	{"iso", isoStep},
 	{"node image", nodeImageStep},
+	{"node files", nodeFilesStep},
 	// With the version's image list known (every start but a version's first on this host), the
 	// images are in the cache before anything is created: a mirror that cannot serve them changes
 	// nothing. The first time, the node's kubeadm lists them, and they are pulled after it.
@@ -116,6 +120,7 @@ var DownloadSteps = []Step{
 	{"binaries", binariesStep},
 	{"iso", isoStep},
 	{"node image", nodeImageStep},
+	{"node files", nodeFilesStep},
 	{"image list", hostImageListStep},
 	{"images", imagesStep},
 }

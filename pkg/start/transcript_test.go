@@ -55,7 +55,7 @@ func mirror(t *testing.T) *httptest.Server {
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	refs := append([]string{}, kubeadmImages...)
+	refs := append([]string{"example.com/mkube-node:test"}, kubeadmImages...) // the ssh profile's node image
 	for _, a := range addons.All {
 		refs = append(refs, a.Images...)
 	}
@@ -101,12 +101,17 @@ func TestTranscripts(t *testing.T) {
 	os.WriteFile(iso, []byte("fake iso"), 0o644)
 	os.WriteFile(iso+".sha256", []byte(fmt.Sprintf("%x\n", sha256.Sum256([]byte("fake iso")))), 0o644)
 	for _, host := range []string{"linux", "darwin", "windows"} {
-		for _, kind := range []string{"docker", "kvm2"} {
+		for _, kind := range []string{"docker", "kvm2", "ssh"} {
 			t.Run(host+"-"+kind, func(t *testing.T) {
 				log := &drivertest.Log{}
 				fake := drivertest.NewDriver(log)
 				fake.Node.Reply = nodeReplies
-				entry := driver.Entry{Name: kind, Supported: true, ISO: kind == "kvm2",
+				baseImage := "mkube.local/node:v0.1.0"
+				if kind == "ssh" { // the user's machine and key; the runtime from a node image in a registry
+					fake.EP.SSHKey = "/home/u/.ssh/id_ed25519"
+					baseImage = srv.Listener.Addr().String() + "/mkube-node:test"
+				}
+				entry := driver.Entry{Name: kind, Supported: true, ISO: kind == "kvm2", NodeFiles: kind == "ssh",
 					Health: func(context.Context, driver.Settings) driver.Health {
 						return driver.Health{Installed: true, Running: true, Healthy: true}
 					},
@@ -124,7 +129,7 @@ func TestTranscripts(t *testing.T) {
 				defer cancel()
 				opts := start.Options{Profile: "demo", Driver: kind, KubernetesVersion: "v1.37.2", CPUs: 2, Memory: "2048mb",
 					DiskSize: "20000mb", BinaryMirror: srv.URL + "/release", ImageRepository: srv.Listener.Addr().String(),
-					ISOURLs: []string{iso}, BaseImage: "mkube.local/node:v0.1.0", Wait: "none", WaitTimeout: time.Minute}
+					ISOURLs: []string{iso}, BaseImage: baseImage, Wait: "none", WaitTimeout: time.Minute}
 				var transcript strings.Builder
 				step := func(title string, run func() error) {
 					t.Helper()
@@ -137,6 +142,7 @@ func TestTranscripts(t *testing.T) {
 					lines := log.Take()
 					for i := range lines {
 						lines[i] = strings.ReplaceAll(lines[i], string(home), "$MKUBE_HOME")
+						lines[i] = strings.ReplaceAll(lines[i], srv.Listener.Addr().String(), "$MIRROR")
 					}
 					if strings.HasPrefix(title, "start") {
 						lines = canonical(lines)

@@ -92,8 +92,15 @@ func (d *Driver) set(call string, st driver.State) error {
 	return nil
 }
 
-func (d *Driver) Create(_ context.Context, s driver.Spec) error {
-	return d.set(fmt.Sprintf("create %s cpus=%d memory=%dMB disk=%dMB image=%s apiserver-port=%d", s.Name, s.CPUs, s.MemoryMB, s.DiskMB, s.Image, s.APIServerPort), driver.Running)
+func (d *Driver) Create(ctx context.Context, s driver.Spec) error {
+	call := fmt.Sprintf("create %s cpus=%d memory=%dMB disk=%dMB image=%s apiserver-port=%d", s.Name, s.CPUs, s.MemoryMB, s.DiskMB, s.Image, s.APIServerPort)
+	if s.NodeFiles != nil { // read whole, as a driver installing from them would
+		if err := s.NodeFiles(ctx, io.Discard); err != nil {
+			return fmt.Errorf("fake driver: node files: %w", err)
+		}
+		call += " node-files=read"
+	}
+	return d.set(call, driver.Running)
 }
 func (d *Driver) Start(context.Context) error  { return d.set("start", driver.Running) }
 func (d *Driver) Stop(context.Context) error   { return d.set("stop", driver.Stopped) }
