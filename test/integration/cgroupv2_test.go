@@ -91,9 +91,9 @@ func TestCgroupV2Host(t *testing.T) {
 			})
 
 			t.Run("pod limits are enforced by the kernel", func(t *testing.T) {
-				agnhost := "registry.k8s.io/e2e-test-images/agnhost:" + agnhostVersion(t)
-				vm.mustMkube(t, "-p", a, "cache", "add", agnhost)
-				if out, err := vm.mkubeIn(strings.NewReader(limitsPods(agnhost)), "-p", a, "kubectl", "--", "apply", "-f", "-"); err != nil {
+				// kube-proxy's image is in every node already (no image to load under emulation),
+				// and it has a shell and coreutils.
+				if out, err := vm.mkubeIn(strings.NewReader(limitsPods("registry.k8s.io/kube-proxy:"+v)), "-p", a, "kubectl", "--", "apply", "-f", "-"); err != nil {
 					t.Fatalf("kubectl apply: %v\n%s", err, out)
 				}
 				kubectl(t, a, "wait", "--for=condition=Ready", "pod/limited", "--timeout=5m")
@@ -110,24 +110,27 @@ func TestCgroupV2Host(t *testing.T) {
 				})
 			})
 
-			t.Run("stop and start keep the workload", func(t *testing.T) {
+			// Stop a, start b, start a again beside b: a restart with another cluster running, and
+			// (cheaper under emulation than a second start beside a running cluster) two profiles
+			// side by side at the end.
+			t.Run("stop, a second profile, start again beside it", func(t *testing.T) {
 				vm.mustMkube(t, "stop", "-p", a)
 				if out, _ := vm.mkube("status", "-p", a); !strings.Contains(out, "host: Stopped") {
 					t.Errorf("status after stop:\n%s", out)
 				}
+				start(t, b)
 				start(t, a)
 				kubectl(t, a, "wait", "--for=condition=Ready", "pod/limited", "--timeout=5m")
-			})
-
-			t.Run("two profiles side by side", func(t *testing.T) {
-				start(t, b)
 				for _, p := range []string{a, b} {
-					if got := kubectl(t, p, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"); got != p {
-						t.Errorf("profile %s sees node %q", p, got)
+					if got := kubectl(t, p, "get", "nodes", "-o", `jsonpath={.items[0].metadata.name} {.items[0].status.conditions[?(@.type=="Ready")].status}`); got != p+" True" {
+						t.Errorf("profile %s sees node %q, want %q", p, got, p+" True")
 					}
 				}
 				if got := kubectl(t, b, "get", "pods", "-o", "name"); strings.Contains(got, "limited") {
 					t.Errorf("profile %s sees profile %s's pods: %s", b, a, got)
+				}
+				if st := strings.TrimSpace(vm.must(t, "docker", "inspect", "-f", "{{.State.Running}}", a, b)); st != "true\ntrue" {
+					t.Errorf("node containers running: %q", st)
 				}
 			})
 
@@ -150,8 +153,8 @@ func TestCgroupV2Host(t *testing.T) {
 }
 
 // limitsPods: one pod whose limits are read back from its cgroup files, one that outgrows its
-// memory limit. agnhost comes from the mirror (the cluster's image repository).
-func limitsPods(agnhost string) string {
+// memory limit, both from an image the node has (with a shell and coreutils).
+func limitsPods(image string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: limited}
@@ -159,7 +162,7 @@ spec:
   containers:
   - name: c
     image: %[1]s
-    args: [pause]
+    command: [sleep, infinity]
     resources:
       limits: {cpu: 250m, memory: 64Mi}
 ---
@@ -174,5 +177,5 @@ spec:
     command: [sh, -c, "tail /dev/zero"]
     resources:
       limits: {cpu: 250m, memory: 32Mi}
-`, agnhost)
+`, image)
 }
