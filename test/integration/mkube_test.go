@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -134,4 +135,41 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// checkDNS runs a pod that resolves kubernetes.default through CoreDNS, retrying as any client
+// would while CoreDNS and kube-proxy's rules for it are still coming up.
+func (c *cluster) checkDNS(t *testing.T, p, agnhost string) {
+	t.Helper()
+	c.kubectl(p, "run", "dns", "--image="+agnhost, "--restart=Never", "--command", "--", "sh", "-c",
+		"for i in $(seq 1 60); do nslookup kubernetes.default && exit 0; sleep 1; done; exit 1")
+	eventually(t, 2*time.Minute, func() string {
+		if phase := c.kubectl(p, "get", "pod", "dns", "-o", "jsonpath={.status.phase}"); phase != "Succeeded" {
+			return "dns pod " + phase
+		}
+		return ""
+	})
+	if logs := c.kubectl(p, "logs", "dns"); !strings.Contains(logs, "10.96.0.1") {
+		t.Errorf("nslookup kubernetes.default:\n%s", logs)
+	}
+}
+
+// checkPVC deploys a writer on a PersistentVolumeClaim of the default storage class and returns
+// what it wrote, for a later check that the data survived.
+func (c *cluster) checkPVC(t *testing.T, p, agnhost string, rollout time.Duration) string {
+	t.Helper()
+	manifest := filepath.Join(t.TempDir(), "pvc.yaml")
+	os.WriteFile(manifest, []byte(fmt.Sprintf(pvcManifest, agnhost)), 0o644)
+	c.kubectl(p, "apply", "-f", manifest)
+	c.kubectl(p, "rollout", "status", "deployment/writer", fmt.Sprintf("--timeout=%ds", int(rollout.Seconds())))
+	var written string
+	eventually(t, time.Minute, func() string {
+		out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
+		if code != 0 {
+			return out
+		}
+		written = out
+		return ""
+	})
+	return written
 }

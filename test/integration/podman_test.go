@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -171,34 +170,11 @@ func TestPodmanDriver(t *testing.T) {
 		}
 	})
 
-	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) {
-		c.kubectl(p, "run", "dns", "--image="+agnhost, "--restart=Never", "--command", "--", "sh", "-c",
-			"for i in $(seq 1 60); do nslookup kubernetes.default && exit 0; sleep 1; done; exit 1")
-		eventually(t, 2*time.Minute, func() string {
-			if phase := c.kubectl(p, "get", "pod", "dns", "-o", "jsonpath={.status.phase}"); phase != "Succeeded" {
-				return "dns pod " + phase
-			}
-			return ""
-		})
-		if logs := c.kubectl(p, "logs", "dns"); !strings.Contains(logs, "10.96.0.1") {
-			t.Errorf("nslookup kubernetes.default:\n%s", logs)
-		}
-	})
+	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) { c.checkDNS(t, p, agnhost) })
 
 	var written string
 	t.Run("a PersistentVolumeClaim is provisioned and written", func(t *testing.T) {
-		manifest := filepath.Join(t.TempDir(), "pvc.yaml")
-		os.WriteFile(manifest, []byte(fmt.Sprintf(pvcManifest, agnhost)), 0o644)
-		c.kubectl(p, "apply", "-f", manifest)
-		c.kubectl(p, "rollout", "status", "deployment/writer", "--timeout=180s")
-		eventually(t, time.Minute, func() string {
-			out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
-			if code != 0 {
-				return out
-			}
-			written = out
-			return ""
-		})
+		written = c.checkPVC(t, p, agnhost, 180*time.Second)
 	})
 
 	t.Run("stop and start keep workloads and data", func(t *testing.T) {

@@ -147,36 +147,11 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) {
-		// As any client would, retry while CoreDNS and kube-proxy's rules for it are still coming up.
-		c.kubectl(p, "run", "dns", "--image="+agnhost, "--restart=Never", "--command", "--", "sh", "-c",
-			"for i in $(seq 1 60); do nslookup kubernetes.default && exit 0; sleep 1; done; exit 1")
-		eventually(t, 2*time.Minute, func() string {
-			phase := c.kubectl(p, "get", "pod", "dns", "-o", "jsonpath={.status.phase}")
-			if phase != "Succeeded" {
-				return "dns pod " + phase
-			}
-			return ""
-		})
-		if logs := c.kubectl(p, "logs", "dns"); !strings.Contains(logs, "10.96.0.1") {
-			t.Errorf("nslookup kubernetes.default:\n%s", logs)
-		}
-	})
+	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) { c.checkDNS(t, p, agnhost) })
 
 	var written string
 	t.Run("a PersistentVolumeClaim is provisioned and written", func(t *testing.T) {
-		manifest := filepath.Join(t.TempDir(), "pvc.yaml")
-		os.WriteFile(manifest, []byte(fmt.Sprintf(pvcManifest, agnhost)), 0o644)
-		c.kubectl(p, "apply", "-f", manifest)
-		c.kubectl(p, "rollout", "status", "deployment/writer", "--timeout=120s")
-		eventually(t, time.Minute, func() string {
-			out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
-			if code != 0 {
-				return out
-			}
-			written = out
-			return ""
-		})
+		written = c.checkPVC(t, p, agnhost, 120*time.Second)
 	})
 
 	t.Run("status, ssh, profile list, logs", func(t *testing.T) {
