@@ -50,7 +50,8 @@ func TestCgroupV2Host(t *testing.T) {
 			start := func(t *testing.T, p string) {
 				t.Helper()
 				begin := time.Now()
-				args := append([]string{"start", "-p", p, "--driver=docker", "--memory=2500mb", "--cpus=2", "--kubernetes-version=" + v}, flags...)
+				// -v 1: each step's time, and a failure's details (kubeadm's output) in the test's log.
+				args := append([]string{"start", "-p", p, "-v", "1", "--driver=docker", "--memory=2500mb", "--cpus=2", "--kubernetes-version=" + v}, flags...)
 				out, err := vm.mkube(args...)
 				if err != nil || !strings.Contains(out, "Done!") {
 					logs, _ := vm.mkube("-p", p, "logs", "--length=80")

@@ -220,3 +220,18 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
+
+// A failed kubeadm init is told in one line by the line of its output that says why.
+func TestInitFailure(t *testing.T) {
+	for _, tc := range []struct{ stderr, want string }{
+		{stderr: "W1127 warning\n[wait-control-plane] Waiting\nerror execution phase wait-control-plane: could not initialize a Kubernetes cluster\nTo see the stack trace of this error execute with --v=5 or higher",
+			want: "error execution phase wait-control-plane: could not initialize a Kubernetes cluster"},
+		{stderr: "error: unknown flag: --nope\n", want: "error: unknown flag: --nope"},
+		{stderr: "I1127 something went quietly wrong\n", want: ""},
+		{stderr: "", want: ""},
+	} {
+		if got := initFailure(tc.stderr); got != tc.want {
+			t.Errorf("initFailure(%q) = %q, want %q", tc.stderr, got, tc.want)
+		}
+	}
+}

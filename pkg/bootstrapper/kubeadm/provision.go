@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -184,10 +185,29 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	}()
 	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
 	if _, err := node.Output(ctx, r, args...); err != nil {
+		var exit *driver.ExitError
+		if errors.As(err, &exit) {
+			if why := initFailure(exit.Stderr); why != "" {
+				// The user's one line says why kubeadm gave up; the whole output stays in the details.
+				return fmt.Errorf("kubeadm init: %s\n%w", why, err)
+			}
+		}
 		return err
 	}
 	_, err = node.Output(ctx, r, "touch", doneMarker)
 	return err
+}
+
+// initFailure is the line of kubeadm's output that says why it gave up ("error execution phase
+// wait-control-plane: …"), or "" when there is none.
+func initFailure(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "error execution phase") || strings.HasPrefix(l, "error: ") {
+			return l
+		}
+	}
+	return ""
 }
 
 // killKubeadm ends every kubeadm process in the node (found through /proc: the node needs no procps).
