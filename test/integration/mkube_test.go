@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,4 +173,43 @@ func (c *cluster) checkPVC(t *testing.T, p, agnhost string, rollout time.Duratio
 		return ""
 	})
 	return written
+}
+
+// nodePortURL is the echo service's NodePort URL at the node's address ip.
+func (c *cluster) nodePortURL(p, ip string) string {
+	port := c.kubectl(p, "get", "svc", "echo", "-o", "jsonpath={.spec.ports[0].nodePort}")
+	return fmt.Sprintf("http://%s:%s/hostname", ip, strings.TrimSpace(port))
+}
+
+// echoAnswers says why the echo service does not answer at its NodePort on ip ("" when it does),
+// for eventually.
+func (c *cluster) echoAnswers(p, ip string) func() string {
+	return func() string {
+		resp, err := http.Get(c.nodePortURL(p, ip))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if !strings.HasPrefix(string(b), "echo-") {
+			return "unexpected answer " + string(b)
+		}
+		return ""
+	}
+}
+
+// checkVolumeKept waits until the PVC writer (checkPVC) answers again and checks it still reads
+// what it wrote before.
+func (c *cluster) checkVolumeKept(t *testing.T, p, written string) {
+	t.Helper()
+	eventually(t, 2*time.Minute, func() string {
+		out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
+		if code != 0 {
+			return out
+		}
+		if out != written {
+			t.Errorf("volume data %q, want %q", out, written)
+		}
+		return ""
+	})
 }

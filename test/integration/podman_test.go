@@ -4,8 +4,6 @@ package integration
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -143,22 +141,8 @@ func TestPodmanDriver(t *testing.T) {
 	})
 
 	agnhost := "registry.k8s.io/e2e-test-images/agnhost:" + agnhostVersion(t)
-	nodePortURL := func() string {
-		port := c.kubectl(p, "get", "svc", "echo", "-o", "jsonpath={.spec.ports[0].nodePort}")
-		return fmt.Sprintf("http://%s:%s/hostname", ip, strings.TrimSpace(port))
-	}
-	answers := func() string {
-		resp, err := http.Get(nodePortURL())
-		if err != nil {
-			return err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if !strings.HasPrefix(string(b), "echo-") {
-			return "unexpected answer " + string(b)
-		}
-		return ""
-	}
+	nodePortURL := func() string { return c.nodePortURL(p, ip) }
+	answers := c.echoAnswers(p, ip)
 	t.Run("NodePort app at mkube ip", func(t *testing.T) {
 		c.must("-p", p, "cache", "add", agnhost)
 		c.kubectl(p, "create", "deployment", "echo", "--image="+agnhost, "--", "/agnhost", "netexec", "--http-port=8080")
@@ -189,16 +173,7 @@ func TestPodmanDriver(t *testing.T) {
 		c.must("-p", p, "start")
 		t.Logf("restart: %s", time.Since(start).Round(time.Second))
 		eventually(t, 3*time.Minute, answers)
-		eventually(t, 2*time.Minute, func() string {
-			out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
-			if code != 0 {
-				return out
-			}
-			if out != written {
-				t.Errorf("volume data %q, want %q", out, written)
-			}
-			return ""
-		})
+		c.checkVolumeKept(t, p, written)
 	})
 
 	t.Run("a start killed while the container is created resumes", func(t *testing.T) {

@@ -4,9 +4,7 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -222,19 +220,7 @@ func TestSSHDriver(t *testing.T) {
 
 	agnhost := "registry.k8s.io/e2e-test-images/agnhost:" + agnhostVersion(t)
 	c.must("-p", p, "cache", "add", agnhost)
-	answers := func() string {
-		port := strings.TrimSpace(c.kubectl(p, "get", "svc", "echo", "-o", "jsonpath={.spec.ports[0].nodePort}"))
-		resp, err := http.Get(fmt.Sprintf("http://%s:%s/hostname", h.ip, port))
-		if err != nil {
-			return err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if !strings.HasPrefix(string(b), "echo-") {
-			return "unexpected answer " + string(b)
-		}
-		return ""
-	}
+	answers := c.echoAnswers(p, h.ip)
 	t.Run("NodePort service answers at mkube ip", func(t *testing.T) {
 		c.kubectl(p, "create", "deployment", "echo", "--image="+agnhost, "--", "/agnhost", "netexec", "--http-port=8080")
 		c.kubectl(p, "expose", "deployment", "echo", "--type=NodePort", "--port=8080")
@@ -262,16 +248,7 @@ func TestSSHDriver(t *testing.T) {
 		}
 		c.must("-p", p, "start")
 		eventually(t, 2*time.Minute, answers)
-		eventually(t, 2*time.Minute, func() string {
-			out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
-			if code != 0 {
-				return out
-			}
-			if out != written {
-				t.Errorf("volume data %q, want %q", out, written)
-			}
-			return ""
-		})
+		c.checkVolumeKept(t, p, written)
 	})
 
 	t.Run("a changed host key is refused until the user accepts it", func(t *testing.T) {

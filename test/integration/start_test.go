@@ -4,8 +4,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -100,22 +98,8 @@ func TestCluster(t *testing.T) {
 	})
 
 	ip := strings.TrimSpace(c.must("-p", p, "ip"))
-	nodePortURL := func() string {
-		port := c.kubectl(p, "get", "svc", "echo", "-o", "jsonpath={.spec.ports[0].nodePort}")
-		return fmt.Sprintf("http://%s:%s/hostname", ip, strings.TrimSpace(port))
-	}
-	answers := func() string {
-		resp, err := http.Get(nodePortURL())
-		if err != nil {
-			return err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if !strings.HasPrefix(string(b), "echo-") {
-			return "unexpected answer " + string(b)
-		}
-		return ""
-	}
+	nodePortURL := func() string { return c.nodePortURL(p, ip) }
+	answers := c.echoAnswers(p, ip)
 	t.Run("NodePort service answers at mkube ip", func(t *testing.T) {
 		c.kubectl(p, "create", "deployment", "echo", "--image="+agnhost, "--", "/agnhost", "netexec", "--http-port=8080")
 		c.kubectl(p, "expose", "deployment", "echo", "--type=NodePort", "--port=8080")
@@ -225,16 +209,7 @@ func TestCluster(t *testing.T) {
 		}
 		c.must("-p", p, "start")
 		eventually(t, 2*time.Minute, answers)
-		eventually(t, 2*time.Minute, func() string {
-			out, code := c.run("-p", p, "kubectl", "--", "exec", "deploy/writer", "--", "cat", "/data/file")
-			if code != 0 {
-				return out
-			}
-			if out != written {
-				t.Errorf("volume data %q, want %q", out, written)
-			}
-			return ""
-		})
+		c.checkVolumeKept(t, p, written)
 	})
 
 	t.Run("delete removes the cluster and nothing else", func(t *testing.T) {
