@@ -101,23 +101,3 @@ func groupID(dir, group string) (int, error) {
 	}
 	return 0, fmt.Errorf("no group %q in the root file system (is docker.io installed?)", group)
 }
-
-// appendLine adds line to a passwd-style file unless an entry of that name is there.
-func appendLine(dir, file, name, line string) error {
-	p := filepath.Join(dir, file)
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	if strings.HasPrefix(string(raw), name+":") || strings.Contains(string(raw), "\n"+name+":") {
-		return nil
-	}
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if len(raw) > 0 && !strings.HasSuffix(string(raw), "\n") {
-		raw = append(raw, '\n')
-	}
-	return os.WriteFile(p, append(raw, line+"\n"...), st.Mode())
-}

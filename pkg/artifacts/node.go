@@ -319,19 +319,12 @@ func nodePost(dir, containerdBin string) error {
 // addUser adds the login user the drivers give SSH access to (minikube's is "docker" too).
 func addUser(dir, name string, id int) error {
 	add := map[string]string{
-		"etc/passwd": fmt.Sprintf("%s:x:%d:%d::/home/%s:/bin/bash\n", name, id, id, name),
-		"etc/shadow": name + ":*:19000:0:99999:7:::\n",
-		"etc/group":  fmt.Sprintf("%s:x:%d:\n", name, id),
+		"etc/passwd": fmt.Sprintf("%s:x:%d:%d::/home/%s:/bin/bash", name, id, id, name),
+		"etc/shadow": name + ":*:19000:0:99999:7:::",
+		"etc/group":  fmt.Sprintf("%s:x:%d:", name, id),
 	}
 	for f, line := range add {
-		raw, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return err
-		}
-		if strings.Contains(string(raw), "\n"+name+":") || strings.HasPrefix(string(raw), name+":") {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), append(raw, line...), 0o644); err != nil {
+		if err := appendLine(dir, f, name, line); err != nil {
 			return err
 		}
 	}
@@ -345,6 +338,26 @@ func addUser(dir, name string, id int) error {
 		}
 	}
 	return nil
+}
+
+// appendLine adds line to a passwd-style file (passwd, shadow, group) unless an entry of that name is there.
+func appendLine(dir, file, name, line string) error {
+	p := filepath.Join(dir, file)
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(string(raw), name+":") || strings.Contains(string(raw), "\n"+name+":") {
+		return nil
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 && !strings.HasSuffix(string(raw), "\n") {
+		raw = append(raw, '\n')
+	}
+	return os.WriteFile(p, append(raw, line+"\n"...), st.Mode())
 }
 
 func relink(target, link string) error {
