@@ -59,7 +59,7 @@ func TestCgroupV2Host(t *testing.T) {
 					logs, _ := vm.mkube("-p", p, "logs", "--length=80")
 					t.Fatalf("start %s: %v\n%s\nmkube logs:\n%s", p, err, out, logs)
 				}
-				t.Logf("start %s (%s) on the cgroup v2 host: %s", p, v, time.Since(begin).Round(time.Second))
+				t.Logf("start %s (%s) on the cgroup v2 host: %s; its steps:\n%s", p, v, time.Since(begin).Round(time.Second), stepTimes(out))
 			}
 			kubectl := func(t *testing.T, p string, args ...string) string {
 				t.Helper()
@@ -187,4 +187,15 @@ spec:
     resources:
       limits: {cpu: 250m, memory: 32Mi}
 `, image)
+}
+
+// stepTimes is the "step … took …" lines of a start at -v 1: where the time of a slow start went.
+func stepTimes(out string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " took ") {
+			b.WriteString("  " + strings.TrimSpace(l) + "\n")
+		}
+	}
+	return b.String()
 }

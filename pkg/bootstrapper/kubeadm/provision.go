@@ -23,7 +23,9 @@ const (
 	configPath = node.StateDir + "/kubeadm.yaml"
 	doneMarker = node.StateDir + "/kubeadm-init-done"
 	cniConf    = "/etc/cni/net.d/10-mkube-bridge.conflist"
-	adminConf  = "/etc/kubernetes/admin.conf"
+	// pkiMarker holds the digest of the certificates copied in; kubeadm reset removes it with them.
+	pkiMarker = "/etc/kubernetes/pki/.mkube-digest"
+	adminConf = "/etc/kubernetes/admin.conf"
 )
 
 // Cluster is everything Provision needs from the host.
@@ -125,8 +127,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 		fmt.Fprintf(h, "%s=%s\n", name, sum)
 	}
 	digest := hex.EncodeToString(h.Sum(nil))
-	marker := "/etc/kubernetes/pki/.mkube-digest"
-	if have, _ := node.Output(ctx, r, "cat", marker); strings.TrimSpace(have) == digest {
+	if have, _ := node.Output(ctx, r, "cat", pkiMarker); strings.TrimSpace(have) == digest {
 		return nil
 	}
 	for _, name := range names {
@@ -139,7 +140,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 			return err
 		}
 	}
-	return node.WriteBytes(ctx, r, marker, 0o644, []byte(digest+"\n"))
+	return node.WriteBytes(ctx, r, pkiMarker, 0o644, []byte(digest+"\n"))
 }
 
 // cni configures the bridge plugin: one node needs no overlay network.
@@ -163,6 +164,31 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	if _, err := node.Output(ctx, r, "test", "-f", doneMarker); err == nil {
 		return node.StartKubelet(ctx, r)
 	}
+	err := b.init(ctx, r, c)
+	var exit *driver.ExitError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &exit) {
+		return err
+	}
+	// On a slow or busy host (two control planes under software emulation) an init sometimes fails
+	// where the next one on a clean node succeeds, as minikube also finds: reset the node and try
+	// once more. The reset empties /etc/kubernetes/pki, so the host's certificates go back in first.
+	if b.Logf != nil {
+		b.Logf("kubeadm init failed; resetting the node and trying once more. Its output:\n%s", tail(exit.Stderr, 30))
+	}
+	if err := reset(ctx, r); err != nil {
+		return fmt.Errorf("kubeadm init failed, and so did the reset before a second try: %w", err)
+	}
+	if _, err := node.Output(ctx, r, "rm", "-f", pkiMarker); err != nil {
+		return err
+	}
+	if err := b.pki(ctx, r, c); err != nil {
+		return err
+	}
+	return b.init(ctx, r, c)
+}
+
+// init runs kubeadm init once and marks the node done when it succeeds.
+func (b *Bootstrapper) init(ctx context.Context, r driver.Runner, c Cluster) error {
 	cfg, err := GenerateConfig(c.Params)
 	if err != nil {
 		return err
@@ -198,6 +224,15 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	return err
 }
 
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 // initFailure is the line of kubeadm's output that says why it gave up ("error execution phase
 // wait-control-plane: …"), or "" when there is none.
 func initFailure(stderr string) string {
@@ -231,6 +266,11 @@ func (b *Bootstrapper) recoverInit(ctx context.Context, r driver.Runner, _ Clust
 	if _, err := node.Shell(ctx, r, "ls /etc/kubernetes/manifests/*.yaml >/dev/null 2>&1"); err != nil {
 		return nil
 	}
+	return reset(ctx, r)
+}
+
+// reset undoes a kubeadm init (manifests, etcd data, kubelet files, /etc/kubernetes/pki).
+func reset(ctx context.Context, r driver.Runner) error {
 	defer func() {
 		if ctx.Err() != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
