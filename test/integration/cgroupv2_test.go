@@ -75,6 +75,8 @@ func TestCgroupV2Host(t *testing.T) {
 						t.Logf("%s pods:\n%s", p, out)
 						out, _ = vm.mkube("-p", p, "logs", "--length=60")
 						t.Logf("%s logs:\n%s", p, out)
+						out, _ = vm.mkube("-p", p, "ssh", "--", "head", "/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/cgroup.subtree_control", "/sys/fs/cgroup/cgroup.procs")
+						t.Logf("%s node's root cgroup:\n%s", p, out)
 					}
 				})
 			}
