@@ -79,7 +79,7 @@ integration: build artifacts node-image iso host-iso ## end-to-end tests: real D
 	hack/install-deps.sh --test --vm
 	hack/libvirt-up.sh
 	hack/podman-up.sh
-	$(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v ./test/integration/...
+	$(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 75m -v ./test/integration/...
 
 test-cgroupv2: build artifacts node-image host-iso ## the docker driver on a cgroup v2 host VM only (CGROUPV2_VERSIONS="v1.3x.y …", each built into the mirror; default: the default version)
 	hack/install-deps.sh --test --vm

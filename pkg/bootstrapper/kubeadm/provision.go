@@ -165,26 +165,35 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 		return node.StartKubelet(ctx, r)
 	}
 	err := b.init(ctx, r, c)
-	var exit *driver.ExitError
-	if err == nil || ctx.Err() != nil || !errors.As(err, &exit) {
+	if !worthRetry(ctx, err) {
 		return err
 	}
 	// On a slow or busy host (two control planes under software emulation) an init sometimes fails
 	// where the next one on a clean node succeeds, as minikube also finds: reset the node and try
 	// once more. The reset empties /etc/kubernetes/pki, so the host's certificates go back in first.
 	if b.Logf != nil {
+		var exit *driver.ExitError
+		errors.As(err, &exit)
 		b.Logf("kubeadm init failed; resetting the node and trying once more. Its output:\n%s", tail(exit.Stderr, 30))
 	}
-	if err := reset(ctx, r); err != nil {
-		return fmt.Errorf("kubeadm init failed, and so did the reset before a second try: %w", err)
-	}
-	if _, err := node.Output(ctx, r, "rm", "-f", pkiMarker); err != nil {
-		return err
+	if rerr := reset(ctx, r); rerr != nil {
+		return fmt.Errorf("%w\n(the reset before a second try failed too: %v)", err, rerr)
 	}
 	if err := b.pki(ctx, r, c); err != nil {
 		return err
 	}
 	return b.init(ctx, r, c)
+}
+
+// worthRetry tells whether a failed init may succeed on a reset node: kubeadm itself failed in one
+// of its phases (not on its configuration, not a later command of ours), and the kubelet ran — a
+// kubelet that never became healthy fails the same way again, only 10 minutes later.
+func worthRetry(ctx context.Context, err error) bool {
+	var exit *driver.ExitError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &exit) || len(exit.Args) < 2 || exit.Args[0] != "kubeadm" || exit.Args[1] != "init" {
+		return false
+	}
+	return strings.Contains(initFailure(exit.Stderr), "error execution phase") && !strings.Contains(exit.Stderr, "waiting for the kubelet to start")
 }
 
 // init runs kubeadm init once and marks the node done when it succeeds.
@@ -271,6 +280,11 @@ func (b *Bootstrapper) recoverInit(ctx context.Context, r driver.Runner, _ Clust
 
 // reset undoes a kubeadm init (manifests, etcd data, kubelet files, /etc/kubernetes/pki).
 func reset(ctx context.Context, r driver.Runner) error {
+	// The certificates' marker goes first: a reset cut short could leave it while the CA is gone,
+	// and the next start would then skip the copy and let kubeadm mint a CA the host does not trust.
+	if _, err := node.Output(ctx, r, "rm", "-f", pkiMarker); err != nil {
+		return err
+	}
 	defer func() {
 		if ctx.Err() != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

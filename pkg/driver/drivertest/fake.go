@@ -42,6 +42,8 @@ type Node struct {
 	// Reply answers a command that is not cat/test/rm of a file: stdout and exit code. Nil answers
 	// everything with no output and exit 0.
 	Reply func(args []string) (stdout string, code int)
+	// Stderr is what a command that exits non-zero says on stderr (its ExitError's Stderr); nil: nothing.
+	Stderr func(args []string) string
 }
 
 func (n *Node) file(path string) ([]byte, bool) {
@@ -208,7 +210,11 @@ func (r *Runner) Run(_ context.Context, cmd driver.Cmd) error {
 		io.WriteString(cmd.Stdout, stdout)
 	}
 	if code != 0 {
-		return &driver.ExitError{Args: cmd.Args, Code: code}
+		e := &driver.ExitError{Args: cmd.Args, Code: code}
+		if r.d.Node.Stderr != nil {
+			e.Stderr = r.d.Node.Stderr(cmd.Args)
+		}
+		return e
 	}
 	return nil
 }
