@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +98,15 @@ func TestCgroupV2Host(t *testing.T) {
 				}
 				if out := vm.mustMkube(t, "-p", a, "ssh", "--", "sudo", "grep", "-h", "SystemdCgroup", "/etc/containerd/config.toml"); !strings.Contains(out, "SystemdCgroup = true") {
 					t.Errorf("containerd config: %s", out)
+				}
+				// Every controller the node has is enabled for its children (mkube-kubelet-cgroup).
+				have := strings.Fields(vm.mustMkube(t, "-p", a, "ssh", "--", "cat", "/sys/fs/cgroup/cgroup.controllers"))
+				enabled := strings.Fields(vm.mustMkube(t, "-p", a, "ssh", "--", "cat", "/sys/fs/cgroup/cgroup.subtree_control"))
+				for _, c := range have {
+					if !slices.Contains(enabled, c) {
+						t.Errorf("the node's root cgroup has %v but enables only %v for the kubelet's pods", have, enabled)
+						break
+					}
 				}
 			})
 
