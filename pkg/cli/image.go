@@ -9,7 +9,7 @@ import (
 
 func newImage(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Loads, lists and removes images in the cluster's container runtime"}
-	load := a.command("load IMAGE|ARCHIVE...", "Loads images from the local Docker engine, an archive (docker save / OCI), or a registry into the node", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+	load := a.command("load IMAGE|ARCHIVE...", "Loads images from the local engine (Podman's for a podman profile, else Docker), an archive (docker save / OCI), or a registry into the node", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return reason.Errorf(reason.Usage, "e.g. mkube image load my-app:dev", "no image given")
 		}

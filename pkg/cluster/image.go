@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -19,26 +20,66 @@ import (
 )
 
 // ImageLoad loads images into the profile's node: each argument is an image archive (docker save
-// or OCI), or an image in the local Docker engine, or failing that one pulled into mkube's cache.
+// or OCI), or an image in the local engine (the profile's own for docker and podman, else Docker),
+// or failing that one pulled into mkube's cache.
 // Pods then run them with imagePullPolicy IfNotPresent (or Never) without any pull.
 func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
-	return m.inNode(ctx, profile, func(p *config.Profile, r driver.Runner) error {
-		for _, arg := range args {
-			src, err := m.imageSource(ctx, ImageSources(p), arg)
-			if err != nil {
-				return err
-			}
-			m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
-			if err := node.ImportImages(ctx, r, src); err != nil {
-				return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
-			}
+	mc, err := m.Running(ctx, profile)
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	r, err := mc.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	// A container driver's own engine is where its user builds images (Podman's for podman);
+	// a VM's user builds with Docker.
+	var eng engineImages = hostDocker{}
+	if e, ok := mc.Driver.(engineImages); ok {
+		eng = e
+	}
+	for _, arg := range args {
+		src, err := m.imageSource(ctx, ImageSources(mc.Profile), eng, arg)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
+		if err := node.ImportImages(ctx, r, src); err != nil {
+			return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+		}
+	}
+	return nil
 }
 
+// engineImages is a local engine `image load` takes images from: a container driver's (the docker
+// driver's Driver over Docker or Podman), else the host's Docker (hostDocker).
+type engineImages interface {
+	// ImageID is the image's ID, "" when the engine does not have it.
+	ImageID(ctx context.Context, ref string) (string, error)
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	EngineCLI() string
+}
+
+// hostDocker is the host's Docker engine ($DOCKER_HOST or its default socket).
+type hostDocker struct{}
+
+func (hostDocker) ImageID(ctx context.Context, ref string) (string, error) {
+	err := cache.InDocker(ctx, ref)
+	if errors.Is(err, cache.ErrNotInDocker) {
+		return "", nil
+	}
+	return ref, err
+}
+
+func (hostDocker) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	return cache.FromDocker(ctx, ref)
+}
+
+func (hostDocker) EngineCLI() string { return "docker" }
+
 // imageSource says where an `image load` argument's archive comes from.
-func (m *Manager) imageSource(ctx context.Context, sources func(string) (name.Reference, error), arg string) (func(io.Writer) error, error) {
+func (m *Manager) imageSource(ctx context.Context, sources func(string) (name.Reference, error), eng engineImages, arg string) (func(io.Writer) error, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
 		return func(w io.Writer) error {
 			f, err := os.Open(arg)
@@ -58,10 +99,10 @@ func (m *Manager) imageSource(ctx context.Context, sources func(string) (name.Re
 		return nil, reason.Errorf(reason.Usage, "give an image reference or an image archive (docker save IMAGE -o FILE)",
 			"%s is neither a file nor an image reference", arg)
 	}
-	derr := cache.InDocker(ctx, arg)
-	if derr == nil {
+	id, derr := eng.ImageID(ctx, arg)
+	if derr == nil && id != "" {
 		return func(w io.Writer) error {
-			rc, err := cache.FromDocker(ctx, arg)
+			rc, err := eng.SaveImage(ctx, arg)
 			if err != nil {
 				return err
 			}
@@ -70,17 +111,18 @@ func (m *Manager) imageSource(ctx context.Context, sources func(string) (name.Re
 			return err
 		}, nil
 	}
-	// Not in Docker (or no Docker): pull it into mkube's cache like `cache add` does.
+	// Not in the engine (or no engine): pull it into mkube's cache like `cache add` does.
 	imgs, err := cache.OpenImages(ctx, m.Home.CacheDir("images"))
 	if err != nil {
 		return nil, err
 	}
 	if err := imgs.EnsureFrom(ctx, []string{canon}, sources, m.Out.Err()); err != nil {
-		why := "it is not in the local Docker engine"
-		if !errors.Is(derr, cache.ErrNotInDocker) {
+		cli := eng.EngineCLI()
+		why := "it is not in the local " + cli + " engine"
+		if derr != nil {
 			why = derr.Error()
 		}
-		return nil, reason.Errorf(reason.ImageCache, "build or pull it with docker first, or pass an archive (docker save IMAGE -o FILE)",
+		return nil, reason.Errorf(reason.ImageCache, fmt.Sprintf("build or pull it with %s first, or pass an archive (%s save IMAGE -o FILE)", cli, cli),
 			"image %s: %s, and pulling it failed: %v", arg, why, firstLine(err))
 	}
 	return func(w io.Writer) error { return imgs.WriteArchive(ctx, []string{canon}, w) }, nil

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,23 @@ func TestPodmanDriver(t *testing.T) {
 	})
 
 	t.Run("a pod resolves kubernetes.default through CoreDNS", func(t *testing.T) { c.checkDNS(t, p, agnhost) })
+
+	t.Run("image load takes an image from Podman, not Docker", func(t *testing.T) {
+		// An image only Podman has (one file, imported: nothing to pull).
+		const img = "localhost/mkube-itest/podman-only:1"
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("from podman\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tarball := filepath.Join(dir, "rootfs.tar")
+		run(t, "tar", "-C", dir, "-cf", tarball, "hello")
+		run(t, "podman", "import", tarball, img)
+		t.Cleanup(func() { runErr("podman", "rmi", "-f", img) })
+		c.must("-p", p, "image", "load", img)
+		if ls := c.must("-p", p, "image", "ls"); !strings.Contains(ls, img) {
+			t.Errorf("image ls lacks %s after image load:\n%s", img, ls)
+		}
+	})
 
 	var written string
 	t.Run("a PersistentVolumeClaim is provisioned and written", func(t *testing.T) {

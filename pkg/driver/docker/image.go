@@ -60,3 +60,16 @@ func JSONStreamError(r io.Reader) error {
 		}
 	}
 }
+
+// SaveImage streams an image of the local engine out as a `docker save` archive (which containerd
+// imports as it is): `mkube image load` of an image the user built with this engine's CLI.
+func (d *Driver) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	rc, err := d.cli.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return nil, fmt.Errorf("%s save %s: %w", d.eng.CLI, ref, err)
+	}
+	return rc, nil
+}
+
+// EngineCLI is the engine's command, for advice ("docker", "podman").
+func (d *Driver) EngineCLI() string { return d.eng.CLI }
