@@ -120,8 +120,8 @@ func makeUserObjects(t *testing.T) {
 }
 
 // takeSnapshot fingerprints everything a command could touch: every file under MKUBE_HOME (mkube's
-// own lock files aside: empty files that exist to be locked), the kubeconfig, and the Docker and
-// libvirt objects on the machine.
+// own lock files aside: empty files that exist to be locked), the kubeconfig, and the Docker,
+// Podman and libvirt objects on the machine.
 func takeSnapshot(t *testing.T, c *cluster) string {
 	t.Helper()
 	var b strings.Builder
@@ -146,6 +146,23 @@ func takeSnapshot(t *testing.T, c *cluster) string {
 		}
 		slices.Sort(lines)
 		b.WriteString(strings.Join(lines, "\n") + "\n")
+	}
+	// Rootful Podman's objects too, where Podman runs (mkube reaches it for the podman driver and
+	// to keep a docker network's subnet off Podman's): names, IDs and states, sorted.
+	if _, err := runErr("podman", "info", "--format", "{{.Host.Arch}}"); err == nil {
+		for _, args := range [][]string{
+			{"ps", "-a", "--no-trunc", "--format", "podman container {{.ID}} {{.Names}} {{.State}}"},
+			{"volume", "ls", "--format", "podman volume {{.Name}}"},
+			{"network", "ls", "--no-trunc", "--format", "podman network {{.ID}} {{.Name}}"},
+		} {
+			out, err := runErr("podman", args...)
+			if err != nil {
+				t.Fatalf("podman %v: %v", args, err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			slices.Sort(lines)
+			b.WriteString(strings.Join(lines, "\n") + "\n")
+		}
 	}
 	for _, args := range [][]string{{"list", "--all", "--name"}, {"net-list", "--all", "--name"}, {"pool-list", "--all", "--name"}} {
 		if out, err := runErr("virsh", append([]string{"-c", "qemu:///system"}, args...)...); err == nil {
