@@ -24,32 +24,25 @@ import (
 // or failing that one pulled into mkube's cache.
 // Pods then run them with imagePullPolicy IfNotPresent (or Never) without any pull.
 func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) error {
-	mc, err := m.Running(ctx, profile)
-	if err != nil {
-		return err
-	}
-	defer mc.Close()
-	r, err := mc.Runner(ctx)
-	if err != nil {
-		return err
-	}
-	// A container driver's own engine is where its user builds images (Podman's for podman);
-	// a VM's user builds with Docker.
-	var eng engineImages = hostDocker{}
-	if e, ok := mc.Driver.(engineImages); ok {
-		eng = e
-	}
-	for _, arg := range args {
-		src, err := m.imageSource(ctx, ImageSources(mc.Profile), eng, arg)
-		if err != nil {
-			return err
+	return m.inMachine(ctx, profile, func(mc *Machine, r driver.Runner) error {
+		// A container driver's own engine is where its user builds images (Podman's for podman);
+		// a VM's user builds with Docker.
+		var eng engineImages = hostDocker{}
+		if e, ok := mc.Driver.(engineImages); ok {
+			eng = e
 		}
-		m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
-		if err := node.ImportImages(ctx, r, src); err != nil {
-			return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+		for _, arg := range args {
+			src, err := m.imageSource(ctx, ImageSources(mc.Profile), eng, arg)
+			if err != nil {
+				return err
+			}
+			m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
+			if err := node.ImportImages(ctx, r, src); err != nil {
+				return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // engineImages is a local engine `image load` takes images from: a container driver's (the docker
@@ -64,6 +57,7 @@ type engineImages interface {
 // hostDocker is the host's Docker engine ($DOCKER_HOST or its default socket).
 type hostDocker struct{}
 
+// ImageID stands the reference in for the ID: `image load` only asks whether Docker has the image.
 func (hostDocker) ImageID(ctx context.Context, ref string) (string, error) {
 	err := cache.InDocker(ctx, ref)
 	if errors.Is(err, cache.ErrNotInDocker) {

@@ -254,6 +254,11 @@ func (r *readyFirst) Remove(ctx context.Context, name string, manifest []byte) e
 
 // inNode runs fn with a runner into a profile's running node, and closes both after.
 func (m *Manager) inNode(ctx context.Context, name string, fn func(p *config.Profile, r driver.Runner) error) error {
+	return m.inMachine(ctx, name, func(mc *Machine, r driver.Runner) error { return fn(mc.Profile, r) })
+}
+
+// inMachine is inNode for a caller that needs the machine's driver too.
+func (m *Manager) inMachine(ctx context.Context, name string, fn func(mc *Machine, r driver.Runner) error) error {
 	mc, err := m.Running(ctx, name)
 	if err != nil {
 		return err
@@ -263,7 +268,7 @@ func (m *Manager) inNode(ctx context.Context, name string, fn func(p *config.Pro
 	if err != nil {
 		return err
 	}
-	return fn(mc.Profile, r)
+	return fn(mc, r)
 }
 
 // runningClient is a Kubernetes client for a profile whose machine must be running, and where

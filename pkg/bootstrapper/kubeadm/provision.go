@@ -165,15 +165,14 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 		return node.StartKubelet(ctx, r)
 	}
 	err := b.init(ctx, r, c)
-	if !worthRetry(ctx, err) {
+	exit := retryable(ctx, err)
+	if exit == nil {
 		return err
 	}
 	// On a slow or busy host (two control planes under software emulation) an init sometimes fails
 	// where the next one on a clean node succeeds, as minikube also finds: reset the node and try
 	// once more. The reset empties /etc/kubernetes/pki, so the host's certificates go back in first.
 	if b.Logf != nil {
-		var exit *driver.ExitError
-		errors.As(err, &exit)
 		b.Logf("kubeadm init failed; resetting the node and trying once more. Its output:\n%s", tail(exit.Stderr, 30))
 	}
 	if rerr := reset(ctx, r); rerr != nil {
@@ -185,15 +184,19 @@ func (b *Bootstrapper) controlPlane(ctx context.Context, r driver.Runner, c Clus
 	return b.init(ctx, r, c)
 }
 
-// worthRetry tells whether a failed init may succeed on a reset node: kubeadm itself failed in one
-// of its phases (not on its configuration, not a later command of ours), and the kubelet ran — a
-// kubelet that never became healthy fails the same way again, only 10 minutes later.
-func worthRetry(ctx context.Context, err error) bool {
+// retryable is kubeadm's exit when a failed init may succeed on a reset node, else nil: kubeadm
+// itself failed in one of its phases (not on its configuration, not a later command of ours), and
+// the kubelet ran — a kubelet that never became healthy fails the same way again, only 10 minutes
+// later.
+func retryable(ctx context.Context, err error) *driver.ExitError {
 	var exit *driver.ExitError
 	if err == nil || ctx.Err() != nil || !errors.As(err, &exit) || len(exit.Args) < 2 || exit.Args[0] != "kubeadm" || exit.Args[1] != "init" {
-		return false
+		return nil
 	}
-	return strings.Contains(initFailure(exit.Stderr), "error execution phase") && !strings.Contains(exit.Stderr, "waiting for the kubelet to start")
+	if !strings.Contains(initFailure(exit.Stderr), "error execution phase") || strings.Contains(exit.Stderr, "waiting for the kubelet to start") {
+		return nil
+	}
+	return exit
 }
 
 // init runs kubeadm init once and marks the node done when it succeeds.

@@ -99,7 +99,7 @@ func TestControlPlaneRetriesInitOnce(t *testing.T) {
 
 // Only kubeadm init's own phase failures are retried: not a command after it (the done marker),
 // not other errors, not a cancelled start.
-func TestWorthRetry(t *testing.T) {
+func TestRetryable(t *testing.T) {
 	phase := "error: error execution phase wait-control-plane: connection refused"
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -116,8 +116,8 @@ func TestWorthRetry(t *testing.T) {
 		{"cancelled", cancelled, &driver.ExitError{Args: []string{"kubeadm", "init"}, Code: 1, Stderr: phase}, false},
 		{"no error", context.Background(), nil, false},
 	} {
-		if got := worthRetry(tc.ctx, tc.err); got != tc.want {
-			t.Errorf("%s: worthRetry = %v, want %v", tc.name, got, tc.want)
+		if got := retryable(tc.ctx, tc.err) != nil; got != tc.want {
+			t.Errorf("%s: retryable = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
