@@ -81,10 +81,10 @@ integration: build artifacts node-image iso host-iso ## end-to-end tests: real D
 	hack/podman-up.sh
 	$(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 75m -v ./test/integration/...
 
-test-cgroupv2: build artifacts node-image host-iso ## the docker driver on a cgroup v2 host VM only (CGROUPV2_VERSIONS="v1.3x.y …", each built into the mirror; default: the default version)
+test-cgroupv2: build artifacts node-image host-iso ## the docker driver on a cgroup v2 host VM only, with a second profile beside the first (CGROUPV2_VERSIONS="v1.3x.y …", each built into the mirror; default: the default version)
 	hack/install-deps.sh --test --vm
 	hack/libvirt-up.sh
-	MKUBE_CGROUPV2_VERSIONS="$(CGROUPV2_VERSIONS)" $(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v -run 'TestCgroupV2Host' ./test/integration/...
+	MKUBE_CGROUPV2_VERSIONS="$(CGROUPV2_VERSIONS)" MKUBE_CGROUPV2_SIDE_BY_SIDE=1 $(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v -run 'TestCgroupV2Host' ./test/integration/...
 
 bench: build ## time start (warm/cold cache), restart, stop, delete with hyperfine; results in out/bench
 	hack/bench.sh
