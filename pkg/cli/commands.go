@@ -61,6 +61,7 @@ func newStart(a *app) *cobra.Command {
 	f.BoolVar(&o.DownloadOnly, "download-only", false, "only fill the cache with what a start needs, then stop")
 	f.StringVar(&o.Wait, "wait", "apiserver,system_pods,default_sa,node_ready", "components to wait for: all, none, or a list of apiserver,system_pods,default_sa,apps_running,node_ready,kubelet")
 	f.DurationVar(&o.WaitTimeout, "wait-timeout", 6*time.Minute, "how long to wait for the components in --wait")
+	f.IntVarP(&o.Nodes, "nodes", "n", 1, "the number of nodes: the first is the control plane, the others join as workers (docker and podman drivers)")
 	return cmd
 }
 
@@ -93,7 +94,7 @@ func newStatus(a *app) *cobra.Command {
 		if err := printStatus(a.stdout, s, format); err != nil {
 			return err
 		}
-		a.code = s.ExitCode()
+		a.code = cluster.ExitCode(s)
 		return nil
 	})
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
@@ -101,22 +102,28 @@ func newStatus(a *app) *cobra.Command {
 }
 
 func newIP(a *app) *cobra.Command {
-	return a.command("ip", "Prints the node's IP address", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-		ip, err := m.IP(cmd.Context(), a.profile)
+	var nodeName string
+	cmd := a.command("ip", "Prints the node's IP address", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		ip, err := m.IP(cmd.Context(), a.profile, nodeName)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(a.stdout, ip)
 		return nil
 	})
+	cmd.Flags().StringVarP(&nodeName, "node", "n", "", "the node (default: the primary control plane)")
+	return cmd
 }
 
 func newSSH(a *app) *cobra.Command {
-	return a.command("ssh [-- COMMAND...]", "Logs into the node with SSH, or runs a command there", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
-		code, err := m.SSH(cmd.Context(), a.profile, args, a.stdin, a.stdout, a.stderr)
+	var nodeName string
+	cmd := a.command("ssh [-- COMMAND...]", "Logs into the node with SSH, or runs a command there", nil, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
+		code, err := m.SSH(cmd.Context(), a.profile, nodeName, args, a.stdin, a.stdout, a.stderr)
 		a.code = code
 		return err
 	})
+	cmd.Flags().StringVarP(&nodeName, "node", "n", "", "the node (default: the primary control plane)")
+	return cmd
 }
 
 func newKubectl(a *app) *cobra.Command {
@@ -174,6 +181,7 @@ func newProfile(a *app) *cobra.Command {
 
 func newLogs(a *app) *cobra.Command {
 	var lines int
+	var nodeName string
 	var file string
 	cmd := a.command("logs", "Shows kubelet, containerd and control-plane logs for bug reports", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
 		w := a.stdout
@@ -185,9 +193,10 @@ func newLogs(a *app) *cobra.Command {
 			defer f.Close()
 			w = f
 		}
-		return m.Logs(cmd.Context(), a.profile, lines, w)
+		return m.Logs(cmd.Context(), a.profile, nodeName, lines, w)
 	})
 	cmd.Flags().IntVarP(&lines, "length", "n", 60, "lines of each log to show")
+	cmd.Flags().StringVar(&nodeName, "node", "", "the node (default: the primary control plane)")
 	cmd.Flags().StringVar(&file, "file", "", "write the logs to this file")
 	return cmd
 }

@@ -39,15 +39,29 @@ func badFormat(format string, flag string, have ...string) error {
 	return reason.Errorf(reason.Usage, "use "+strings.Join(uses, " or "), "unknown output format %q", format)
 }
 
-// printStatus writes a status as minikube does, text or json.
-func printStatus(w io.Writer, s cluster.Status, format string) error {
+// printStatus writes a cluster's status as minikube does: a text block per node; in json one
+// object for a one-node cluster, an array of them for more.
+func printStatus(w io.Writer, ss []cluster.Status, format string) error {
 	switch format {
 	case "json":
-		return writeJSON(w, s)
+		if len(ss) == 1 {
+			return writeJSON(w, ss[0])
+		}
+		return writeJSON(w, ss)
 	case "", "text":
-		_, err := fmt.Fprintf(w, "%s\ntype: Control Plane\nhost: %s\nkubelet: %s\napiserver: %s\nkubeconfig: %s\n\n",
-			s.Name, s.Host, s.Kubelet, s.APIServer, s.Kubeconfig)
-		return err
+		for _, s := range ss {
+			var err error
+			if s.Worker {
+				_, err = fmt.Fprintf(w, "%s\ntype: Worker\nhost: %s\nkubelet: %s\n\n", s.Name, s.Host, s.Kubelet)
+			} else {
+				_, err = fmt.Fprintf(w, "%s\ntype: Control Plane\nhost: %s\nkubelet: %s\napiserver: %s\nkubeconfig: %s\n\n",
+					s.Name, s.Host, s.Kubelet, s.APIServer, s.Kubeconfig)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	default:
 		return badFormat(format, "-o", "text", "json")
 	}

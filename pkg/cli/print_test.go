@@ -14,7 +14,9 @@ import (
 
 func TestPrinters(t *testing.T) {
 	t.Parallel()
-	status := cluster.Status{Name: "mkube", Host: "Running", Kubelet: "Running", APIServer: "Running", Kubeconfig: "Configured"}
+	one := cluster.Status{Name: "mkube", Host: "Running", Kubelet: "Running", APIServer: "Running", Kubeconfig: "Configured"}
+	status := []cluster.Status{one}
+	multi := []cluster.Status{one, {Name: "mkube-m02", Host: "Running", Kubelet: "Stopped", APIServer: cluster.Irrelevant, Kubeconfig: cluster.Irrelevant, Worker: true}}
 	profiles := []cluster.ProfileRow{{Name: "mkube", Driver: "docker", Runtime: "containerd", IP: "192.168.49.2", Port: 8443,
 		Version: "v1.37.2", Status: "OK", Nodes: 1, Active: true}, {Name: "dev", Driver: "kvm2", Runtime: "containerd", Port: 8443, Version: "v1.35.0", Status: "Stopped", Nodes: 1}}
 	addonRows := []cluster.AddonStatus{{Name: "dashboard", Profile: "mkube", Status: "disabled", Maintainer: "mkube"},
@@ -36,6 +38,11 @@ func TestPrinters(t *testing.T) {
 			"mkube\ntype: Control Plane\nhost: Running\nkubelet: Running\napiserver: Running\nkubeconfig: Configured\n\n"},
 		{"status json", func(b *bytes.Buffer) error { return printStatus(b, status, "json") },
 			`{"Name":"mkube","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}` + "\n"},
+		{"status text, two nodes", func(b *bytes.Buffer) error { return printStatus(b, multi, "text") },
+			"mkube\ntype: Control Plane\nhost: Running\nkubelet: Running\napiserver: Running\nkubeconfig: Configured\n\nmkube-m02\ntype: Worker\nhost: Running\nkubelet: Stopped\n\n"},
+		{"status json, two nodes", func(b *bytes.Buffer) error { return printStatus(b, multi, "json") },
+			`[{"Name":"mkube","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false},` +
+				`{"Name":"mkube-m02","Host":"Running","Kubelet":"Stopped","APIServer":"Irrelevant","Kubeconfig":"Irrelevant","Worker":true}]` + "\n"},
 		{"profiles table", func(b *bytes.Buffer) error { return printProfiles(b, profiles, "table") }, "@profiles.table"},
 		{"profiles json, none", func(b *bytes.Buffer) error { return printProfiles(b, nil, "json") }, `{"invalid":[],"valid":[]}` + "\n"},
 		{"addons table", func(b *bytes.Buffer) error { return printAddons(b, addonRows, "table") }, "@addons.table"},

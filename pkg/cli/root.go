@@ -104,7 +104,7 @@ func newRoot(a *app) *cobra.Command {
 		return reason.New(reason.Usage, err, "see `mkube help`")
 	})
 	root.AddCommand(newStart(a), newStop(a), newDelete(a), newStatus(a), newIP(a), newSSH(a), newKubectl(a),
-		newProfile(a), newLogs(a), newVersion(a), newGetVersions(a), newUpdateContext(a), newCache(a), newService(a), newAddons(a), newImage(a), newDashboard(a), newConfig(a))
+		newProfile(a), newLogs(a), newVersion(a), newGetVersions(a), newUpdateContext(a), newCache(a), newService(a), newAddons(a), newImage(a), newDashboard(a), newConfig(a), newNode(a))
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}

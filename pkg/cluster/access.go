@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"mkube/pkg/config"
-	"mkube/pkg/driver"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/node"
@@ -18,8 +17,8 @@ import (
 )
 
 // IP is the node's address.
-func (m *Manager) IP(ctx context.Context, name string) (string, error) {
-	mc, err := m.Running(ctx, name)
+func (m *Manager) IP(ctx context.Context, name, nodeName string) (string, error) {
+	mc, err := m.RunningNode(ctx, name, nodeName)
 	if err != nil {
 		return "", err
 	}
@@ -28,8 +27,8 @@ func (m *Manager) IP(ctx context.Context, name string) (string, error) {
 }
 
 // SSH opens a session (or runs args) on the node as its login user, with the machine's key.
-func (m *Manager) SSH(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	mc, err := m.Running(ctx, name)
+func (m *Manager) SSH(ctx context.Context, name, nodeName string, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	mc, err := m.RunningNode(ctx, name, nodeName)
 	if err != nil {
 		return 0, err
 	}
@@ -37,7 +36,7 @@ func (m *Manager) SSH(ctx context.Context, name string, args []string, stdin io.
 	mc.Close()
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	sc, err := m.sshClient(name, ep)
+	sc, err := m.nodeSSHClient(name, nodeName, ep)
 	if err != nil {
 		return 0, err
 	}
@@ -96,11 +95,18 @@ func (m *Manager) UpdateContext(ctx context.Context, name string) error {
 
 // Logs writes what a bug report needs: the kubelet's and containerd's journals, the control-plane
 // containers' logs, and the node's view of its pods.
-func (m *Manager) Logs(ctx context.Context, name string, lines int, w io.Writer) error {
-	return m.inNode(ctx, name, func(_ *config.Profile, r driver.Runner) error {
-		node.WriteLogs(ctx, r, lines, w)
-		return nil
-	})
+func (m *Manager) Logs(ctx context.Context, name, nodeName string, lines int, w io.Writer) error {
+	mc, err := m.RunningNode(ctx, name, nodeName)
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	r, err := mc.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	node.WriteLogs(ctx, r, lines, w)
+	return nil
 }
 
 // SetDefaultProfile makes name the profile every command uses without -p, as `minikube profile

@@ -154,14 +154,12 @@ func (m *Manager) loadIfRunning(ctx context.Context, profile string, imgs *cache
 	if err != nil {
 		return nil // the hypervisor does not answer: the image is cached, the next start loads it
 	}
-	defer mc.Close()
+	mc.Close()
 	if mc.State != driver.Running {
 		return nil
 	}
-	r, err := mc.Runner(ctx)
-	if err != nil {
-		return err
-	}
-	m.Out.Step(out.Docker, "Loading %d image(s) into %q ...", len(refs), profile)
-	return node.ImportImages(ctx, r, func(w io.Writer) error { return imgs.WriteArchive(ctx, refs, w) })
+	return m.eachRunningNode(ctx, p, func(nodeName string, r driver.Runner) error {
+		m.Out.Step(out.Docker, "Loading %d image(s) into %q ...", len(refs), nodeName)
+		return node.ImportImages(ctx, r, func(w io.Writer) error { return imgs.WriteArchive(ctx, refs, w) })
+	})
 }

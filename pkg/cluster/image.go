@@ -36,9 +36,16 @@ func (m *Manager) ImageLoad(ctx context.Context, profile string, args []string) 
 			if err != nil {
 				return err
 			}
-			m.Out.Step(out.Docker, "Loading %s into %q ...", arg, profile)
-			if err := node.ImportImages(ctx, r, src); err != nil {
-				return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+			// Every node gets it, as minikube does: a pod may land on any of them.
+			err = m.eachRunningNode(ctx, mc.Profile, func(nodeName string, r driver.Runner) error {
+				m.Out.Step(out.Docker, "Loading %s into %q ...", arg, nodeName)
+				if err := node.ImportImages(ctx, r, src); err != nil {
+					return reason.New(reason.ImageCache, err, "is it a docker save or OCI archive?")
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -143,10 +150,15 @@ func (m *Manager) ImageList(ctx context.Context, profile string) (imgs []node.Im
 
 // ImageRemove removes images from the profile's node.
 func (m *Manager) ImageRemove(ctx context.Context, profile string, refs []string) error {
-	return m.inNode(ctx, profile, func(_ *config.Profile, r driver.Runner) error { return m.removeImages(ctx, profile, r, refs) })
+	return m.inNode(ctx, profile, func(p *config.Profile, _ driver.Runner) error {
+		// The primary must have them (a typo is an error); the other nodes may not.
+		return m.eachRunningNode(ctx, p, func(nodeName string, r driver.Runner) error {
+			return m.removeImages(ctx, profile, r, refs, nodeName == p.Name)
+		})
+	})
 }
 
-func (m *Manager) removeImages(ctx context.Context, profile string, r driver.Runner, refs []string) error {
+func (m *Manager) removeImages(ctx context.Context, profile string, r driver.Runner, refs []string, primary bool) error {
 	have, err := node.ListImages(ctx, r)
 	if err != nil {
 		return err
@@ -157,12 +169,17 @@ func (m *Manager) removeImages(ctx context.Context, profile string, r driver.Run
 			return reason.New(reason.Usage, err, "")
 		}
 		if !slices.ContainsFunc(have, func(i node.Image) bool { return i.Ref == canon }) {
+			if !primary {
+				continue
+			}
 			return reason.Errorf(reason.Usage, "see `mkube image ls -p "+profile+"`", "image %s is not in %q", canon, profile)
 		}
 		if err := node.RemoveImage(ctx, r, canon); err != nil {
 			return err
 		}
-		m.Out.Step(out.Fire, "Removed %s", canon)
+		if primary {
+			m.Out.Step(out.Fire, "Removed %s", canon)
+		}
 	}
 	return nil
 }

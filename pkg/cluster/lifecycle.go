@@ -5,6 +5,9 @@ import (
 	"errors"
 	"os"
 
+	"golang.org/x/sync/errgroup"
+
+	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/node"
@@ -27,7 +30,33 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	d, err := m.driverFor(p)
+	// The workers first, together; the control plane last, so they leave their API server in order.
+	var g errgroup.Group
+	for _, n := range p.Nodes[1:] {
+		g.Go(func() error { return m.stopNode(ctx, p, n.Name) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := m.stopNode(ctx, p, p.Name); err != nil {
+		return err
+	}
+	if len(p.Nodes) == 1 {
+		m.Out.Step(out.Stopped, "1 node stopped.")
+	} else {
+		m.Out.Step(out.Stopped, "%d nodes stopped.", len(p.Nodes))
+	}
+	return nil
+}
+
+// stopNode halts one node of a profile.
+func (m *Manager) stopNode(ctx context.Context, p *config.Profile, name string) error {
+	e, ok := m.Drivers.Lookup(p.Driver)
+	if !ok || !e.Supported {
+		_, err := m.driverFor(p) // its refusal
+		return err
+	}
+	d, err := m.NewNodeDriver(e, p.Name, name, p)
 	if err != nil {
 		return err
 	}
@@ -43,7 +72,6 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := d.Stop(ctx); err != nil {
 		return MachineError(reason.GuestError, err, "")
 	}
-	m.Out.Step(out.Stopped, "1 node stopped.")
 	return nil
 }
 
@@ -78,6 +106,14 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 			return err
 		}
 		defer d.Close()
+		// The other nodes first; the primary's delete then removes what they shared.
+		if p != nil {
+			for _, n := range p.Nodes[1:] {
+				if err := m.deleteMachine(ctx, e, p, n.Name); err != nil {
+					return err
+				}
+			}
+		}
 		if err := d.Delete(ctx); err != nil {
 			if !errors.Is(err, driver.ErrNotOwned) {
 				return MachineError(reason.GuestError, err, "")
@@ -113,6 +149,19 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 	}
 	if purgeHome {
 		return m.purge()
+	}
+	return nil
+}
+
+// deleteMachine removes one node's machine (not what the nodes share).
+func (m *Manager) deleteMachine(ctx context.Context, e driver.Entry, p *config.Profile, name string) error {
+	d, err := m.NewNodeDriver(e, p.Name, name, p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Delete(ctx); err != nil && !errors.Is(err, driver.ErrNotOwned) {
+		return MachineError(reason.GuestError, err, "")
 	}
 	return nil
 }

@@ -105,11 +105,21 @@ func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
 // NewDriver builds a profile's driver (p is nil for a profile whose config.json is gone: delete
 // still cleans up what carries its mark).
 func (m *Manager) NewDriver(e driver.Entry, name string, p *config.Profile) (driver.Driver, error) {
+	return m.NewNodeDriver(e, name, name, p)
+}
+
+// NewNodeDriver builds the driver of one node (machine) of a profile; every node shares the
+// profile's machine directory (its login key) and owner mark.
+func (m *Manager) NewNodeDriver(e driver.Entry, name, machine string, p *config.Profile) (driver.Driver, error) {
+	if machine != name && !e.MultiNode {
+		return nil, reason.Errorf(reason.Usage, "use the docker or podman driver for more than one node", "the %s driver runs one node per cluster", e.Name)
+	}
 	dir, err := m.Home.MachineDir(name)
 	if err != nil {
 		return nil, err
 	}
 	opts := driver.Options{
+		Machine:    machine,
 		MachineDir: dir,
 		Owner:      driver.Owner{HomeID: m.HomeID, Profile: name},
 		Log:        func(format string, args ...any) { m.Out.Warn(format, args...) },
@@ -161,9 +171,21 @@ func (mc *Machine) Close() {
 
 // open builds a profile's driver and learns its machine's state (and endpoint, when running).
 func (m *Manager) open(ctx context.Context, p *config.Profile) (*Machine, error) {
+	return m.openNode(ctx, p, p.Name)
+}
+
+// openNode is open for one node of the profile.
+func (m *Manager) openNode(ctx context.Context, p *config.Profile, nodeName string) (*Machine, error) {
 	d, err := m.driverFor(p)
 	if err != nil {
 		return nil, err
+	}
+	if nodeName != p.Name {
+		d.Close()
+		e, _ := m.Drivers.Lookup(p.Driver)
+		if d, err = m.NewNodeDriver(e, p.Name, nodeName, p); err != nil {
+			return nil, err
+		}
 	}
 	mc := &Machine{Profile: p, Driver: d}
 	if mc.State, err = d.State(ctx); err != nil {
@@ -181,18 +203,33 @@ func (m *Manager) open(ctx context.Context, p *config.Profile) (*Machine, error)
 
 // Running opens a profile whose machine must be running; the caller closes it.
 func (m *Manager) Running(ctx context.Context, name string) (*Machine, error) {
+	return m.RunningNode(ctx, name, "")
+}
+
+// RunningNode opens one node of a profile ("" is the primary), which must be running; the caller
+// closes it.
+func (m *Manager) RunningNode(ctx context.Context, name, nodeName string) (*Machine, error) {
 	p, err := m.loadProfile(name)
 	if err != nil {
 		return nil, err
 	}
-	mc, err := m.open(ctx, p)
+	n, _, ok := p.Node(nodeName)
+	if !ok {
+		return nil, reason.Errorf(reason.GuestNodeNotFound, "run `mkube node list -p "+name+"` to see its nodes",
+			"profile %q has no node %q", name, nodeName)
+	}
+	mc, err := m.openNode(ctx, p, n.Name)
 	if err != nil {
 		return nil, err
 	}
 	if mc.State != driver.Running {
 		mc.Close()
+		what := "control-plane"
+		if !n.ControlPlane {
+			what = "worker"
+		}
 		return nil, reason.Errorf(reason.GuestNotRunning, "to start a cluster, run: mkube start -p "+name,
-			"the control-plane node %s host is not running: state=%s", name, mc.State)
+			"the %s node %s host is not running: state=%s", what, n.Name, mc.State)
 	}
 	return mc, nil
 }
@@ -215,7 +252,7 @@ func (m *Manager) Applier(name string, ep driver.Endpoint) (Applier, error) {
 		return nil, err
 	}
 	ready := func(ctx context.Context) error {
-		return kubeadm.Wait(ctx, client, name, []string{kubeadm.WaitAPIServer}, func(f string, a ...any) { m.Out.V(1, f, a...) })
+		return kubeadm.Wait(ctx, client, nil, []string{kubeadm.WaitAPIServer}, func(f string, a ...any) { m.Out.V(1, f, a...) })
 	}
 	return &readyFirst{Applier: sa, ready: ready}, nil
 }
@@ -271,6 +308,32 @@ func (m *Manager) inMachine(ctx context.Context, name string, fn func(mc *Machin
 	return fn(mc, r)
 }
 
+// eachRunningNode runs fn with a runner into every running node of a profile, the primary first;
+// nodes that are not running are skipped (a start loads what they miss).
+func (m *Manager) eachRunningNode(ctx context.Context, p *config.Profile, fn func(nodeName string, r driver.Runner) error) error {
+	for _, n := range p.Nodes {
+		mc, err := m.openNode(ctx, p, n.Name)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer mc.Close()
+			if mc.State != driver.Running {
+				return nil
+			}
+			r, err := mc.Runner(ctx)
+			if err != nil {
+				return err
+			}
+			return fn(n.Name, r)
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // runningClient is a Kubernetes client for a profile whose machine must be running, and where
 // the host reaches the machine.
 func (m *Manager) runningClient(ctx context.Context, name string) (kubernetes.Interface, driver.Endpoint, error) {
@@ -302,19 +365,45 @@ func (m *Manager) MachineKey(name string) (string, error) {
 	return filepath.Join(dir, "id_ed25519"), nil
 }
 
-// sshClient is how the host logs in to a profile's node at ep: with the machine's own key, or the
-// user's (ep.SSHKey, the ssh driver), the node's host key pinned in the machine directory either way.
+// sshClient is how the host logs in to a profile's primary node at ep: with the machine's own key,
+// or the user's (ep.SSHKey, the ssh driver), the node's host key pinned in the machine directory
+// either way.
 func (m *Manager) sshClient(name string, ep driver.Endpoint) (ssh.Client, error) {
+	return m.nodeSSHClient(name, name, ep)
+}
+
+// nodeSSHClient is sshClient for any node of the profile: the nodes share the login key, each
+// has host keys of its own (KnownHostsFile).
+func (m *Manager) nodeSSHClient(name, nodeName string, ep driver.Endpoint) (ssh.Client, error) {
 	key, err := m.MachineKey(name)
 	if err != nil {
 		return ssh.Client{}, err
 	}
-	c := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key, Profile: name,
-		KnownHosts: filepath.Join(filepath.Dir(key), "known_hosts")}
+	known, err := m.KnownHostsFile(name, nodeName)
+	if err != nil {
+		return ssh.Client{}, err
+	}
+	c := ssh.Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key, Profile: name, KnownHosts: known}
 	if ep.SSHKey != "" {
 		c.KeyPath = ep.SSHKey
 	}
 	return c, nil
+}
+
+// KnownHostsFile is where a node's SSH host keys are pinned: known_hosts in the profile's machine
+// directory for the primary, known_hosts-<node> for the others.
+func (m *Manager) KnownHostsFile(name, nodeName string) (string, error) {
+	dir, err := m.Home.MachineDir(name)
+	if err != nil {
+		return "", err
+	}
+	if nodeName == "" || nodeName == name {
+		return filepath.Join(dir, "known_hosts"), nil
+	}
+	if err := config.ValidateProfileName(nodeName); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "known_hosts-"+nodeName), nil
 }
 
 // RestConfig is a client configuration for the profile's API server as the host reaches it.

@@ -19,7 +19,11 @@ type Status struct {
 	Worker     bool
 }
 
-// ExitCode follows minikube: bit 1 host, bit 2 kubelet, bit 4 API server not running.
+// Irrelevant is a worker's API server and kubeconfig state, as minikube shows them.
+const Irrelevant = "Irrelevant"
+
+// ExitCode follows minikube: bit 1 host, bit 2 kubelet, bit 4 API server not running (a
+// worker's API server is irrelevant).
 func (s Status) ExitCode() int {
 	code := 0
 	if s.Host != string(driver.Running) {
@@ -28,20 +32,36 @@ func (s Status) ExitCode() int {
 	if s.Kubelet != string(driver.Running) {
 		code |= 2
 	}
-	if s.APIServer != string(driver.Running) {
+	if !s.Worker && s.APIServer != string(driver.Running) {
 		code |= 4
 	}
 	return code
 }
 
-// GetStatus inspects a profile.
-func (m *Manager) GetStatus(ctx context.Context, name string) (Status, error) {
+// ExitCode of a cluster's statuses: every node's bits together.
+func ExitCode(ss []Status) int {
+	code := 0
+	for _, s := range ss {
+		code |= s.ExitCode()
+	}
+	return code
+}
+
+// GetStatus inspects every node of a profile, the primary first.
+func (m *Manager) GetStatus(ctx context.Context, name string) ([]Status, error) {
 	p, err := m.loadProfile(name)
 	if err != nil {
-		return newStatus(name), err
+		return []Status{newStatus(name)}, err
 	}
-	s, _, err := m.status(ctx, p)
-	return s, err
+	s, ep, err := m.status(ctx, p)
+	if err != nil {
+		return []Status{s}, err
+	}
+	all := []Status{s}
+	for _, n := range p.Nodes[1:] {
+		all = append(all, m.nodeStatus(ctx, p, n, ep))
+	}
+	return all, nil
 }
 
 func newStatus(name string) Status {
@@ -49,15 +69,8 @@ func newStatus(name string) Status {
 	return Status{Name: name, Host: n, Kubelet: n, APIServer: n, Kubeconfig: n}
 }
 
-// status inspects a profile's machine, kubelet, API server and kubeconfig entry, and says where
-// the machine is reached when it runs.
-func (m *Manager) status(ctx context.Context, p *config.Profile) (Status, driver.Endpoint, error) {
-	s := newStatus(p.Name)
-	d, err := m.driverFor(p)
-	if err != nil {
-		return s, driver.Endpoint{}, err
-	}
-	defer d.Close()
+// machineStatus fills in a node's host and kubelet, and says whether the machine runs.
+func (m *Manager) machineStatus(ctx context.Context, s *Status, d driver.Driver) bool {
 	st, err := d.State(ctx)
 	if err != nil {
 		st = driver.Error
@@ -67,15 +80,50 @@ func (m *Manager) status(ctx context.Context, p *config.Profile) (Status, driver
 		if st != driver.Nonexistent {
 			s.Kubelet, s.APIServer, s.Kubeconfig = "Stopped", "Stopped", "Stopped"
 		}
-		return s, driver.Endpoint{}, nil
+		return false
 	}
-	s.Kubelet, s.APIServer, s.Kubeconfig = "Stopped", "Stopped", "Misconfigured"
+	s.Kubelet = "Stopped"
 	if r, err := d.Runner(ctx); err == nil {
 		if node.KubeletRunning(ctx, r) {
 			s.Kubelet = string(driver.Running)
 		}
 		r.Close()
 	}
+	return true
+}
+
+// nodeStatus inspects a worker node.
+func (m *Manager) nodeStatus(ctx context.Context, p *config.Profile, n config.Node, _ driver.Endpoint) Status {
+	s := newStatus(n.Name)
+	s.Worker = true
+	defer func() { s.APIServer, s.Kubeconfig = Irrelevant, Irrelevant }()
+	e, ok := m.Drivers.Lookup(p.Driver)
+	if !ok {
+		return s
+	}
+	d, err := m.NewNodeDriver(e, p.Name, n.Name, p)
+	if err != nil {
+		s.Host = string(driver.Error)
+		return s
+	}
+	defer d.Close()
+	m.machineStatus(ctx, &s, d)
+	return s
+}
+
+// status inspects a profile's primary node: its machine, kubelet, API server and kubeconfig
+// entry, and says where the machine is reached when it runs.
+func (m *Manager) status(ctx context.Context, p *config.Profile) (Status, driver.Endpoint, error) {
+	s := newStatus(p.Name)
+	d, err := m.driverFor(p)
+	if err != nil {
+		return s, driver.Endpoint{}, err
+	}
+	defer d.Close()
+	if !m.machineStatus(ctx, &s, d) {
+		return s, driver.Endpoint{}, nil
+	}
+	s.APIServer, s.Kubeconfig = "Stopped", "Misconfigured"
 	ep, err := d.Endpoint(ctx)
 	if err != nil {
 		return s, ep, nil
@@ -122,7 +170,7 @@ func (m *Manager) Profiles(ctx context.Context) ([]ProfileRow, error) {
 			continue
 		}
 		row := ProfileRow{Name: n, Driver: p.Driver, Runtime: "containerd", Port: p.APIServerPort, Version: p.KubernetesVersion,
-			Nodes: 1, Active: current == n, Status: "Unknown", Config: p}
+			Nodes: len(p.Nodes), Active: current == n, Status: "Unknown", Config: p}
 		if s, ep, err := m.status(ctx, p); err == nil {
 			row.Status = s.Host
 			if s.ExitCode() == 0 {
@@ -131,6 +179,30 @@ func (m *Manager) Profiles(ctx context.Context) ([]ProfileRow, error) {
 			row.IP = ep.IP
 		}
 		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// NodeRow is one line of `mkube node list`.
+type NodeRow struct {
+	Name string
+	IP   string // "" when the node is not running
+}
+
+// NodeList lists a profile's nodes, the primary first, with the address of each running one.
+func (m *Manager) NodeList(ctx context.Context, name string) ([]NodeRow, error) {
+	p, err := m.loadProfile(name)
+	if err != nil {
+		return nil, err
+	}
+	var rows []NodeRow
+	for _, n := range p.Nodes {
+		mc, err := m.openNode(ctx, p, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, NodeRow{Name: n.Name, IP: mc.Endpoint.IP})
+		mc.Close()
 	}
 	return rows, nil
 }

@@ -90,6 +90,51 @@ type Profile struct {
 	// OwnerMarks says this profile's host objects carry the home's ID (every profile created since
 	// mkube marks them); a profile without it was made by an older mkube, whose objects are adopted.
 	OwnerMarks bool `json:"ownerMarks,omitempty"`
+	// Nodes are the cluster's nodes, the primary control plane first (minikube's Nodes).
+	Nodes []Node `json:"nodes,omitempty"`
+}
+
+// Node is one node of a profile's cluster.
+type Node struct {
+	Name         string `json:"name"`
+	ControlPlane bool   `json:"controlPlane"`
+	Worker       bool   `json:"worker"`
+}
+
+// NodeName is the name of a profile's n-th node (1-based), as minikube names them: the profile's
+// own name for the first, then <profile>-m02, <profile>-m03, ….
+func NodeName(profile string, n int) string {
+	if n <= 1 {
+		return profile
+	}
+	return fmt.Sprintf("%s-m%02d", profile, n)
+}
+
+// MaxMultiNodeName is the longest profile name that can have more than one node: "-mNN" must fit
+// in a 63-character host name.
+const MaxMultiNodeName = 59
+
+// NewNodes are the nodes of a new cluster of n nodes: the primary control plane (which runs
+// workloads too), then n-1 workers.
+func NewNodes(profile string, n int) []Node {
+	nodes := []Node{{Name: profile, ControlPlane: true, Worker: true}}
+	for i := 2; i <= n; i++ {
+		nodes = append(nodes, Node{Name: NodeName(profile, i), Worker: true})
+	}
+	return nodes
+}
+
+// Node finds a node by name; "" is the primary.
+func (p *Profile) Node(name string) (Node, int, bool) {
+	if name == "" {
+		name = p.Name
+	}
+	for i, n := range p.Nodes {
+		if n.Name == name {
+			return n, i + 1, true
+		}
+	}
+	return Node{}, 0, false
 }
 
 var profileName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -205,4 +250,7 @@ func (p *Profile) migrate() {
 		}
 	}
 	p.LegacyKVMQemuURI, p.LegacyKVMAccel, p.LegacyHypervSwitch = "", "", ""
+	if len(p.Nodes) == 0 {
+		p.Nodes = NewNodes(p.Name, 1) // profiles from before multi-node had one node
+	}
 }

@@ -24,12 +24,16 @@ const (
 
 // Spec is what a machine is created with.
 type Spec struct {
-	Name     string // profile name: machine, network and volume names derive from it
+	Name string // profile name: machine, network and volume names derive from it
+	// Ordinal is the node's place in its cluster (1, or 0, for the primary): drivers that give
+	// nodes fixed addresses derive them from it.
+	Ordinal  int
 	CPUs     int
 	MemoryMB int
 	DiskMB   int
 	Image    string // node image (docker) or ISO path (VM drivers)
-	// Ports the node serves that the host must reach on 127.0.0.1 (the API server, SSH).
+	// Ports the node serves that the host must reach on 127.0.0.1 (the API server, SSH). 0 for a
+	// worker: it serves no API server.
 	APIServerPort int
 	SSHPublicKey  string // authorized for the node's login user
 	// NodeFiles writes the node image's root file system as a tar stream, for drivers that install

@@ -33,11 +33,16 @@ type Entry struct {
 	// Health checks the hypervisor with the driver's settings (e.g. which libvirt URI).
 	Health func(ctx context.Context, s Settings) Health
 	New    func(profile string, opts Options) (Driver, error)
+	// MultiNode says the driver runs more than one node per profile (Options.Machine, Spec.Ordinal).
+	MultiNode bool
 }
 
 // Options carry host-wide settings a driver may need.
 type Options struct {
 	MachineDir string // $MKUBE_HOME/machines/<profile>
+	// Machine names the node this driver manages: "" (or the profile's name) is the primary,
+	// <profile>-m02 … the others (drivers with Entry.MultiNode).
+	Machine string
 	// Owner is what every host object the driver creates is marked with; the driver never reuses,
 	// stops or deletes an object that does not carry exactly this mark.
 	Owner Owner

@@ -59,6 +59,7 @@ var (
 	ProviderPermission  = Kind{"PROVIDER_PERMISSION", ExProviderPermission}
 	ProviderError       = Kind{"PROVIDER_ERROR", ExProviderError}
 	GuestNotFound       = Kind{"GUEST_NOT_FOUND", ExGuestNotFound}
+	GuestNodeNotFound   = Kind{"GUEST_NODE_RETRIEVE", ExGuestNotFound}
 	GuestNotRunning     = Kind{"GUEST_NOT_RUNNING", ExGuestNotRunning}
 	GuestError          = Kind{"GUEST_ERROR", ExGuestError}
 	K8sUnsupported      = Kind{"K8S_UNSUPPORTED_VERSION", ExControlPlaneUnsupported}

@@ -43,9 +43,15 @@ var knownHostsMu sync.Mutex
 // pins whatever key the node presents. Call it when mkube itself creates a new machine (which
 // generates new host keys) under an existing machine directory. A missing file is not an error.
 func ForgetHostKey(keyPath string) error {
+	return ForgetKnownHosts(knownHostsFile(keyPath))
+}
+
+// ForgetKnownHosts is ForgetHostKey for a known_hosts file of its own (another node of a profile
+// that shares the machine directory and its login key).
+func ForgetKnownHosts(file string) error {
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
-	if err := os.Remove(knownHostsFile(keyPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

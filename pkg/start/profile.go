@@ -92,6 +92,10 @@ func checkExisting(p *config.Profile, o Options, set func(string) bool) error {
 				"profile %q runs Kubernetes %s; changing an existing cluster to %s is not supported", p.Name, p.KubernetesVersion, v)
 		}
 	}
+	if set("nodes") && max(o.Nodes, 1) != len(p.Nodes) {
+		return reason.Errorf(reason.Usage, fmt.Sprintf("delete it first (`mkube delete -p %s`) or use another profile (-p NAME)", p.Name),
+			"profile %q has %d node(s); a start does not change the number of nodes of an existing cluster", p.Name, len(p.Nodes))
+	}
 	if set("driver") && o.Driver != p.Driver {
 		return reason.Errorf(reason.DriverUnsupported, "delete it first, or use another profile (-p NAME)",
 			"profile %q uses the %s driver, not %s", p.Name, p.Driver, o.Driver)
@@ -104,6 +108,9 @@ func checkExisting(p *config.Profile, o Options, set func(string) bool) error {
 	}
 	return nil
 }
+
+// maxNodes bounds --nodes: node names end in -m02 … -m99.
+const maxNodes = 99
 
 // newProfile checks the flags of a new cluster against the minimums and the host.
 func newProfile(o Options, host HostResources) (*config.Profile, error) {
@@ -142,6 +149,14 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 	if _, err := kubeadm.ParseExtraConfig(o.ExtraConfig); err != nil {
 		return nil, reason.New(reason.Usage, err, "")
 	}
+	nodes := max(o.Nodes, 1)
+	switch {
+	case nodes > maxNodes:
+		return nil, reason.Errorf(reason.Usage, fmt.Sprintf("use --nodes=%d or fewer", maxNodes), "--nodes=%d: too many nodes", o.Nodes)
+	case nodes > 1 && len(o.Profile) > config.MaxMultiNodeName:
+		return nil, reason.Errorf(reason.Usage, "use a shorter profile name (-p NAME)",
+			"profile name %q is too long for more than one node: its nodes' names (%s) must fit in 63 characters", o.Profile, config.NodeName(o.Profile, nodes))
+	}
 	p := &config.Profile{
 		Name: o.Profile, Driver: o.Driver, KubernetesVersion: v.String(), CPUs: o.CPUs, MemoryMB: mem, DiskMB: disk,
 		BinaryMirror: o.BinaryMirror, ImageRepository: o.ImageRepository, BaseImage: o.BaseImage, Mirror: o.Mirror,
@@ -149,7 +164,7 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 		APIServerPort: cluster.DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: cluster.DefaultServiceCIDR, PodCIDR: cluster.DefaultPodCIDR,
 		DNSDomain: cluster.DefaultDNSDomain, EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(),
-		Addons: map[string]bool{}, OwnerMarks: true,
+		Addons: map[string]bool{}, OwnerMarks: true, Nodes: config.NewNodes(o.Profile, nodes),
 	}
 	for _, a := range o.Addons {
 		p.Addons[a] = true

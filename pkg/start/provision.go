@@ -20,7 +20,11 @@ import (
 // params describe the cluster for kubeadm.
 func (s *State) params() kubeadm.Params {
 	p := s.Profile
-	return kubeadm.Params{
+	// With more nodes, the primary registers first, so the controller manager gives it the first
+	// /24 of the pod network: its bridge takes that range before the node exists (podNetworkStep
+	// checks it).
+	first, _ := kubeadm.FirstNodeCIDR(p.PodCIDR)
+	return kubeadm.Params{NodePodCIDR: first, MultiNode: len(p.Nodes) > 1,
 		CgroupRoot: s.Cgroups.Root, CgroupV1: s.Cgroups.V1, CgroupDriver: s.Cgroups.Driver,
 		Version: s.Version, ClusterName: p.Name, NodeName: p.Name, NodeIP: s.Endpoint.IP, APIServerPort: p.APIServerPort,
 		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
@@ -160,7 +164,7 @@ func waitStep(ctx context.Context, s *State) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
 	defer cancel()
-	if err := kubeadm.Wait(wctx, client, s.Profile.Name, s.WaitFor, func(f string, a ...any) { s.m.Out.V(1, f, a...) }); err != nil {
+	if err := kubeadm.Wait(wctx, client, s.nodeNames(), s.WaitFor, func(f string, a ...any) { s.m.Out.V(1, f, a...) }); err != nil {
 		return reason.New(reason.K8sTimeout, err, "see `mkube logs -p "+s.Profile.Name+"`; a slow machine may need a longer --wait-timeout")
 	}
 	return nil

@@ -47,6 +47,7 @@ type Options struct {
 	DownloadOnly   bool
 	Wait           string
 	WaitTimeout    time.Duration
+	Nodes          int // --nodes: how many nodes a new cluster has (0 is 1)
 	// Set reports whether the user gave a flag, so an existing profile's settings win over defaults.
 	Set func(flag string) bool
 }
@@ -81,6 +82,8 @@ type State struct {
 	Runner    driver.Runner
 	Cgroups   node.Cgroups
 	PKI       map[string]string
+	// Others are the nodes after the primary (--nodes), each with its driver, endpoint and runner.
+	Others []*NodeState
 }
 
 // Step is one named part of a start.
@@ -103,10 +106,13 @@ var Steps = []Step{
 	{"images", imagesStep},
 	{"save profile", saveStep},
 	{"machine", machineStep},
+	{"other machines", otherMachinesStep},
 	{"node facts", nodeFactsStep},
 	{"images (first start of a version)", imagesStep},
 	{"pki", pkiStep},
 	{"provision", provisionStep},
+	{"join", joinStep},
+	{"pod network", podNetworkStep},
 	{"kubeconfig", kubeconfigStep},
 	{"addons", addonsStep},
 	{"wait", waitStep},
@@ -170,6 +176,9 @@ func RunSteps(ctx context.Context, s *State, steps []Step) error {
 // close lets go of what the steps hold: the image cache and the driver's connections.
 func (s *State) close() {
 	s.Images.done()
+	for _, n := range s.Others {
+		n.close()
+	}
 	if s.Runner != nil {
 		s.Runner.Close()
 	}

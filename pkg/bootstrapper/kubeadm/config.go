@@ -49,6 +49,20 @@ type Params struct {
 	ExtraConfig   []string // component.key=value, as minikube's --extra-config
 	ExtraNames    []string // --apiserver-names
 	ExtraIPs      []string // --apiserver-ips
+	// NodePodCIDR is this node's pod range (its bridge's); "" until the node is registered and the
+	// controller manager gave it one (a joining node).
+	NodePodCIDR string
+	// MultiNode: the cluster has (or will have) more than one node, each with its own pod range.
+	MultiNode bool
+	// ControlPlaneIP is where this node reaches the API server (ControlPlaneHost); "" is NodeIP.
+	ControlPlaneIP string
+}
+
+func (p Params) controlPlaneIP() string {
+	if p.ControlPlaneIP != "" {
+		return p.ControlPlaneIP
+	}
+	return p.NodeIP
 }
 
 // Arg is one command-line flag for a component.

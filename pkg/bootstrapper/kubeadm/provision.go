@@ -54,6 +54,12 @@ type Bootstrapper struct {
 // Provision brings the control plane up. Every step checks what is already in place, so running it
 // again — after a stop, a crash or Ctrl-C — finishes the job instead of failing.
 func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster) error {
+	return b.provision(ctx, r, c, b.recoverInit, b.controlPlane)
+}
+
+// provision prepares a node (containerd, recovery of an interrupted run, images ∥ files copied in)
+// and then runs last: kubeadm init, or join.
+func (b *Bootstrapper) provision(ctx context.Context, r driver.Runner, c Cluster, recover, last func(context.Context, driver.Runner, Cluster) error) error {
 	type step struct {
 		name string
 		fn   func(context.Context, driver.Runner, Cluster) error
@@ -72,7 +78,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 	}
 	if err := do(ctx, step{"container runtime", func(ctx context.Context, r driver.Runner, c Cluster) error {
 		return node.EnsureContainerd(ctx, r, c.PauseImage, c.Params.CgroupDriver)
-	}}, step{"recover", b.recoverInit}); err != nil {
+	}}, step{"recover", recover}); err != nil {
 		return err
 	}
 	// The image stream is the longest step and needs only containerd: the other preparations
@@ -85,7 +91,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 	})
 	g.Go(func() error {
 		return do(gctx, step{"hosts", func(ctx context.Context, r driver.Runner, c Cluster) error {
-			return node.SetHost(ctx, r, c.Params.NodeIP, ControlPlaneHost)
+			return node.SetHost(ctx, r, c.Params.controlPlaneIP(), ControlPlaneHost)
 		}}, step{"binaries", func(ctx context.Context, r driver.Runner, c Cluster) error {
 			return node.InstallBinaries(ctx, r, c.Params.Version.String(), c.Binaries)
 		}}, step{"certificates", b.pki}, step{"cni", b.cni})
@@ -103,7 +109,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 			return node.ImportOnce(ctx, r, "preload-extra.digest", c.ExtraImagesDigest, c.ExtraImages)
 		}})
 	}()
-	err := do(ctx, step{"control plane", b.controlPlane})
+	err := do(ctx, step{"control plane", last})
 	if xerr := <-extra; err == nil {
 		err = xerr
 	}
@@ -143,19 +149,23 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 	return node.WriteBytes(ctx, r, pkiMarker, 0o644, []byte(digest+"\n"))
 }
 
-// cni configures the bridge plugin: one node needs no overlay network.
+// cni sets up the node's pod network. One node: a bridge on the whole pod network, masquerading
+// what leaves it (the bridge plugin's own rules, made with each pod). More nodes: a bridge on the
+// node's own pod range (nodes route each other's ranges: SetRoutes), and one masquerade rule for
+// what leaves the cluster's pod network, so traffic between pods keeps the pods' addresses, as
+// NetworkPolicy needs. That rule lives in the node's network namespace, which a container node
+// gets anew at every start: every start sets it.
 func (b *Bootstrapper) cni(ctx context.Context, r driver.Runner, c Cluster) error {
-	conf := fmt.Sprintf(`{
-  "cniVersion": "1.0.0",
-  "name": "mkube",
-  "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-`, c.Params.PodCIDR)
-	return node.WriteBytes(ctx, r, cniConf, 0o644, []byte(conf))
+	if !c.Params.MultiNode {
+		return WriteCNIConfig(ctx, r, c.Params.PodCIDR, true)
+	}
+	if err := Masquerade(ctx, r, c.Params.PodCIDR); err != nil {
+		return err
+	}
+	if c.Params.NodePodCIDR == "" {
+		return nil // known once the node is registered: the start writes it then
+	}
+	return WriteCNIConfig(ctx, r, c.Params.NodePodCIDR, false)
 }
 
 // controlPlane runs kubeadm init the first time; after that the kubelet, enabled in the node,

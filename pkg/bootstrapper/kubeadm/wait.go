@@ -53,7 +53,7 @@ func ParseWait(v string) ([]string, error) {
 
 // Wait polls until every component is healthy, or the context (--wait-timeout) ends. It asks the
 // API; it never sleeps longer than a poll interval.
-func Wait(ctx context.Context, client kubernetes.Interface, nodeName string, components []string, log func(format string, args ...any)) error {
+func Wait(ctx context.Context, client kubernetes.Interface, nodeNames []string, components []string, log func(format string, args ...any)) error {
 	checks := map[string]func(context.Context) (bool, string){
 		WaitAPIServer: func(ctx context.Context) (bool, string) {
 			body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -73,20 +73,25 @@ func Wait(ctx context.Context, client kubernetes.Interface, nodeName string, com
 			return podsReady(ctx, client, "k8s-app=kube-proxy")
 		},
 		WaitNodeReady: func(ctx context.Context) (bool, string) {
-			n, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-			if err != nil {
-				return false, "node " + nodeName + " is not registered"
-			}
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					return true, ""
+			for _, name := range nodeNames {
+				n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return false, "node " + name + " is not registered"
+				}
+				if !nodeReady(n) {
+					return false, "node " + name + " is not Ready"
 				}
 			}
-			return false, "node " + nodeName + " is not Ready"
+			return true, ""
 		},
 		WaitKubelet: func(ctx context.Context) (bool, string) {
-			n, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
-			return err == nil && n.Status.NodeInfo.KubeletVersion != "", "the kubelet has not registered"
+			for _, name := range nodeNames {
+				n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+				if err != nil || n.Status.NodeInfo.KubeletVersion == "" {
+					return false, "the kubelet of " + name + " has not registered"
+				}
+			}
+			return true, ""
 		},
 	}
 	for _, c := range components {
@@ -153,4 +158,14 @@ func apiWhy(err error) string {
 		return "not authorized: " + err.Error()
 	}
 	return err.Error()
+}
+
+// nodeReady says the node's Ready condition is True.
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }

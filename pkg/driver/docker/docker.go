@@ -40,6 +40,7 @@ const SSHUser = "docker"
 // Driver runs one profile's node container in one engine.
 type Driver struct {
 	profile string
+	machine string // the node: the profile's name for the primary, <profile>-mNN for the others
 	owner   driver.Owner
 	eng     Engine
 	cli     *client.Client
@@ -61,7 +62,11 @@ func NewOn(eng Engine, profile string, opts driver.Options) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{profile: profile, owner: opts.Owner, eng: eng, cli: cli}, nil
+	machine := opts.Machine
+	if machine == "" {
+		machine = profile
+	}
+	return &Driver{profile: profile, machine: machine, owner: opts.Owner, eng: eng, cli: cli}, nil
 }
 
 // Close closes the driver's Docker API client, which its runners share: neither is used after.
@@ -74,7 +79,7 @@ func (d *Driver) Close() error {
 
 // Entry registers the driver.
 func Entry(goos string) driver.Entry {
-	return driver.Entry{Name: Name, Priority: 100, Supported: true, New: New,
+	return driver.Entry{Name: Name, Priority: 100, Supported: true, MultiNode: true, New: New,
 		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
@@ -82,10 +87,14 @@ func (d *Driver) Name() string { return d.eng.Driver }
 
 func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }
 
-// container, network and volume names all follow the profile, as minikube's do.
-func (d *Driver) container() string { return d.profile }
+// The container and volume are named for the node, the network for the profile (all its nodes
+// share it), as minikube's are.
+func (d *Driver) container() string { return d.machine }
 func (d *Driver) network() string   { return d.profile }
-func (d *Driver) volume() string    { return d.profile }
+func (d *Driver) volume() string    { return d.machine }
+
+// primary says this driver manages the profile's first node, which owns what the nodes share.
+func (d *Driver) primary() bool { return d.machine == d.profile }
 
 // Create makes the network, the volume and the container, each only if missing, then starts it.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
@@ -94,10 +103,11 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err := d.CheckOwned(ctx); err != nil {
 		return err
 	}
-	ip, err := d.ensureNetwork(ctx)
+	sn, err := d.ensureNetwork(ctx)
 	if err != nil {
 		return err
 	}
+	ip := nodeIP(sn, spec.Ordinal)
 	if err := d.ensureVolume(ctx); err != nil {
 		return err
 	}
@@ -155,21 +165,23 @@ func (d *Driver) cgroupV2(ctx context.Context) (bool, error) {
 
 func (d *Driver) createContainer(ctx context.Context, spec driver.Spec, ip string, privileged, cgroupV2 bool) error {
 	sshPort := network.MustParsePort("22/tcp")
-	apiPort, err := network.ParsePort(strconv.Itoa(spec.APIServerPort) + "/tcp")
+	apiPort, err := network.ParsePort(strconv.Itoa(max(spec.APIServerPort, 1)) + "/tcp")
 	if err != nil {
 		return fmt.Errorf("API server port: %w", err)
 	}
 	loopback := netip.MustParseAddr("127.0.0.1")
-	ports := network.PortMap{
-		sshPort: {{HostIP: loopback}},
-		apiPort: {{HostIP: loopback}},
+	ports := network.PortMap{sshPort: {{HostIP: loopback}}}
+	exposed := network.PortSet{sshPort: {}}
+	if spec.APIServerPort != 0 { // a worker serves no API server
+		ports[apiPort] = []network.PortBinding{{HostIP: loopback}}
+		exposed[apiPort] = struct{}{}
 	}
 	cfg := &container.Config{
 		Image:        spec.Image,
-		Hostname:     d.profile,
+		Hostname:     d.machine,
 		Labels:       d.labels(),
 		Env:          []string{"container=" + d.eng.Driver},
-		ExposedPorts: network.PortSet{sshPort: {}, apiPort: {}},
+		ExposedPorts: exposed,
 		StopSignal:   "SIGRTMIN+3", // systemd's clean halt
 	}
 	hc := &container.HostConfig{
@@ -426,7 +438,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 			ep.APIServerPort = hp
 		}
 	}
-	if ep.IP == "" || ep.APIServerPort == 0 {
+	if ep.IP == "" || ep.SSHPort == 0 {
 		return ep, fmt.Errorf("the node container is not running")
 	}
 	return ep, nil

@@ -33,15 +33,15 @@ func (d *Driver) ensureVolume(ctx context.Context) error {
 
 // ensureNetwork creates the profile's network on a free private /24 and returns the node's
 // address in it (.2), or finds the existing one.
-func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
+func (d *Driver) ensureNetwork(ctx context.Context) (*net.IPNet, error) {
 	existing, err := d.cli.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var taken []*net.IPNet
 	for _, n := range existing.Items {
 		if n.Name == d.network() && !d.owner.OwnsLabels(n.Labels) {
-			return "", d.notOurs(d.eng.Title+" network", n.Name, n.Labels)
+			return nil, d.notOurs(d.eng.Title+" network", n.Name, n.Labels)
 		}
 		for _, c := range n.IPAM.Config {
 			if !c.Subnet.IsValid() {
@@ -49,7 +49,7 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 			}
 			if _, sn, err := net.ParseCIDR(c.Subnet.String()); err == nil {
 				if n.Name == d.network() {
-					return nodeIP(sn), nil
+					return sn, nil
 				}
 				taken = append(taken, sn)
 			}
@@ -63,11 +63,11 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 		}
 		subnet, err := netip.ParsePrefix(sn.String())
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		gw, err := netip.ParseAddr(gateway(sn))
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		_, err = d.cli.NetworkCreate(ctx, d.network(), client.NetworkCreateOptions{
 			Driver: "bridge",
@@ -83,11 +83,11 @@ func (d *Driver) ensureNetwork(ctx context.Context) (string, error) {
 			if subnetTaken(err) {
 				continue
 			}
-			return "", fmt.Errorf("creating %s network %s: %w", d.eng.Title, d.network(), err)
+			return nil, fmt.Errorf("creating %s network %s: %w", d.eng.Title, d.network(), err)
 		}
-		return nodeIP(sn), nil
+		return sn, nil
 	}
-	return "", fmt.Errorf("no free private subnet for the %s network %s", d.eng.Title, d.network())
+	return nil, fmt.Errorf("no free private subnet for the %s network %s", d.eng.Title, d.network())
 }
 
 func subnetTaken(err error) bool {
@@ -166,7 +166,8 @@ func overlaps(sn *net.IPNet, taken []*net.IPNet) bool {
 
 func gateway(sn *net.IPNet) string { return offset(sn, 1) }
 
-func nodeIP(sn *net.IPNet) string { return offset(sn, 2) }
+// nodeIP is the address of the ordinal-th node (1-based; 0 is the primary too): .2, .3, ….
+func nodeIP(sn *net.IPNet, ordinal int) string { return offset(sn, byte(1+max(ordinal, 1))) }
 
 func offset(sn *net.IPNet, n byte) string {
 	ip := sn.IP.To4()

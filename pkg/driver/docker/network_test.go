@@ -94,8 +94,11 @@ func TestEnsureNetworkAvoidsPeers(t *testing.T) {
 	if got := created(); len(got) != 1 || got[0] != want {
 		t.Fatalf("created networks %v, want one on %s", got, want)
 	}
-	if _, sn, _ := net.ParseCIDR(want); ip != nodeIP(sn) {
-		t.Errorf("node IP %s, want %s", ip, nodeIP(sn))
+	if ip.String() != want {
+		t.Errorf("network %s, want %s", ip, want)
+	}
+	if _, sn, _ := net.ParseCIDR(want); nodeIP(sn, 1) != offset(sn, 2) || nodeIP(sn, 3) != offset(sn, 4) {
+		t.Errorf("node IPs %s, %s: want .2 for the primary, .4 for the third node", nodeIP(sn, 1), nodeIP(sn, 3))
 	}
 }
 

@@ -80,9 +80,38 @@ func (d *Driver) removeOwned(ctx context.Context) error {
 	if d.owner.HomeID == "" && !d.owner.Legacy {
 		return nil // an unmarked driver owns nothing
 	}
+	if !d.primary() {
+		// Another node's driver removes its own volume only: the network and the other nodes stay.
+		v, err := d.cli.VolumeInspect(ctx, d.volume(), client.VolumeInspectOptions{})
+		switch {
+		case cerrdefs.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		case !d.owner.OwnsLabels(v.Volume.Labels):
+			return nil
+		}
+		if _, err := d.cli.VolumeRemove(ctx, d.volume(), client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return err
+		}
+		return nil
+	}
+	// The primary's delete is the cluster's: every node container, volume and the network.
 	// Listed by profile label, each then checked against the full mark (home ID, or a legacy
 	// object for a legacy profile).
 	mine := client.Filters{}.Add("label", driver.LabelProfile+"="+d.profile)
+	cs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: mine})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs.Items {
+		if !d.owner.OwnsLabels(c.Labels) {
+			continue
+		}
+		if _, err := d.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return err
+		}
+	}
 	vs, err := d.cli.VolumeList(ctx, client.VolumeListOptions{Filters: mine})
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func fakeEngine(t *testing.T, missing int32, labels map[string]string) *Driver {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return &Driver{profile: "p1", owner: driver.Owner{HomeID: "h1", Profile: "p1"}, eng: Docker(), cli: cli}
+	return &Driver{profile: "p1", machine: "p1", owner: driver.Owner{HomeID: "h1", Profile: "p1"}, eng: Docker(), cli: cli}
 }
 
 // A create cut short by an interrupted start may still be finishing in the engine when the next

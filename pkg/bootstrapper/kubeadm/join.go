@@ -1,0 +1,225 @@
+package kubeadm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	_ "embed"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"mkube/pkg/driver"
+	"mkube/pkg/node"
+)
+
+// Paths inside a joining node.
+const (
+	joinConfigPath = node.StateDir + "/kubeadm-join.yaml"
+	joinMarker     = node.StateDir + "/kubeadm-join-done"
+	patchDir       = node.StateDir + "/kubeadm-patches"
+	kubeletConf    = "/etc/kubernetes/kubelet.conf"
+)
+
+//go:embed join.yaml.tmpl
+var joinTemplateText string
+
+var joinTemplate = template.Must(template.New("join").Funcs(template.FuncMap{"quote": quote}).Parse(joinTemplateText))
+
+// JoinToken is what a node needs to join: a bootstrap token and the hash of the cluster's CA that
+// pins the API server it discovers.
+type JoinToken struct {
+	Token      string
+	CACertHash string // sha256:<hex of the CA's public key info>
+}
+
+// GenerateJoinConfig renders the JoinConfiguration of the node p describes (NodeName, NodeIP,
+// the control plane's APIServerPort, the kubelet's --extra-config).
+func GenerateJoinConfig(p Params, t JoinToken) ([]byte, error) {
+	extra, err := ParseExtraConfig(p.ExtraConfig)
+	if err != nil {
+		return nil, err
+	}
+	data := struct {
+		Params
+		JoinToken
+		ControlPlaneHost, PatchDir string
+		KubeletArgs                []Arg
+	}{Params: p, JoinToken: t, ControlPlaneHost: ControlPlaneHost, PatchDir: patchDir, KubeletArgs: extra["kubelet"]}
+	var buf bytes.Buffer
+	if err := joinTemplate.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// kubeletPatch is the strategic merge patch kubeadm applies to the cluster's kubelet configuration
+// on this node: its own cgroup root where the node shares the host's cgroup v1 hierarchy.
+func kubeletPatch(p Params) []byte {
+	if p.CgroupRoot == "" {
+		return []byte("{}\n")
+	}
+	return []byte("cgroupRoot: " + quote(p.CgroupRoot) + "\n")
+}
+
+// Join brings a node into the cluster as a worker with kubeadm join, the first time; after that the
+// kubelet, enabled in the node, is only made sure to run. As Provision, every step checks what is
+// already in place, so running it again resumes.
+func (b *Bootstrapper) Join(ctx context.Context, r driver.Runner, c Cluster, t JoinToken) error {
+	return b.provision(ctx, r, c, b.recoverJoin, func(ctx context.Context, r driver.Runner, c Cluster) error {
+		return b.join(ctx, r, c, t)
+	})
+}
+
+// Joined says whether the node finished a kubeadm join.
+func Joined(ctx context.Context, r driver.Runner) bool {
+	_, err := node.Output(ctx, r, "test", "-f", joinMarker)
+	return err == nil
+}
+
+func (b *Bootstrapper) join(ctx context.Context, r driver.Runner, c Cluster, t JoinToken) error {
+	if Joined(ctx, r) {
+		return node.StartKubelet(ctx, r)
+	}
+	cfg, err := GenerateJoinConfig(c.Params, t)
+	if err != nil {
+		return err
+	}
+	if err := node.WriteBytes(ctx, r, patchDir+"/kubeletconfiguration+merge.yaml", 0o644, kubeletPatch(c.Params)); err != nil {
+		return err
+	}
+	if err := node.WriteBytes(ctx, r, joinConfigPath, 0o600, cfg); err != nil { // it holds the token
+		return err
+	}
+	defer func() {
+		if ctx.Err() != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = killKubeadm(cctx, r)
+			cancel()
+		}
+	}()
+	if _, err := node.Output(ctx, r, "kubeadm", "join", "--config", joinConfigPath); err != nil {
+		var exit *driver.ExitError
+		if errors.As(err, &exit) {
+			if why := initFailure(exit.Stderr); why != "" {
+				return fmt.Errorf("kubeadm join: %s\n%w", why, err)
+			}
+		}
+		return err
+	}
+	// The token expires within minutes, but it need not stay on the node.
+	if _, err := node.Output(ctx, r, "rm", "-f", joinConfigPath); err != nil {
+		return err
+	}
+	_, err = node.Output(ctx, r, "touch", joinMarker)
+	return err
+}
+
+// recoverJoin undoes a join that an interrupted start left half done (a kubelet configured, no
+// marker), so the next join starts clean. The Node object such a join registered is the caller's
+// to delete (DeleteNode): kubeadm refuses to join a name that a Ready node already has.
+func (b *Bootstrapper) recoverJoin(ctx context.Context, r driver.Runner, _ Cluster) error {
+	if Joined(ctx, r) {
+		return nil
+	}
+	if err := killKubeadm(ctx, r); err != nil {
+		return err
+	}
+	if _, err := node.Output(ctx, r, "test", "-f", kubeletConf); err != nil {
+		return nil
+	}
+	return reset(ctx, r)
+}
+
+// tokenTTL is how long a join token lives: a join takes seconds, minutes under emulation.
+const tokenTTL = 15 * time.Minute
+
+// NewJoinToken makes a short-lived bootstrap token in the cluster (the Secret `kubeadm token
+// create` would make) and pins the CA at caFile (the host's copy) by its public key's hash.
+func NewJoinToken(ctx context.Context, client kubernetes.Interface, caFile string, now time.Time) (JoinToken, error) {
+	hash, err := CACertHash(caFile)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	id, err := randomToken(6)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	secret, err := randomToken(16)
+	if err != nil {
+		return JoinToken{}, err
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id, Namespace: metav1.NamespaceSystem},
+		Type:       corev1.SecretTypeBootstrapToken,
+		StringData: map[string]string{
+			"description":                    "mkube: a node joins",
+			"token-id":                       id,
+			"token-secret":                   secret,
+			"expiration":                     now.Add(tokenTTL).UTC().Format(time.RFC3339),
+			"usage-bootstrap-authentication": "true",
+			"usage-bootstrap-signing":        "true",
+			"auth-extra-groups":              "system:bootstrappers:kubeadm:default-node-token",
+		},
+	}
+	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, s, metav1.CreateOptions{FieldManager: "mkube"}); err != nil {
+		return JoinToken{}, fmt.Errorf("creating a join token: %w", err)
+	}
+	return JoinToken{Token: id + "." + secret, CACertHash: hash}, nil
+}
+
+// DeleteNode removes a Node object (gone already is fine).
+func DeleteNode(ctx context.Context, client kubernetes.Interface, name string) error {
+	err := client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// randomToken is n characters of [a-z0-9], as bootstrap tokens are made of.
+func randomToken(n int) (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var s strings.Builder
+	b := make([]byte, 1)
+	for s.Len() < n {
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		if int(b[0]) >= 256/len(alphabet)*len(alphabet) {
+			continue // no modulo bias: every character equally likely
+		}
+		s.WriteByte(alphabet[int(b[0])%len(alphabet)])
+	}
+	return s.String(), nil
+}
+
+// CACertHash is kubeadm's --discovery-token-ca-cert-hash of a CA certificate file.
+func CACertHash(caFile string) (string, error) {
+	raw, err := os.ReadFile(caFile)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return "", fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", caFile, err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
