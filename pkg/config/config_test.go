@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -116,5 +117,39 @@ func TestLegacyDriverSettingsMigrate(t *testing.T) {
 	saved, _ := os.ReadFile(filepath.Join(dir, "config.json"))
 	if strings.Contains(string(saved), "kvmQemuURI") {
 		t.Errorf("the old field is written again: %s", saved)
+	}
+}
+
+// Nodes are named as minikube names them; a profile from before multi-node has its one node.
+func TestNodes(t *testing.T) {
+	t.Parallel()
+	if got := NodeName("dev", 1) + " " + NodeName("dev", 2) + " " + NodeName("dev", 12); got != "dev dev-m02 dev-m12" {
+		t.Errorf("node names %q", got)
+	}
+	nodes := NewNodes("dev", 3)
+	want := []Node{{"dev", true, true}, {"dev-m02", false, true}, {"dev-m03", false, true}}
+	if !slices.Equal(nodes, want) {
+		t.Errorf("NewNodes = %+v", nodes)
+	}
+	h := Home(t.TempDir())
+	dir, _ := h.ProfileDir("old")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"name":"old","driver":"docker"}`), 0o600)
+	p, err := h.Load("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Nodes, []Node{{"old", true, true}}) {
+		t.Errorf("an old profile's nodes: %+v", p.Nodes)
+	}
+	p.Nodes = NewNodes("old", 2)
+	if n, i, ok := p.Node("old-m02"); !ok || i != 2 || n.ControlPlane {
+		t.Errorf("Node(old-m02) = %+v, %d, %v", n, i, ok)
+	}
+	if n, i, ok := p.Node(""); !ok || i != 1 || n.Name != "old" {
+		t.Errorf("Node(\"\") = %+v, %d, %v (the primary)", n, i, ok)
+	}
+	if _, _, ok := p.Node("old-m03"); ok {
+		t.Error("a node that is not there was found")
 	}
 }

@@ -27,6 +27,9 @@ func TestNewProfileValidation(t *testing.T) {
 		{"disk too small", func(o *Options) { o.DiskSize = "1g" }, reason.InsufficientStorage},
 		{"old version", func(o *Options) { o.KubernetesVersion = "v1.20.0" }, reason.K8sUnsupported},
 		{"bad extra-config", func(o *Options) { o.ExtraConfig = []string{"nonsense"} }, reason.Usage},
+		{"three nodes", func(o *Options) { o.Nodes = 3 }, reason.Kind{}},
+		{"too many nodes", func(o *Options) { o.Nodes = 100 }, reason.Usage},
+		{"a name too long for node names", func(o *Options) { o.Nodes = 2; o.Profile = strings.Repeat("a", 60) }, reason.Usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,6 +40,10 @@ func TestNewProfileValidation(t *testing.T) {
 			if tt.kind == (reason.Kind{}) {
 				if err != nil || p.MemoryMB != 4096 || p.DiskMB != 20480 || !p.OwnerMarks {
 					t.Fatalf("%+v, %v", p, err)
+				}
+				if want := max(o.Nodes, 1); len(p.Nodes) != want || p.Nodes[0] != (config.Node{Name: o.Profile, ControlPlane: true, Worker: true}) ||
+					p.Nodes[want-1].Name != config.NodeName(o.Profile, want) {
+					t.Errorf("nodes %+v, want %d", p.Nodes, want)
 				}
 				return
 			}
