@@ -93,6 +93,9 @@ func (m *Manager) loadProfile(name string) (*config.Profile, error) {
 	return p, err
 }
 
+// Profile reads a profile, answering as minikube does (exit 85) when it does not exist.
+func (m *Manager) Profile(name string) (*config.Profile, error) { return m.loadProfile(name) }
+
 // driverFor builds the driver a profile uses.
 func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
 	e, ok := m.Drivers.Lookup(p.Driver)

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"mkube/pkg/atomicfile"
@@ -108,6 +109,23 @@ func NodeName(profile string, n int) string {
 		return profile
 	}
 	return fmt.Sprintf("%s-m%02d", profile, n)
+}
+
+// NodeOrdinal is the place of a node named by NodeName in its profile: 1 for the primary, n for
+// <profile>-mNN, 0 for a name that is neither.
+func NodeOrdinal(profile, name string) int {
+	if name == profile {
+		return 1
+	}
+	rest, ok := strings.CutPrefix(name, profile+"-m")
+	if !ok || len(rest) != 2 {
+		return 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 2 {
+		return 0
+	}
+	return n
 }
 
 // MaxMultiNodeName is the longest profile name that can have more than one node: "-mNN" must fit

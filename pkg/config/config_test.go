@@ -126,6 +126,11 @@ func TestNodes(t *testing.T) {
 	if got := NodeName("dev", 1) + " " + NodeName("dev", 2) + " " + NodeName("dev", 12); got != "dev dev-m02 dev-m12" {
 		t.Errorf("node names %q", got)
 	}
+	for name, want := range map[string]int{"dev": 1, "dev-m02": 2, "dev-m17": 17, "dev-m1": 0, "dev-m01": 0, "dev-mxx": 0, "other-m02": 0} {
+		if got := NodeOrdinal("dev", name); got != want {
+			t.Errorf("NodeOrdinal(dev, %s) = %d, want %d", name, got, want)
+		}
+	}
 	nodes := NewNodes("dev", 3)
 	want := []Node{{"dev", true, true}, {"dev-m02", false, true}, {"dev-m03", false, true}}
 	if !slices.Equal(nodes, want) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/cluster"
@@ -29,6 +31,8 @@ type NodeState struct {
 	Endpoint driver.Endpoint
 	Runner   driver.Runner
 	Cgroups  node.Cgroups
+	// Skip: a stopped node this start leaves stopped (Options.OnlyNode names another).
+	Skip bool
 }
 
 func (n *NodeState) close() {
@@ -81,6 +85,10 @@ func otherMachine(ctx context.Context, s *State, n *NodeState, pub string) error
 	st, err := d.State(ctx)
 	if err != nil {
 		return cluster.MachineError(reason.ProviderError, err, "")
+	}
+	if st != driver.Running && st != driver.Nonexistent && s.opts.OnlyNode != "" && s.opts.OnlyNode != n.Node.Name {
+		n.Skip = true
+		return nil
 	}
 	m.Out.Step(out.ThumbsUp, "Starting %q worker node in %q cluster", n.Node.Name, p.Name)
 	switch st {
@@ -137,9 +145,12 @@ func joinStep(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
+	if err := forgetRemovedNodes(ctx, s, client); err != nil {
+		return err
+	}
 	var token kubeadm.JoinToken
 	for _, n := range s.Others {
-		if kubeadm.Joined(ctx, n.Runner) {
+		if n.Skip || kubeadm.Joined(ctx, n.Runner) {
 			continue
 		}
 		// A join cut short may have registered the node: kubeadm refuses a name a Ready node has.
@@ -156,6 +167,9 @@ func joinStep(ctx context.Context, s *State) error {
 	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, n := range s.Others {
+		if n.Skip {
+			continue
+		}
 		if token.Token != "" && !kubeadm.Joined(ctx, n.Runner) {
 			s.m.Out.Step(out.Link, "Joining %q to the cluster as a worker ...", n.Node.Name)
 		}
@@ -192,6 +206,9 @@ func podNetworkStep(ctx context.Context, s *State) error {
 	}
 	members := []*member{{name: s.Profile.Name, ip: s.Endpoint.IP, r: s.Runner}}
 	for _, n := range s.Others {
+		if n.Skip {
+			continue // its routes go until it starts again, and it gets theirs then
+		}
 		members = append(members, &member{name: n.Node.Name, ip: n.Endpoint.IP, r: n.Runner})
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -229,6 +246,24 @@ func podNetworkStep(ctx context.Context, s *State) error {
 	return g.Wait()
 }
 
+// forgetRemovedNodes deletes the Node objects of this profile's nodes that are no longer in it
+// (`node delete` of a stopped cluster): named as mkube names nodes, missing from the profile.
+func forgetRemovedNodes(ctx context.Context, s *State, client kubernetes.Interface) error {
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes.Items {
+		if _, _, kept := s.Profile.Node(n.Name); !kept && config.NodeOrdinal(s.Profile.Name, n.Name) > 1 {
+			s.m.Out.V(1, "deleting node %s: no longer in the profile", n.Name)
+			if err := kubeadm.DeleteNode(ctx, client, n.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func podCIDR(n *corev1.Node) string {
 	if n.Spec.PodCIDR != "" {
 		return n.Spec.PodCIDR
@@ -239,11 +274,74 @@ func podCIDR(n *corev1.Node) string {
 	return ""
 }
 
-// nodeNames are the names of every node of the profile.
+// nodeNames are the names of the nodes this start brings up, the primary first.
 func (s *State) nodeNames() []string {
-	var names []string
-	for _, n := range s.Profile.Nodes {
-		names = append(names, n.Name)
+	names := []string{s.Profile.Name}
+	for _, n := range s.Others {
+		if !n.Skip {
+			names = append(names, n.Node.Name)
+		}
 	}
 	return names
+}
+
+// defaultNodeWait is what `node add` and `node start` wait for: the node Ready.
+var defaultNodeWait = kubeadm.WaitNodeReady
+
+// AddNode adds a worker to a profile's cluster (`mkube node add`): the node is recorded in the
+// profile first, so a start or delete after an interruption knows it, then the cluster is started
+// as a start would, which creates and joins it; the profile's other stopped nodes stay stopped.
+func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPlane bool, waitTimeout time.Duration) error {
+	if controlPlane {
+		return reason.Errorf(reason.Usage, "add a worker (`mkube node add`)", "adding a control-plane node needs a cluster created with --ha, which mkube does not have yet")
+	}
+	unlock, err := m.LockProfile(ctx, profile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := m.Profile(profile)
+	if err != nil {
+		return err
+	}
+	e, ok := m.Drivers.Lookup(p.Driver)
+	if !ok || !e.MultiNode {
+		return reason.Errorf(reason.Usage, "use the docker or podman driver for more than one node", "the %s driver runs one node per cluster", p.Driver)
+	}
+	if len(p.Name) > config.MaxMultiNodeName {
+		return reason.Errorf(reason.Usage, "", "profile name %q is too long for more than one node", p.Name)
+	}
+	// One past the highest: a deleted node's name is not reused while the cluster lives.
+	next := 2
+	for _, n := range p.Nodes {
+		next = max(next, config.NodeOrdinal(p.Name, n.Name)+1)
+	}
+	if next > maxNodes {
+		return reason.Errorf(reason.Usage, "", "profile %q cannot have more nodes", p.Name)
+	}
+	name := config.NodeName(p.Name, next)
+	m.Out.Step(out.Happy, "Adding node %s to cluster %s", strings.TrimPrefix(name, p.Name+"-"), p.Name)
+	p.Nodes = append(p.Nodes, config.Node{Name: name, Worker: true})
+	if err := m.Home.Save(p); err != nil {
+		return err
+	}
+	return RunLocked(ctx, m, Options{Profile: profile, OnlyNode: name, AddedNode: name, Wait: defaultNodeWait, WaitTimeout: waitTimeout}, HostResources{})
+}
+
+// StartNode starts one stopped node of a profile (`mkube node start`), with the primary if it is
+// stopped too; the other stopped nodes stay stopped.
+func StartNode(ctx context.Context, m *cluster.Manager, profile, nodeName string, waitTimeout time.Duration) error {
+	unlock, err := m.LockProfile(ctx, profile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := m.Profile(profile)
+	if err != nil {
+		return err
+	}
+	if _, _, ok := p.Node(nodeName); !ok {
+		return reason.Errorf(reason.GuestNodeNotFound, "run `mkube node list -p "+profile+"` to see its nodes", "profile %q has no node %q", profile, nodeName)
+	}
+	return RunLocked(ctx, m, Options{Profile: profile, OnlyNode: nodeName, Wait: defaultNodeWait, WaitTimeout: waitTimeout}, HostResources{})
 }

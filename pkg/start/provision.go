@@ -146,7 +146,7 @@ const addonTimeout = 3 * time.Minute
 // kubeconfigStep points the user's kubeconfig at the cluster (and makes it current, unless
 // --keep-context).
 func kubeconfigStep(ctx context.Context, s *State) error {
-	if err := s.m.UpdateKubeconfig(ctx, s.Profile, s.Endpoint, !s.opts.KeepContext); err != nil {
+	if err := s.m.UpdateKubeconfig(ctx, s.Profile, s.Endpoint, !s.opts.KeepContext && s.opts.AddedNode == ""); err != nil {
 		return reason.New(reason.Config, err, "check that your kubeconfig is valid YAML")
 	}
 	return nil
@@ -172,6 +172,10 @@ func waitStep(ctx context.Context, s *State) error {
 
 // doneStep says what the user got.
 func doneStep(_ context.Context, s *State) error {
+	if s.opts.AddedNode != "" {
+		s.m.Out.Step(out.Surf, "Successfully added %s to %s!", s.opts.AddedNode, s.Profile.Name)
+		return nil
+	}
 	var names []string
 	for _, a := range s.Addons {
 		names = append(names, a.Name)

@@ -48,6 +48,12 @@ type Options struct {
 	Wait           string
 	WaitTimeout    time.Duration
 	Nodes          int // --nodes: how many nodes a new cluster has (0 is 1)
+	// OnlyNode, when set, leaves the profile's other stopped nodes stopped (`node start`, `node
+	// add`): only the primary and this node are brought up.
+	OnlyNode string
+	// AddedNode names the node `mkube node add` just put in the profile: the start keeps the
+	// current kubeconfig context and closes with minikube's "Successfully added" line.
+	AddedNode string
 	// Set reports whether the user gave a flag, so an existing profile's settings win over defaults.
 	Set func(flag string) bool
 }
@@ -142,6 +148,11 @@ func Run(ctx context.Context, m *cluster.Manager, o Options, host HostResources)
 		return err
 	}
 	defer unlock()
+	return RunLocked(ctx, m, o, host)
+}
+
+// RunLocked is Run for a caller that holds the profile's lock already (`node add`, `node start`).
+func RunLocked(ctx context.Context, m *cluster.Manager, o Options, host HostResources) error {
 	s := &State{m: m, opts: o, host: host}
 	defer s.close()
 	steps := Steps

@@ -182,6 +182,89 @@ func TestMultiNode(t *testing.T) {
 		}
 	})
 
+	t.Run("node add, then node delete of a worker while the app keeps answering", func(t *testing.T) {
+		pdb := "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: echo}\nspec:\n  minAvailable: 2\n  selector: {matchLabels: {app: echo}}\n"
+		os.WriteFile(manifest, []byte(pdb), 0o644)
+		c.kubectl(p, "apply", "-f", manifest)
+		begin := time.Now()
+		out := c.must("node", "add", "-p", p)
+		t.Logf("node add: %s", time.Since(begin).Round(time.Second))
+		if !strings.Contains(out, "Successfully added "+p+"-m04 to "+p) {
+			t.Errorf("node add:\n%s", out)
+		}
+		if list := c.must("node", "list", "-p", p); strings.Count(list, "\n") != 4 || !strings.Contains(list, p+"-m04\t") {
+			t.Errorf("node list after add:\n%s", list)
+		}
+		// The probe: the app must answer at the primary's NodePort throughout (a failed request is
+		// tried once more, as any client would).
+		primaryIP := strings.TrimSpace(c.must("ip", "-p", p))
+		answers := c.echoAnswers(p, primaryIP)
+		stop, failures := make(chan struct{}), make(chan []string, 1)
+		go func() {
+			var failed []string
+			for {
+				select {
+				case <-stop:
+					failures <- failed
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if why := answers(); why != "" {
+					time.Sleep(200 * time.Millisecond)
+					if why2 := answers(); why2 != "" {
+						failed = append(failed, why2)
+					}
+				}
+			}
+		}()
+		begin = time.Now()
+		out = c.must("node", "delete", "-p", p, p+"-m02")
+		t.Logf("node delete: %s", time.Since(begin).Round(time.Second))
+		c.kubectl(p, "rollout", "status", "deployment/echo", "--timeout=180s")
+		close(stop)
+		if failed := <-failures; len(failed) > 0 {
+			t.Errorf("the app did not answer %d time(s) while its node was deleted: %v", len(failed), failed)
+		}
+		if !strings.Contains(out, "successfully deleted") {
+			t.Errorf("node delete:\n%s", out)
+		}
+		nodes = []string{p, p + "-m03", p + "-m04"}
+		if got := strings.Fields(c.kubectl(p, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}")); !slices.Equal(got, nodes) {
+			t.Errorf("nodes after delete: %v, want %v", got, nodes)
+		}
+		var on []string
+		for _, n := range strings.Fields(c.kubectl(p, "get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[*].spec.nodeName}")) {
+			on = append(on, n)
+		}
+		slices.Sort(on)
+		if !slices.Equal(on, nodes) {
+			t.Errorf("echo pods on %v after the delete, want one on each of %v", on, nodes)
+		}
+		if out, _ := docker("ps", "-aq", "--filter", "name=^"+p+"-m02$"); strings.TrimSpace(out) != "" {
+			t.Errorf("the deleted node's container is still there")
+		}
+		if out, code := c.run("node", "delete", "-p", p, p); code != 14 || !strings.Contains(out, "primary") {
+			t.Errorf("node delete of the primary: exit %d\n%s", code, out)
+		}
+		if st := c.must("status", "-p", p, "-o", "json"); strings.Count(st, `"Name"`) != 3 || strings.Contains(st, p+"-m02") {
+			t.Errorf("status after delete: %s", st)
+		}
+	})
+
+	t.Run("node stop and node start", func(t *testing.T) {
+		c.must("node", "stop", "-p", p, p+"-m03")
+		if out, code := c.run("status", "-p", p); code != 3 || !strings.Contains(out, p+"-m03\ntype: Worker\nhost: Stopped") {
+			t.Errorf("status with a stopped worker: exit %d\n%s", code, out)
+		}
+		c.must("node", "start", "-p", p, p+"-m03")
+		if out, code := c.run("status", "-p", p); code != 0 {
+			t.Errorf("status after node start: exit %d\n%s", code, out)
+		}
+		if got := c.kubectl(p, "get", "node", p+"-m03", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`); got != "True" {
+			t.Errorf("%s Ready = %q after node start", p+"-m03", got)
+		}
+	})
+
 	t.Run("stop and start keep every node and the workloads", func(t *testing.T) {
 		if out := c.must("stop", "-p", p); !strings.Contains(out, "3 nodes stopped") {
 			t.Errorf("stop:\n%s", out)
