@@ -25,6 +25,9 @@ type Images struct {
 	cache       *cache.Images
 	refs        []string // what the control plane and addons run
 	digest      string
+	// workerRefs are refs without the control plane's own images: what a worker runs.
+	workerRefs   []string
+	workerDigest string
 	extra       []string // the user's cached images (mkube cache add)
 	extraDigest string
 	pause       string
@@ -213,12 +216,21 @@ func imagesStep(ctx context.Context, s *State) error {
 	if a.digest, err = a.cache.Digests(ctx, a.refs); err != nil {
 		return err
 	}
+	a.workerRefs = slices.DeleteFunc(slices.Clone(a.refs), func(r string) bool { return controlPlaneImages[cache.RepoName(r)] })
+	if a.workerDigest, err = a.cache.Digests(ctx, a.workerRefs); err != nil {
+		return err
+	}
+	a.workerDigest = digestString(a.workerDigest)
 	if a.extraDigest, err = a.cache.Digests(ctx, a.extra); err != nil {
 		return err
 	}
 	a.digest, a.extraDigest = digestString(a.digest), digestString(a.extraDigest)
 	return nil
 }
+
+// controlPlaneImages are the images only a control-plane node runs (its static pods): workers
+// are spared importing them.
+var controlPlaneImages = map[string]bool{"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "etcd": true}
 
 // digestString fingerprints a list of image digests, whatever their order.
 func digestString(s string) string {

@@ -135,6 +135,16 @@ func (s *State) paramsFor(n *NodeState) kubeadm.Params {
 	return p
 }
 
+// workerCluster is what kubeadm needs to prepare and join a worker: the worker's images only.
+func (s *State) workerCluster(ctx context.Context, n *NodeState) kubeadm.Cluster {
+	img := &s.Images
+	return kubeadm.Cluster{
+		Params: s.paramsFor(n), Binaries: s.Binaries,
+		Images: img.writer(ctx, img.workerRefs), ImagesDigest: img.workerDigest, PauseImage: img.pause,
+		ExtraImages: img.writer(ctx, img.extra), ExtraImagesDigest: img.extraDigest,
+	}
+}
+
 // joinStep brings the other nodes into the cluster with kubeadm join, in parallel, with one
 // short-lived token; nodes that joined before only get their kubelet started.
 func joinStep(ctx context.Context, s *State) error {
@@ -163,7 +173,6 @@ func joinStep(ctx context.Context, s *State) error {
 			}
 		}
 	}
-	img := &s.Images
 	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, n := range s.Others {
@@ -174,11 +183,7 @@ func joinStep(ctx context.Context, s *State) error {
 			s.m.Out.Step(out.Link, "Joining %q to the cluster as a worker ...", n.Node.Name)
 		}
 		g.Go(func() error {
-			err := b.Join(gctx, n.Runner, kubeadm.Cluster{
-				Params: s.paramsFor(n), Binaries: s.Binaries,
-				Images: img.writer(gctx, img.refs), ImagesDigest: img.digest, PauseImage: img.pause,
-				ExtraImages: img.writer(gctx, img.extra), ExtraImagesDigest: img.extraDigest,
-			}, token)
+			err := b.JoinPrepared(gctx, n.Runner, s.workerCluster(gctx, n), token)
 			if err != nil {
 				return reason.New(reason.K8sStart, fmt.Errorf("node %s: %w", n.Node.Name, err),
 					"see `mkube logs -p "+s.Profile.Name+" -n "+n.Node.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")

@@ -2,11 +2,14 @@ package start
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"mkube/pkg/addons"
 	"mkube/pkg/addons/apply"
@@ -76,15 +79,32 @@ func provisionStep(ctx context.Context, s *State) error {
 	s.m.Out.Step(out.Docker, "Preparing Kubernetes %s on containerd ...", s.Version)
 	img := &s.Images
 	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
-	err := b.Provision(ctx, s.Runner, kubeadm.Cluster{
-		Params: s.params(), Binaries: s.Binaries, PKI: s.PKI,
-		Images: img.writer(ctx, img.refs), ImagesDigest: img.digest, PauseImage: img.pause,
-		ExtraImages: img.writer(ctx, img.extra), ExtraImagesDigest: img.extraDigest,
-	})
-	if err != nil {
-		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
+	// The other nodes are prepared (runtime, images, binaries) while the control plane comes up:
+	// only their join needs it.
+	g, gctx := errgroup.WithContext(ctx)
+	for _, n := range s.Others {
+		if n.Skip {
+			continue
+		}
+		g.Go(func() error {
+			if err := b.PrepareJoin(gctx, n.Runner, s.workerCluster(gctx, n)); err != nil {
+				return reason.New(reason.K8sStart, fmt.Errorf("node %s: %w", n.Node.Name, err), "see `mkube logs -p "+s.Profile.Name+" --node "+n.Node.Name+"`")
+			}
+			return nil
+		})
 	}
-	return nil
+	g.Go(func() error {
+		err := b.Provision(gctx, s.Runner, kubeadm.Cluster{
+			Params: s.params(), Binaries: s.Binaries, PKI: s.PKI,
+			Images: img.writer(gctx, img.refs), ImagesDigest: img.digest, PauseImage: img.pause,
+			ExtraImages: img.writer(gctx, img.extra), ExtraImagesDigest: img.extraDigest,
+		})
+		if err != nil {
+			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 // removedAddons renders the addons the user turned off, so a start deletes whatever of them an

@@ -83,6 +83,18 @@ func (b *Bootstrapper) Join(ctx context.Context, r driver.Runner, c Cluster, t J
 	})
 }
 
+// PrepareJoin is the part of Join that needs no control plane yet (containerd, recovery, images,
+// binaries): a start runs it on the workers while the primary's control plane comes up, then
+// JoinPrepared.
+func (b *Bootstrapper) PrepareJoin(ctx context.Context, r driver.Runner, c Cluster) error {
+	return b.provision(ctx, r, c, b.recoverJoin, nil)
+}
+
+// JoinPrepared is the rest of Join, after PrepareJoin.
+func (b *Bootstrapper) JoinPrepared(ctx context.Context, r driver.Runner, c Cluster, t JoinToken) error {
+	return b.join(ctx, r, c, t)
+}
+
 // Joined says whether the node finished a kubeadm join.
 func Joined(ctx context.Context, r driver.Runner) bool {
 	_, err := node.Output(ctx, r, "test", "-f", joinMarker)

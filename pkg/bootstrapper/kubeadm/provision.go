@@ -58,7 +58,7 @@ func (b *Bootstrapper) Provision(ctx context.Context, r driver.Runner, c Cluster
 }
 
 // provision prepares a node (containerd, recovery of an interrupted run, images ∥ files copied in)
-// and then runs last: kubeadm init, or join.
+// and then runs last: kubeadm init, or join (nil: only prepare).
 func (b *Bootstrapper) provision(ctx context.Context, r driver.Runner, c Cluster, recover, last func(context.Context, driver.Runner, Cluster) error) error {
 	type step struct {
 		name string
@@ -109,7 +109,10 @@ func (b *Bootstrapper) provision(ctx context.Context, r driver.Runner, c Cluster
 			return node.ImportOnce(ctx, r, "preload-extra.digest", c.ExtraImagesDigest, c.ExtraImages)
 		}})
 	}()
-	err := do(ctx, step{"control plane", last})
+	var err error
+	if last != nil {
+		err = do(ctx, step{"control plane", last})
+	}
 	if xerr := <-extra; err == nil {
 		err = xerr
 	}
