@@ -36,6 +36,9 @@ var nodePackages = []string{
 	"curl", "less", "nano",
 	// containerd decompresses layers with unpigz when it finds it: both cores instead of one.
 	"pigz",
+	// The load balancer in front of an --ha cluster's control planes runs the node image with
+	// haproxy as its command (its own container; no node starts the service).
+	"haproxy",
 }
 
 //go:embed all:nodefs
@@ -215,13 +218,13 @@ var (
 	nodeUnitsEnabled = []string{"containerd.service", "kubelet.service", "mkube-docker-dns.service"}
 	nodeUnitsMasked  = []string{"getty@tty1.service", "console-getty.service", "serial-getty@.service",
 		"systemd-firstboot.service", "systemd-remount-fs.service", "apt-daily.timer", "apt-daily-upgrade.timer",
-		"e2scrub_all.timer", "fstrim.timer"}
+		"e2scrub_all.timer", "fstrim.timer", "haproxy.service"}
 )
 
 // nodePost turns a Debian root file system into a node: configuration, containerd, the ssh user.
 // nodePostRevision is part of the node image's recipe key: change it whenever nodePost changes
 // what it writes, so incremental builds do not keep a root file system made by the old one.
-const nodePostRevision = "post-2"
+const nodePostRevision = "post-3"
 
 // nodeCNIPlugins are the CNI plugins the node keeps of Debian's package: those of mkube's own
 // network (bridge, host-local, portmap, and loopback, which containerd runs for every pod), and

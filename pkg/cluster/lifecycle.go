@@ -41,10 +41,30 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.stopNode(ctx, p, p.Name); err != nil {
 		return err
 	}
+	if p.HA {
+		if err := m.stopLB(ctx, p); err != nil {
+			return err
+		}
+	}
 	if len(p.Nodes) == 1 {
 		m.Out.Step(out.Stopped, "1 node stopped.")
 	} else {
 		m.Out.Step(out.Stopped, "%d nodes stopped.", len(p.Nodes))
+	}
+	return nil
+}
+
+// stopLB stops an --ha cluster's load balancer, after its nodes.
+func (m *Manager) stopLB(ctx context.Context, p *config.Profile) error {
+	d, err := m.driverFor(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if lb, ok := d.(interface{ StopLB(context.Context) error }); ok {
+		if err := lb.StopLB(ctx); err != nil {
+			return MachineError(reason.GuestError, err, "")
+		}
 	}
 	return nil
 }

@@ -200,8 +200,28 @@ func (m *Manager) openNode(ctx context.Context, p *config.Profile, nodeName stri
 			d.Close()
 			return nil, reason.New(reason.GuestError, err, "")
 		}
+		mc.Endpoint = viaLB(ctx, p, d, mc.Endpoint)
 	}
 	return mc, nil
+}
+
+// viaLB points ep's API server at the load balancer of an --ha cluster, through which the host
+// reaches its API servers (any one of them may be down).
+func viaLB(ctx context.Context, p *config.Profile, d driver.Driver, ep driver.Endpoint) driver.Endpoint {
+	if !p.HA {
+		return ep
+	}
+	if lb, ok := d.(lbEndpoint); ok {
+		if l, err := lb.LBEndpoint(ctx); err == nil {
+			ep.APIServerHost, ep.APIServerPort = l.APIServerHost, l.APIServerPort
+		}
+	}
+	return ep
+}
+
+// lbEndpoint is a driver that fronts an --ha cluster's API servers with a load balancer.
+type lbEndpoint interface {
+	LBEndpoint(ctx context.Context) (driver.Endpoint, error)
 }
 
 // Running opens a profile whose machine must be running; the caller closes it.

@@ -27,6 +27,8 @@ func otherNode(p *config.Profile, nodeName, verb string) (config.Node, error) {
 	switch {
 	case !ok || nodeName == "":
 		return n, reason.Errorf(reason.GuestNodeNotFound, "run `mkube node list -p "+p.Name+"` to see its nodes", "profile %q has no node %q", p.Name, nodeName)
+	case n.Name == p.Name && p.HA && verb == "stop":
+		return n, nil // the other control planes keep serving
 	case n.Name == p.Name:
 		return n, reason.Errorf(reason.Usage, fmt.Sprintf("`mkube %s -p %s` acts on the whole cluster", verb, p.Name),
 			"%s is the cluster's primary control-plane node", n.Name)

@@ -6,6 +6,7 @@ import (
 	"mkube/pkg/driver"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/node"
+	"strconv"
 	"time"
 )
 
@@ -53,13 +54,13 @@ func (m *Manager) GetStatus(ctx context.Context, name string) ([]Status, error) 
 	if err != nil {
 		return []Status{newStatus(name)}, err
 	}
-	s, ep, err := m.status(ctx, p)
+	s, _, err := m.status(ctx, p)
 	if err != nil {
 		return []Status{s}, err
 	}
 	all := []Status{s}
 	for _, n := range p.Nodes[1:] {
-		all = append(all, m.nodeStatus(ctx, p, n, ep))
+		all = append(all, m.nodeStatus(ctx, p, n, s))
 	}
 	return all, nil
 }
@@ -92,11 +93,14 @@ func (m *Manager) machineStatus(ctx context.Context, s *Status, d driver.Driver)
 	return true
 }
 
-// nodeStatus inspects a worker node.
-func (m *Manager) nodeStatus(ctx context.Context, p *config.Profile, n config.Node, _ driver.Endpoint) Status {
+// nodeStatus inspects a node other than the primary: a worker, or another control plane of an
+// --ha cluster (its API server asked in the node, its kubeconfig the cluster's).
+func (m *Manager) nodeStatus(ctx context.Context, p *config.Profile, n config.Node, primary Status) Status {
 	s := newStatus(n.Name)
-	s.Worker = true
-	defer func() { s.APIServer, s.Kubeconfig = Irrelevant, Irrelevant }()
+	s.Worker = !n.ControlPlane
+	if s.Worker {
+		defer func() { s.APIServer, s.Kubeconfig = Irrelevant, Irrelevant }()
+	}
 	e, ok := m.Drivers.Lookup(p.Driver)
 	if !ok {
 		return s
@@ -107,7 +111,16 @@ func (m *Manager) nodeStatus(ctx context.Context, p *config.Profile, n config.No
 		return s
 	}
 	defer d.Close()
-	m.machineStatus(ctx, &s, d)
+	if !m.machineStatus(ctx, &s, d) || s.Worker {
+		return s
+	}
+	s.APIServer, s.Kubeconfig = "Stopped", primary.Kubeconfig
+	if r, err := d.Runner(ctx); err == nil {
+		if out, err := node.Output(ctx, r, "curl", "-sk", "--max-time", "5", "https://127.0.0.1:"+strconv.Itoa(p.APIServerPort)+"/livez"); err == nil && out == "ok" {
+			s.APIServer = string(driver.Running)
+		}
+		r.Close()
+	}
 	return s
 }
 
@@ -128,6 +141,7 @@ func (m *Manager) status(ctx context.Context, p *config.Profile) (Status, driver
 	if err != nil {
 		return s, ep, nil
 	}
+	ep = viaLB(ctx, p, d, ep)
 	if c, err := m.Client(p.Name, ep); err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		body, err := c.Discovery().RESTClient().Get().AbsPath("/livez").DoRaw(cctx)

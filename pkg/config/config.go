@@ -93,6 +93,8 @@ type Profile struct {
 	OwnerMarks bool `json:"ownerMarks,omitempty"`
 	// Nodes are the cluster's nodes, the primary control plane first (minikube's Nodes).
 	Nodes []Node `json:"nodes,omitempty"`
+	// HA: three control planes behind a load balancer (--ha).
+	HA bool `json:"ha,omitempty"`
 }
 
 // Node is one node of a profile's cluster.
@@ -138,6 +140,16 @@ func NewNodes(profile string, n int) []Node {
 	nodes := []Node{{Name: profile, ControlPlane: true, Worker: true}}
 	for i := 2; i <= n; i++ {
 		nodes = append(nodes, Node{Name: NodeName(profile, i), Worker: true})
+	}
+	return nodes
+}
+
+// NewHANodes are the nodes of a new --ha cluster of n nodes (at least 3): three control planes,
+// which run workloads too, then workers.
+func NewHANodes(profile string, n int) []Node {
+	nodes := NewNodes(profile, max(n, 3))
+	for i := range nodes[:3] {
+		nodes[i].ControlPlane = true
 	}
 	return nodes
 }

@@ -59,6 +59,12 @@ type Endpoint struct {
 	NodeReachable bool
 }
 
+// LBBackend is one control plane behind an --ha cluster's API server load balancer.
+type LBBackend struct {
+	Name string
+	IP   string
+}
+
 // Driver manages one machine. Every method that can block takes a context. Create is idempotent:
 // it finishes whatever an interrupted Create left half done.
 type Driver interface {

@@ -34,6 +34,9 @@ func driverStep(ctx context.Context, s *State) error {
 	if err := checkOwned(ctx, s.Driver); err != nil {
 		return err
 	}
+	if err := checkHA(s); err != nil {
+		return err
+	}
 	if err := otherDrivers(ctx, s); err != nil {
 		return err
 	}

@@ -90,7 +90,11 @@ func otherMachine(ctx context.Context, s *State, n *NodeState, pub string) error
 		n.Skip = true
 		return nil
 	}
-	m.Out.Step(out.ThumbsUp, "Starting %q worker node in %q cluster", n.Node.Name, p.Name)
+	what := "worker"
+	if n.Node.ControlPlane {
+		what = "control-plane"
+	}
+	m.Out.Step(out.ThumbsUp, "Starting %q %s node in %q cluster", n.Node.Name, what, p.Name)
 	switch st {
 	case driver.Nonexistent:
 		m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
@@ -129,7 +133,7 @@ func otherMachine(ctx context.Context, s *State, n *NodeState, pub string) error
 // address for the API server.
 func (s *State) paramsFor(n *NodeState) kubeadm.Params {
 	p := s.params()
-	p.NodeName, p.NodeIP, p.ControlPlaneIP = n.Node.Name, n.Endpoint.IP, s.Endpoint.IP
+	p.NodeName, p.NodeIP, p.ControlPlane = n.Node.Name, n.Endpoint.IP, n.Node.ControlPlane
 	p.CgroupRoot, p.CgroupV1, p.CgroupDriver = n.Cgroups.Root, n.Cgroups.V1, n.Cgroups.Driver
 	p.NodePodCIDR = "" // the controller manager gives it one when it registers
 	return p
@@ -138,11 +142,15 @@ func (s *State) paramsFor(n *NodeState) kubeadm.Params {
 // workerCluster is what kubeadm needs to prepare and join a worker: the worker's images only.
 func (s *State) workerCluster(ctx context.Context, n *NodeState) kubeadm.Cluster {
 	img := &s.Images
-	return kubeadm.Cluster{
+	c := kubeadm.Cluster{
 		Params: s.paramsFor(n), Binaries: s.Binaries,
 		Images: img.writer(ctx, img.workerRefs), ImagesDigest: img.workerDigest, PauseImage: img.pause,
 		ExtraImages: img.writer(ctx, img.extra), ExtraImagesDigest: img.extraDigest,
 	}
+	if n.Node.ControlPlane { // an --ha cluster's: the cluster's certificates and every image
+		c.PKI, c.Images, c.ImagesDigest = s.PKI, img.writer(ctx, img.refs), img.digest
+	}
+	return c
 }
 
 // joinStep brings the other nodes into the cluster with kubeadm join, in parallel, with one
@@ -174,22 +182,33 @@ func joinStep(ctx context.Context, s *State) error {
 		}
 	}
 	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
+	join := func(ctx context.Context, n *NodeState) error {
+		if token.Token != "" && !kubeadm.Joined(ctx, n.Runner) {
+			what := "a worker"
+			if n.Node.ControlPlane {
+				what = "a control plane"
+			}
+			s.m.Out.Step(out.Link, "Joining %q to the cluster as %s ...", n.Node.Name, what)
+		}
+		if err := b.JoinPrepared(ctx, n.Runner, s.workerCluster(ctx, n), token); err != nil {
+			return reason.New(reason.K8sStart, fmt.Errorf("node %s: %w", n.Node.Name, err),
+				"see `mkube logs -p "+s.Profile.Name+" --node "+n.Node.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
+		}
+		return nil
+	}
+	// Control planes one at a time (etcd takes one new member at a time), then the workers together.
+	for _, n := range s.Others {
+		if !n.Skip && n.Node.ControlPlane {
+			if err := join(ctx, n); err != nil {
+				return err
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, n := range s.Others {
-		if n.Skip {
-			continue
+		if !n.Skip && !n.Node.ControlPlane {
+			g.Go(func() error { return join(gctx, n) })
 		}
-		if token.Token != "" && !kubeadm.Joined(ctx, n.Runner) {
-			s.m.Out.Step(out.Link, "Joining %q to the cluster as a worker ...", n.Node.Name)
-		}
-		g.Go(func() error {
-			err := b.JoinPrepared(gctx, n.Runner, s.workerCluster(gctx, n), token)
-			if err != nil {
-				return reason.New(reason.K8sStart, fmt.Errorf("node %s: %w", n.Node.Name, err),
-					"see `mkube logs -p "+s.Profile.Name+" -n "+n.Node.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
-			}
-			return nil
-		})
 	}
 	return g.Wait()
 }
@@ -348,5 +367,5 @@ func StartNode(ctx context.Context, m *cluster.Manager, profile, nodeName string
 	if _, _, ok := p.Node(nodeName); !ok {
 		return reason.Errorf(reason.GuestNodeNotFound, "run `mkube node list -p "+profile+"` to see its nodes", "profile %q has no node %q", profile, nodeName)
 	}
-	return RunLocked(ctx, m, Options{Profile: profile, OnlyNode: nodeName, Wait: defaultNodeWait, WaitTimeout: waitTimeout}, HostResources{})
+	return RunLocked(ctx, m, Options{Profile: profile, OnlyNode: nodeName, StartedNode: nodeName, Wait: defaultNodeWait, WaitTimeout: waitTimeout}, HostResources{})
 }

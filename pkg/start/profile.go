@@ -92,6 +92,10 @@ func checkExisting(p *config.Profile, o Options, set func(string) bool) error {
 				"profile %q runs Kubernetes %s; changing an existing cluster to %s is not supported", p.Name, p.KubernetesVersion, v)
 		}
 	}
+	if set("ha") && o.HA != p.HA {
+		return reason.Errorf(reason.Usage, fmt.Sprintf("delete it first (`mkube delete -p %s`) or use another profile (-p NAME)", p.Name),
+			"profile %q was created with --ha=%t; a start does not change that", p.Name, p.HA)
+	}
 	if set("nodes") && max(o.Nodes, 1) != len(p.Nodes) {
 		return reason.Errorf(reason.Usage, fmt.Sprintf("delete it first (`mkube delete -p %s`) or use another profile (-p NAME)", p.Name),
 			"profile %q has %d node(s); a start does not change the number of nodes of an existing cluster", p.Name, len(p.Nodes))
@@ -153,7 +157,7 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 	switch {
 	case nodes > maxNodes:
 		return nil, reason.Errorf(reason.Usage, fmt.Sprintf("use --nodes=%d or fewer", maxNodes), "--nodes=%d: too many nodes", o.Nodes)
-	case nodes > 1 && len(o.Profile) > config.MaxMultiNodeName:
+	case (nodes > 1 || o.HA) && len(o.Profile) > config.MaxMultiNodeName:
 		return nil, reason.Errorf(reason.Usage, "use a shorter profile name (-p NAME)",
 			"profile name %q is too long for more than one node: its nodes' names (%s) must fit in 63 characters", o.Profile, config.NodeName(o.Profile, nodes))
 	}
@@ -164,7 +168,10 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 		APIServerPort: cluster.DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: cluster.DefaultServiceCIDR, PodCIDR: cluster.DefaultPodCIDR,
 		DNSDomain: cluster.DefaultDNSDomain, EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(),
-		Addons: map[string]bool{}, OwnerMarks: true, Nodes: config.NewNodes(o.Profile, nodes),
+		Addons: map[string]bool{}, OwnerMarks: true, Nodes: config.NewNodes(o.Profile, nodes), HA: o.HA,
+	}
+	if o.HA {
+		p.Nodes = config.NewHANodes(o.Profile, nodes)
 	}
 	for _, a := range o.Addons {
 		p.Addons[a] = true

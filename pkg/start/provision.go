@@ -27,11 +27,12 @@ func (s *State) params() kubeadm.Params {
 	// /24 of the pod network: its bridge takes that range before the node exists (podNetworkStep
 	// checks it).
 	first, _ := kubeadm.FirstNodeCIDR(p.PodCIDR)
-	return kubeadm.Params{NodePodCIDR: first, MultiNode: len(p.Nodes) > 1,
+	haNames, haIPs := s.haSANs()
+	return kubeadm.Params{NodePodCIDR: first, MultiNode: len(p.Nodes) > 1, HA: p.HA, ControlPlaneIP: s.controlPlaneIP(),
 		CgroupRoot: s.Cgroups.Root, CgroupV1: s.Cgroups.V1, CgroupDriver: s.Cgroups.Driver,
 		Version: s.Version, ClusterName: p.Name, NodeName: p.Name, NodeIP: s.Endpoint.IP, APIServerPort: p.APIServerPort,
 		PodCIDR: p.PodCIDR, ServiceCIDR: p.ServiceCIDR, DNSDomain: p.DNSDomain,
-		ExtraConfig: p.ExtraConfig, ExtraNames: p.APIServerNames, ExtraIPs: p.APIServerIPs,
+		ExtraConfig: p.ExtraConfig, ExtraNames: append(slices.Clone(p.APIServerNames), haNames...), ExtraIPs: append(slices.Clone(p.APIServerIPs), haIPs...),
 	}
 }
 
@@ -70,6 +71,15 @@ func pkiStep(_ context.Context, s *State) error {
 		"front-proxy-ca.crt": proxyCA.Cert, "front-proxy-ca.key": proxyCA.Key,
 		"apiserver.crt": apiserver.Cert, "apiserver.key": apiserver.Key,
 		"sa.key": filepath.Join(own, "sa.key"), "sa.pub": filepath.Join(own, "sa.pub"),
+	}
+	if s.Profile.HA {
+		// Every control plane's etcd trusts one CA: made here, copied to each (a single node's
+		// kubeadm makes its own in the node).
+		etcdCA, err := certs.EnsureCA(certs.In(own, "etcd-ca"), "etcd-ca")
+		if err != nil {
+			return err
+		}
+		s.PKI["etcd/ca.crt"], s.PKI["etcd/ca.key"] = etcdCA.Cert, etcdCA.Key
 	}
 	return nil
 }
@@ -166,7 +176,8 @@ const addonTimeout = 3 * time.Minute
 // kubeconfigStep points the user's kubeconfig at the cluster (and makes it current, unless
 // --keep-context).
 func kubeconfigStep(ctx context.Context, s *State) error {
-	if err := s.m.UpdateKubeconfig(ctx, s.Profile, s.Endpoint, !s.opts.KeepContext && s.opts.AddedNode == ""); err != nil {
+	nodeCommand := s.opts.AddedNode != "" || s.opts.StartedNode != ""
+	if err := s.m.UpdateKubeconfig(ctx, s.Profile, s.Endpoint, !s.opts.KeepContext && !nodeCommand); err != nil {
 		return reason.New(reason.Config, err, "check that your kubeconfig is valid YAML")
 	}
 	return nil
@@ -194,6 +205,10 @@ func waitStep(ctx context.Context, s *State) error {
 func doneStep(_ context.Context, s *State) error {
 	if s.opts.AddedNode != "" {
 		s.m.Out.Step(out.Surf, "Successfully added %s to %s!", s.opts.AddedNode, s.Profile.Name)
+		return nil
+	}
+	if s.opts.StartedNode != "" {
+		s.m.Out.Step(out.Surf, "Successfully started node %s!", s.opts.StartedNode)
 		return nil
 	}
 	var names []string

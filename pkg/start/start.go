@@ -47,13 +47,16 @@ type Options struct {
 	DownloadOnly   bool
 	Wait           string
 	WaitTimeout    time.Duration
-	Nodes          int // --nodes: how many nodes a new cluster has (0 is 1)
+	Nodes          int  // --nodes: how many nodes a new cluster has (0 is 1)
+	HA             bool // --ha: three control planes behind a load balancer
 	// OnlyNode, when set, leaves the profile's other stopped nodes stopped (`node start`, `node
 	// add`): only the primary and this node are brought up.
 	OnlyNode string
 	// AddedNode names the node `mkube node add` just put in the profile: the start keeps the
 	// current kubeconfig context and closes with minikube's "Successfully added" line.
 	AddedNode string
+	// StartedNode is AddedNode for `mkube node start`.
+	StartedNode string
 	// Set reports whether the user gave a flag, so an existing profile's settings win over defaults.
 	Set func(flag string) bool
 }
@@ -90,6 +93,9 @@ type State struct {
 	PKI       map[string]string
 	// Others are the nodes after the primary (--nodes), each with its driver, endpoint and runner.
 	Others []*NodeState
+	// LB is the load balancer in front of an --ha cluster's API servers: where the nodes (IP) and
+	// the host (APIServerHost/Port) reach them.
+	LB *driver.Endpoint
 }
 
 // Step is one named part of a start.
@@ -113,6 +119,7 @@ var Steps = []Step{
 	{"save profile", saveStep},
 	{"machine", machineStep},
 	{"other machines", otherMachinesStep},
+	{"load balancer", loadBalancerStep},
 	{"node facts", nodeFactsStep},
 	{"images (first start of a version)", imagesStep},
 	{"pki", pkiStep},

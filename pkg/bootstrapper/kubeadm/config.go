@@ -52,6 +52,10 @@ type Params struct {
 	// NodePodCIDR is this node's pod range (its bridge's); "" until the node is registered and the
 	// controller manager gave it one (a joining node).
 	NodePodCIDR string
+	// HA: three control planes behind a load balancer (leader election on).
+	HA bool
+	// ControlPlane: this node joins as a control plane (an --ha cluster's second and third).
+	ControlPlane bool
 	// MultiNode: the cluster has (or will have) more than one node, each with its own pod range.
 	MultiNode bool
 	// ControlPlaneIP is where this node reaches the API server (ControlPlaneHost); "" is NodeIP.

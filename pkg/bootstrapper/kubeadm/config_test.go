@@ -34,6 +34,10 @@ func TestGenerateConfigGolden(t *testing.T) {
 		"controller-manager.node-monitor-grace-period=20s", "scheduler.v=2"}
 	p.ExtraNames, p.ExtraIPs = []string{"my.dev.host"}, []string{"10.1.2.3"}
 	cases["kubeadm-extra-config.yaml"] = p
+	ha := params(k8sversion.DefaultString)
+	ha.HA, ha.MultiNode, ha.ControlPlaneIP = true, true, "192.168.49.254"
+	ha.ExtraNames, ha.ExtraIPs = []string{"mkube-m02", "mkube-m03"}, []string{"192.168.49.3", "192.168.49.4", "192.168.49.254"}
+	cases["kubeadm-ha.yaml"] = ha
 	for file, p := range cases {
 		t.Run(file, func(t *testing.T) {
 			got, err := GenerateConfig(p)

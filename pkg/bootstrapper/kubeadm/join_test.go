@@ -43,6 +43,16 @@ func TestGenerateJoinConfigGolden(t *testing.T) {
 		t.Fatalf("invalid YAML: %v\n%s", err, got)
 	}
 	golden.Check(t, "join-1.37.yaml", got)
+	cp := workerParams()
+	cp.ControlPlane, cp.ControlPlaneIP = true, "192.168.49.254"
+	got, err = GenerateJoinConfig(cp, JoinToken{Token: "abcdef.0123456789abcdef", CACertHash: "sha256:00ff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(got, &v); err != nil {
+		t.Fatalf("invalid YAML: %v\n%s", err, got)
+	}
+	golden.Check(t, "join-control-plane-1.37.yaml", got)
 	if _, err := GenerateJoinConfig(Params{ExtraConfig: []string{"kubelet.bad key=1"}}, JoinToken{}); err == nil {
 		t.Error("a bad --extra-config key was accepted")
 	}
