@@ -10,6 +10,7 @@ import (
 
 	"mkube/pkg/addons"
 	"mkube/pkg/cache"
+	"mkube/pkg/netpol"
 )
 
 // components are the binaries built outside k8s.io/kubernetes, by image name.
@@ -18,6 +19,7 @@ type components struct {
 	etcdRef, corednsRef, pauseRef     string // the references kubeadm asked for
 	dashboard                         string
 	metricsServer, registry, traefik  string // addon binaries
+	kubeRouter                        string // NetworkPolicy enforcement (pkg/netpol)
 }
 
 // imageTag splits what kubeadm lists into repository and tag.
@@ -38,12 +40,12 @@ func (b *builder) components(ctx context.Context, wanted []string) (components, 
 		case "etcd":
 			// etcd's images are tagged 3.6.5-0: the suffix counts image rebuilds of one release.
 			ver := "v" + strings.SplitN(tag, "-", 2)[0]
-			if c.etcd, err = b.goModuleBinary(ctx, "etcd", "go.etcd.io/etcd/server/v3", ver, "go.etcd.io/etcd/server/v3"); err != nil {
+			if c.etcd, err = b.goModuleBinary(ctx, "etcd", "go.etcd.io/etcd/server/v3", ver, "go.etcd.io/etcd/server/v3", ""); err != nil {
 				return c, err
 			}
 			c.etcdRef = ref
 		case "coredns/coredns":
-			if c.coredns, err = b.goModuleBinary(ctx, "coredns", "github.com/coredns/coredns", tag, "github.com/coredns/coredns"); err != nil {
+			if c.coredns, err = b.goModuleBinary(ctx, "coredns", "github.com/coredns/coredns", tag, "github.com/coredns/coredns", ""); err != nil {
 				return c, err
 			}
 			c.corednsRef = ref
@@ -71,39 +73,54 @@ func (b *builder) components(ctx context.Context, wanted []string) (components, 
 	return c, b.addonBinaries(ctx, &c)
 }
 
-// addonBinaries builds the upstream programs addons run, at the versions their images are tagged with.
+// addonBinaries builds the upstream programs addons (and netpol) run, at the versions their images
+// are tagged with.
 func (b *builder) addonBinaries(ctx context.Context, c *components) error {
 	builds := []struct {
 		out            *string
 		name, image    string
 		module, prefix string // the module, and the tag prefix its versions lack
 		pkg            string
+		ldflags        func(version string) string // what upstream's release build stamps in, if anything
 	}{
-		{&c.metricsServer, "metrics-server", addons.MetricsServerImage, "sigs.k8s.io/metrics-server", "", "sigs.k8s.io/metrics-server/cmd/metrics-server"},
-		{&c.registry, "registry", addons.RegistryImage, "github.com/distribution/distribution/v3", "v", "github.com/distribution/distribution/v3/cmd/registry"},
-		{&c.traefik, "traefik", addons.TraefikImage, "github.com/traefik/traefik/v3", "", "github.com/traefik/traefik/v3/cmd/traefik"},
+		{&c.metricsServer, "metrics-server", addons.MetricsServerImage, "sigs.k8s.io/metrics-server", "", "sigs.k8s.io/metrics-server/cmd/metrics-server", nil},
+		{&c.registry, "registry", addons.RegistryImage, "github.com/distribution/distribution/v3", "v", "github.com/distribution/distribution/v3/cmd/registry", nil},
+		{&c.traefik, "traefik", addons.TraefikImage, "github.com/traefik/traefik/v3", "", "github.com/traefik/traefik/v3/cmd/traefik", nil},
+		{&c.kubeRouter, "kube-router", netpol.Image, "github.com/cloudnativelabs/kube-router/v2", "", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router", kubeRouterLdflags},
 	}
 	for _, x := range builds {
 		_, tag, err := imageTag(x.image)
 		if err != nil {
 			return err
 		}
-		if *x.out, err = b.goModuleBinary(ctx, x.name, x.module, x.prefix+tag, x.pkg); err != nil {
+		var ldflags string
+		if x.ldflags != nil {
+			ldflags = x.ldflags(x.prefix + tag)
+		}
+		if *x.out, err = b.goModuleBinary(ctx, x.name, x.module, x.prefix+tag, x.pkg, ldflags); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// goModuleBinary builds one main package of a module at a version, through a wrapper module.
-func (b *builder) goModuleBinary(ctx context.Context, name, module, version, pkg string) (string, error) {
-	dir, err := b.goModule(ctx, name, module, version, map[string]string{name: pkg})
+// kubeRouterLdflags stamps the version as kube-router's Makefile does (its GIT_COMMIT is the tag on
+// a release), so `kube-router --version` reports it; the build date is fixed, as for Kubernetes.
+func kubeRouterLdflags(version string) string {
+	const pkg = "github.com/cloudnativelabs/kube-router/v2/pkg/version"
+	return "-X " + pkg + ".Version=" + version + " -X " + pkg + ".BuildDate=1970-01-01T00:00:00Z"
+}
+
+// goModuleBinary builds one main package of a module at a version, through a wrapper module, with
+// ldflags added to "-s -w".
+func (b *builder) goModuleBinary(ctx context.Context, name, module, version, pkg, ldflags string) (string, error) {
+	dir, err := b.goModule(ctx, name, module, version, ldflags, map[string]string{name: pkg})
 	return filepath.Join(dir, name), err
 }
 
-// goModule builds main packages of module@version into a bin directory it returns; bins maps each
-// binary's name to its package.
-func (b *builder) goModule(ctx context.Context, name, module, version string, bins map[string]string) (string, error) {
+// goModule builds main packages of module@version into a bin directory it returns, with ldflags
+// added to "-s -w"; bins maps each binary's name to its package.
+func (b *builder) goModule(ctx context.Context, name, module, version, ldflags string, bins map[string]string) (string, error) {
 	dir := filepath.Join(b.opts.Work, name+"-"+version)
 	binDir := filepath.Join(dir, "bin")
 	gov, err := b.goVersion(ctx)
@@ -116,6 +133,9 @@ func (b *builder) goModule(ctx context.Context, name, module, version string, bi
 	}
 	sort.Strings(names)
 	parts := []string{name, module, version, gov}
+	if ldflags != "" {
+		parts = append(parts, "ldflags", ldflags) // only when set: the other recipes keep their keys
+	}
 	var outs []string
 	for _, n := range names {
 		parts = append(parts, n, bins[n])
@@ -130,7 +150,7 @@ func (b *builder) goModule(ctx context.Context, name, module, version string, bi
 		return "", fmt.Errorf("%s %s: %w", name, version, err)
 	}
 	for _, n := range names {
-		if err := b.run(ctx, dir, goEnv, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(binDir, n), bins[n]); err != nil {
+		if err := b.run(ctx, dir, goEnv, "go", "build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w "+ldflags), "-o", filepath.Join(binDir, n), bins[n]); err != nil {
 			return "", err
 		}
 	}

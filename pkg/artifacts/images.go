@@ -12,6 +12,7 @@ import (
 	"mkube/pkg/addons"
 	"mkube/pkg/cache"
 	"mkube/pkg/mirror"
+	"mkube/pkg/netpol"
 )
 
 // AgnhostRepo is the standard Kubernetes e2e test image; its tag is agnhost's VERSION file.
@@ -108,6 +109,10 @@ func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c co
 		rootfsImage(reg+"kube-proxy:"+v, bases["kube-proxy-base"], []mirror.File{
 			{Path: "/usr/local/bin/kube-proxy", Mode: 0o755, Src: k.bin("kube-proxy")},
 		}, mirror.ImageSpec{Entrypoint: []string{"/usr/local/bin/kube-proxy"}}),
+		// kube-router execs iptables, iptables-save/-restore and ipset, like kube-proxy.
+		rootfsImage(netpol.Image, bases["kube-proxy-base"], []mirror.File{
+			{Path: "/usr/local/bin/kube-router", Mode: 0o755, Src: c.kubeRouter},
+		}, mirror.ImageSpec{Entrypoint: []string{"/usr/local/bin/kube-router"}}),
 		agnhostImage(AgnhostRepo+":"+k.agnhostVersion, bases["agnhost-base"], k, c.coredns),
 	}
 	store, err := cache.OpenImageStore(b.layout.ImagesDir())

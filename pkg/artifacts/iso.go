@@ -235,7 +235,7 @@ LABEL mkube
 
 // containerd builds containerd (the node's and the guest's) from source.
 func (b *builder) containerd(ctx context.Context) (string, error) {
-	return b.goModule(ctx, "containerd", "github.com/containerd/containerd/v2", containerdVersion, map[string]string{
+	return b.goModule(ctx, "containerd", "github.com/containerd/containerd/v2", containerdVersion, "", map[string]string{
 		"containerd":              "github.com/containerd/containerd/v2/cmd/containerd",
 		"containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
 		"ctr":                     "github.com/containerd/containerd/v2/cmd/ctr",

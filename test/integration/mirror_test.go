@@ -18,6 +18,7 @@ import (
 	"mkube/pkg/artifacts"
 	"mkube/pkg/cache"
 	"mkube/pkg/k8sversion"
+	"mkube/pkg/netpol"
 )
 
 // TestMirror checks the mirror `make artifacts` built, the way mkube and a user reach it: binaries
@@ -48,6 +49,7 @@ func TestMirror(t *testing.T) {
 	refs := strings.Fields(run(t, kubeadm, "config", "images", "list", "--kubernetes-version", v))
 	agnhost := artifacts.AgnhostRepo + ":" + agnhostVersion(t)
 	refs = append(refs, addons.ProvisionerImage(), agnhost)
+	refs = append(refs, netpol.Images()...)
 	local := map[string]string{} // canonical → reference at the mirror
 	for _, ref := range refs {
 		r, err := name.NewTag(ref)
@@ -85,6 +87,8 @@ func TestMirror(t *testing.T) {
 		{ref: "kube-proxy", entrypoint: "ip6tables-save", args: []string{"--version"}, want: "ip6tables-save v1."},
 		{ref: "kube-proxy", entrypoint: "iptables-legacy-restore", args: []string{"--version"}, want: "legacy"},
 		{ref: "kube-proxy", entrypoint: "conntrack", args: []string{"--version"}, want: "conntrack v1."},
+		{ref: "cloudnativelabs/kube-router", args: []string{"--version"}, want: "version v2.1.0"},
+		{ref: "cloudnativelabs/kube-router", entrypoint: "ipset", args: []string{"--version"}, want: "ipset v"},
 		{ref: "etcd", args: []string{"--version"}, want: "etcd Version: "},
 		{ref: "coredns/coredns", args: []string{"-version"}, want: "CoreDNS-"},
 		{ref: "pause", args: []string{"-v"}, want: "pause.c "},
