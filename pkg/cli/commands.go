@@ -61,6 +61,7 @@ func newStart(a *app) *cobra.Command {
 	f.BoolVar(&o.DownloadOnly, "download-only", false, "only fill the cache with what a start needs, then stop")
 	f.StringVar(&o.Wait, "wait", "apiserver,system_pods,default_sa,node_ready", "components to wait for: all, none, or a list of apiserver,system_pods,default_sa,apps_running,node_ready,kubelet")
 	f.DurationVar(&o.WaitTimeout, "wait-timeout", 6*time.Minute, "how long to wait for the components in --wait")
+	f.StringVar(&o.CNI, "cni", "auto", "pod network: auto (bridge for one node, kube-router for more), bridge (no NetworkPolicy) or kube-router (NetworkPolicy enforced)")
 	f.BoolVar(&o.HA, "ha", false, "three control planes behind a load balancer, stacked etcd (docker and podman drivers)")
 	f.IntVarP(&o.Nodes, "nodes", "n", 1, "the number of nodes: the first is the control plane, the others join as workers (docker and podman drivers)")
 	return cmd

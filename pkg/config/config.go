@@ -95,6 +95,31 @@ type Profile struct {
 	Nodes []Node `json:"nodes,omitempty"`
 	// HA: three control planes behind a load balancer (--ha).
 	HA bool `json:"ha,omitempty"`
+	// CNI is --cni: CNIAuto (also ""), CNIBridge or CNIKubeRouter.
+	CNI string `json:"cni,omitempty"`
+}
+
+// The pod networks --cni selects. Every one is the bridge plugin on each node, with routes
+// between the nodes' pod ranges; kube-router adds NetworkPolicy enforcement.
+const (
+	CNIAuto       = "auto"        // bridge for one node, kube-router for more
+	CNIBridge     = "bridge"      // no NetworkPolicy
+	CNIKubeRouter = "kube-router" // NetworkPolicy enforced by kube-router
+)
+
+// CNIs are --cni's values.
+var CNIs = []string{CNIAuto, CNIBridge, CNIKubeRouter}
+
+// EffectiveCNI is the pod network the cluster runs now: auto resolves by the node count, so a
+// node added to a one-node cluster brings NetworkPolicy with it.
+func (p *Profile) EffectiveCNI() string {
+	switch {
+	case p.CNI == CNIBridge || p.CNI == CNIKubeRouter:
+		return p.CNI
+	case len(p.Nodes) > 1 || p.HA:
+		return CNIKubeRouter
+	}
+	return CNIBridge
 }
 
 // Node is one node of a profile's cluster.

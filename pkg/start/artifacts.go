@@ -14,6 +14,8 @@ import (
 	"mkube/pkg/atomicfile"
 	"mkube/pkg/cache"
 	"mkube/pkg/cluster"
+	"mkube/pkg/config"
+	"mkube/pkg/netpol"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -22,15 +24,15 @@ import (
 
 // Images are what a start streams from the image cache into the node.
 type Images struct {
-	cache       *cache.Images
-	refs        []string // what the control plane and addons run
-	digest      string
+	cache  *cache.Images
+	refs   []string // what the control plane and addons run
+	digest string
 	// workerRefs are refs without the control plane's own images: what a worker runs.
 	workerRefs   []string
 	workerDigest string
-	extra       []string // the user's cached images (mkube cache add)
-	extraDigest string
-	pause       string
+	extra        []string // the user's cached images (mkube cache add)
+	extraDigest  string
+	pause        string
 	// release lets other mkube processes change the image cache again (see imagesStep).
 	release func()
 }
@@ -176,6 +178,9 @@ func imagesStep(ctx context.Context, s *State) error {
 	a.refs = slices.Clone(s.ImageList)
 	for _, ad := range s.Addons {
 		a.refs = append(a.refs, ad.Images...)
+	}
+	if s.Profile.EffectiveCNI() == config.CNIKubeRouter {
+		a.refs = append(a.refs, netpol.Images()...)
 	}
 	var err error
 	if a.extra, err = s.m.CachedImages(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"mkube/pkg/cluster"
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
+	"mkube/pkg/netpol"
 	"mkube/pkg/node"
 	"mkube/pkg/out"
 	"mkube/pkg/reason"
@@ -368,4 +369,26 @@ func StartNode(ctx context.Context, m *cluster.Manager, profile, nodeName string
 		return reason.Errorf(reason.GuestNodeNotFound, "run `mkube node list -p "+profile+"` to see its nodes", "profile %q has no node %q", profile, nodeName)
 	}
 	return RunLocked(ctx, m, Options{Profile: profile, OnlyNode: nodeName, StartedNode: nodeName, Wait: defaultNodeWait, WaitTimeout: waitTimeout}, HostResources{})
+}
+
+// networkPolicyStep applies kube-router's NetworkPolicy DaemonSet (--cni=kube-router, or auto with
+// more than one node), from the host like an addon.
+func networkPolicyStep(ctx context.Context, s *State) error {
+	if s.Profile.EffectiveCNI() != config.CNIKubeRouter {
+		return nil
+	}
+	manifest, err := netpol.Render(netpol.Values{ServiceCIDR: s.Profile.ServiceCIDR})
+	if err != nil {
+		return err
+	}
+	applier, err := s.m.Applier(s.Profile.Name, s.Endpoint)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, addonTimeout)
+	defer cancel()
+	if err := cluster.ApplyAddon(ctx, applier, s.Runner, "network-policy", manifest); err != nil {
+		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package start
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -92,6 +93,10 @@ func checkExisting(p *config.Profile, o Options, set func(string) bool) error {
 				"profile %q runs Kubernetes %s; changing an existing cluster to %s is not supported", p.Name, p.KubernetesVersion, v)
 		}
 	}
+	if set("cni") && o.CNI != p.CNI && !(o.CNI == config.CNIAuto && p.CNI == "") {
+		return reason.Errorf(reason.Usage, fmt.Sprintf("delete it first (`mkube delete -p %s`) or use another profile (-p NAME)", p.Name),
+			"profile %q was created with --cni=%s; a start does not change its pod network", p.Name, cmp.Or(p.CNI, config.CNIAuto))
+	}
 	if set("ha") && o.HA != p.HA {
 		return reason.Errorf(reason.Usage, fmt.Sprintf("delete it first (`mkube delete -p %s`) or use another profile (-p NAME)", p.Name),
 			"profile %q was created with --ha=%t; a start does not change that", p.Name, p.HA)
@@ -154,7 +159,13 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 		return nil, reason.New(reason.Usage, err, "")
 	}
 	nodes := max(o.Nodes, 1)
+	cni := o.CNI
+	if cni == "" {
+		cni = config.CNIAuto
+	}
 	switch {
+	case !slices.Contains(config.CNIs, cni):
+		return nil, reason.Errorf(reason.Usage, "use --cni="+strings.Join(config.CNIs, ", --cni="), "--cni=%s is not a pod network mkube has", o.CNI)
 	case nodes > maxNodes:
 		return nil, reason.Errorf(reason.Usage, fmt.Sprintf("use --nodes=%d or fewer", maxNodes), "--nodes=%d: too many nodes", o.Nodes)
 	case (nodes > 1 || o.HA) && len(o.Profile) > config.MaxMultiNodeName:
@@ -168,7 +179,7 @@ func newProfile(o Options, host HostResources) (*config.Profile, error) {
 		APIServerPort: cluster.DefaultAPIPort, APIServerNames: o.APIServerNames, APIServerIPs: o.APIServerIPs,
 		ExtraConfig: o.ExtraConfig, ServiceCIDR: cluster.DefaultServiceCIDR, PodCIDR: cluster.DefaultPodCIDR,
 		DNSDomain: cluster.DefaultDNSDomain, EmbedCerts: o.EmbedCerts, Created: time.Now().UTC(),
-		Addons: map[string]bool{}, OwnerMarks: true, Nodes: config.NewNodes(o.Profile, nodes), HA: o.HA,
+		Addons: map[string]bool{}, OwnerMarks: true, Nodes: config.NewNodes(o.Profile, nodes), HA: o.HA, CNI: cni,
 	}
 	if o.HA {
 		p.Nodes = config.NewHANodes(o.Profile, nodes)

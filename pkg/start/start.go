@@ -47,8 +47,9 @@ type Options struct {
 	DownloadOnly   bool
 	Wait           string
 	WaitTimeout    time.Duration
-	Nodes          int  // --nodes: how many nodes a new cluster has (0 is 1)
-	HA             bool // --ha: three control planes behind a load balancer
+	Nodes          int    // --nodes: how many nodes a new cluster has (0 is 1)
+	HA             bool   // --ha: three control planes behind a load balancer
+	CNI            string // --cni: config.CNIs
 	// OnlyNode, when set, leaves the profile's other stopped nodes stopped (`node start`, `node
 	// add`): only the primary and this node are brought up.
 	OnlyNode string
@@ -126,6 +127,7 @@ var Steps = []Step{
 	{"provision", provisionStep},
 	{"join", joinStep},
 	{"pod network", podNetworkStep},
+	{"network policy", networkPolicyStep},
 	{"kubeconfig", kubeconfigStep},
 	{"addons", addonsStep},
 	{"wait", waitStep},

@@ -182,6 +182,36 @@ func TestMultiNode(t *testing.T) {
 		}
 	})
 
+	t.Run("a NetworkPolicy that denies traffic is enforced across nodes", func(t *testing.T) {
+		c.kubectl(p, "-n", "kube-system", "rollout", "status", "daemonset/kube-router", "--timeout=180s")
+		pods := strings.Fields(c.kubectl(p, "get", "pods", "-l", "app=echo", "-o", `jsonpath={range .items[*]}{.metadata.name},{.spec.nodeName},{.status.podIP} {end}`))
+		from, to := strings.Split(pods[0], ","), strings.Split(pods[1], ",")
+		connects := func() bool {
+			_, code := c.run("-p", p, "kubectl", "--", "exec", from[0], "--", "/agnhost", "connect", "--timeout=3s", to[2]+":8080")
+			return code == 0
+		}
+		policy := func(name, ingress string) string {
+			return fmt.Sprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: %s}\nspec:\n  podSelector: {matchLabels: {app: echo}}\n  policyTypes: [Ingress]\n%s", name, ingress)
+		}
+		os.WriteFile(manifest, []byte(policy("deny", "")), 0o644)
+		c.kubectl(p, "apply", "-f", manifest)
+		eventually(t, time.Minute, func() string {
+			if connects() {
+				return fmt.Sprintf("%s (on %s) still reaches %s (on %s) under a deny-all policy", from[0], from[1], to[0], to[1])
+			}
+			return ""
+		})
+		os.WriteFile(manifest, []byte(policy("allow-echo", "  ingress:\n  - from: [{podSelector: {matchLabels: {app: echo}}}]\n")), 0o644)
+		c.kubectl(p, "apply", "-f", manifest)
+		eventually(t, time.Minute, func() string {
+			if !connects() {
+				return "the allow policy does not let " + from[0] + " reach " + to[0]
+			}
+			return ""
+		})
+		c.kubectl(p, "delete", "networkpolicy", "deny", "allow-echo")
+	})
+
 	t.Run("node add, then node delete of a worker while the app keeps answering", func(t *testing.T) {
 		pdb := "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: echo}\nspec:\n  minAvailable: 2\n  selector: {matchLabels: {app: echo}}\n"
 		os.WriteFile(manifest, []byte(pdb), 0o644)
