@@ -1,0 +1,132 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mkube/pkg/k8sversion"
+)
+
+// TestHA: `start --ha` on the docker driver — three control planes behind the load balancer the
+// kubeconfig points at; with any one control plane stopped (the primary here) kubectl keeps
+// answering, during the stop too; the node comes back; stop/start of the whole cluster; delete
+// leaves nothing, the load balancer included.
+func TestHA(t *testing.T) {
+	c := newCluster(t, serveMirror(t))
+	const p = "itest-ha"
+	v := k8sversion.Default().String()
+	cps := []string{p, p + "-m02", p + "-m03"}
+	t.Cleanup(func() { c.run("delete", "-p", p) })
+	defer c.dumpOnFailure(p)
+
+	start := append([]string{"start", "-p", p, "--ha"}, c.mirrorFlags()...)
+	begin := time.Now()
+	out := c.must(start...)
+	t.Logf("--ha start: %s", time.Since(begin).Round(time.Second))
+	for _, n := range cps[1:] {
+		if !strings.Contains(out, `Joining "`+n+`" to the cluster as a control plane`) {
+			t.Errorf("start output lacks the control-plane join of %s:\n%s", n, out)
+		}
+	}
+	// kubectl as the user runs it: the kubeconfig's server, the load balancer.
+	kubectl := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		bin := filepath.Join(c.home, "cache", "binaries", "linux", "amd64", v, "kubectl")
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--request-timeout=10s"}, args...)...)
+		cmd.Env = c.env()
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	ready := func(want []string) func() string {
+		return func() string {
+			got, err := kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status},{.metadata.labels.node-role\.kubernetes\.io/control-plane}{" "}{end}`)
+			if err != nil {
+				return got
+			}
+			var w []string
+			for _, n := range want {
+				w = append(w, n+"=True,")
+			}
+			if strings.TrimSpace(got) != strings.Join(w, " ") {
+				return "nodes: " + got
+			}
+			return ""
+		}
+	}
+
+	t.Run("three Ready control planes behind the load balancer", func(t *testing.T) {
+		eventually(t, time.Minute, ready(cps))
+		server := c.kubectl(p, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+		lbPort, _ := docker("inspect", "-f", `{{(index (index .NetworkSettings.Ports "8443/tcp") 0).HostPort}}`, p+"-lb")
+		if want := "https://127.0.0.1:" + strings.TrimSpace(lbPort); server != want {
+			t.Errorf("kubeconfig server %q, want the load balancer's %q", server, want)
+		}
+		st, code := c.run("status", "-p", p)
+		if code != 0 || strings.Count(st, "type: Control Plane") != 3 || strings.Count(st, "apiserver: Running") != 3 || strings.Count(st, "kubeconfig: Configured") != 3 {
+			t.Errorf("status: exit %d\n%s", code, st)
+		}
+		if etcd := c.kubectl(p, "-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "name"); strings.Count(etcd, "pod/") != 3 {
+			t.Errorf("etcd members: %s", etcd)
+		}
+	})
+
+	t.Run("with a control plane stopped kubectl keeps answering", func(t *testing.T) {
+		stop, failures := make(chan struct{}), make(chan []string, 1)
+		go func() {
+			var failed []string
+			for {
+				select {
+				case <-stop:
+					failures <- failed
+					return
+				case <-time.After(250 * time.Millisecond):
+				}
+				if out, err := kubectl("get", "--raw", "/readyz"); err != nil {
+					failed = append(failed, out)
+				}
+			}
+		}()
+		c.must("node", "stop", "-p", p, p)
+		time.Sleep(2 * time.Second) // the probe goes on beside the stopped node
+		close(stop)
+		if failed := <-failures; len(failed) > 0 {
+			t.Errorf("kubectl failed %d time(s) while the primary stopped: %v", len(failed), failed)
+		}
+		if out, err := kubectl("get", "nodes"); err != nil || !strings.Contains(out, p+"-m02") {
+			t.Errorf("kubectl get nodes with the primary stopped: %v\n%s", err, out)
+		}
+		if st, code := c.run("status", "-p", p); code == 0 || !strings.Contains(st, p+"\ntype: Control Plane\nhost: Stopped") {
+			t.Errorf("status with the primary stopped: exit %d\n%s", code, st)
+		}
+		c.must("node", "start", "-p", p, p)
+		eventually(t, 2*time.Minute, ready(cps))
+	})
+
+	t.Run("stop and start of the whole cluster", func(t *testing.T) {
+		c.must("stop", "-p", p)
+		if out, _ := docker("inspect", "-f", "{{.State.Running}}", p+"-lb"); strings.TrimSpace(out) != "false" {
+			t.Errorf("the load balancer still runs after stop: %s", out)
+		}
+		begin := time.Now()
+		c.must(start...)
+		t.Logf("--ha restart: %s", time.Since(begin).Round(time.Second))
+		eventually(t, 2*time.Minute, ready(cps))
+	})
+
+	t.Run("delete leaves nothing, the load balancer included", func(t *testing.T) {
+		c.must("delete", "-p", p)
+		for _, kind := range []string{"ps -a", "volume ls", "network ls"} {
+			args := append(strings.Fields(kind), "-q", "--filter", "label=name.mkube="+p)
+			if out, _ := docker(args...); strings.TrimSpace(out) != "" {
+				t.Errorf("docker %s: left behind: %s", kind, out)
+			}
+		}
+	})
+}
