@@ -413,20 +413,18 @@ func (m *Manager) nodeSSHClient(name, nodeName string, ep driver.Endpoint) (ssh.
 	return c, nil
 }
 
-// KnownHostsFile is where a node's SSH host keys are pinned: known_hosts in the profile's machine
-// directory for the primary, known_hosts-<node> for the others.
+// KnownHostsFile is where a node's SSH host keys are pinned (ssh.NodeKnownHosts).
 func (m *Manager) KnownHostsFile(name, nodeName string) (string, error) {
-	dir, err := m.Home.MachineDir(name)
+	key, err := m.MachineKey(name)
 	if err != nil {
 		return "", err
 	}
-	if nodeName == "" || nodeName == name {
-		return filepath.Join(dir, "known_hosts"), nil
+	if nodeName != "" && nodeName != name {
+		if err := config.ValidateProfileName(nodeName); err != nil {
+			return "", err
+		}
 	}
-	if err := config.ValidateProfileName(nodeName); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "known_hosts-"+nodeName), nil
+	return ssh.NodeKnownHosts(key, name, nodeName), nil
 }
 
 // RestConfig is a client configuration for the profile's API server as the host reaches it.

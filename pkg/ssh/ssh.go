@@ -266,11 +266,26 @@ func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64
 // Dial connects a Runner to a machine's SSH endpoint, retrying for up to five minutes while it
 // boots: what every VM driver's Runner is.
 func Dial(ctx context.Context, ep driver.Endpoint, keyPath string) (*Runner, error) {
+	return DialKnown(ctx, ep, keyPath, "")
+}
+
+// DialKnown is Dial with the node's host keys pinned in knownHosts ("": beside the key): the
+// nodes of one profile share its login key, each has host keys of its own (NodeKnownHosts).
+func DialKnown(ctx context.Context, ep driver.Endpoint, keyPath, knownHosts string) (*Runner, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cl, err := Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: keyPath}.Dial(ctx)
+	cl, err := Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: keyPath, KnownHosts: knownHosts}.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &Runner{Client: cl}, nil
+}
+
+// NodeKnownHosts is where a node's host keys are pinned: known_hosts beside the profile's key for
+// its primary node, known_hosts-<node> for the others.
+func NodeKnownHosts(keyPath, profile, node string) string {
+	if node == "" || node == profile {
+		return knownHostsFile(keyPath)
+	}
+	return knownHostsFile(keyPath) + "-" + node
 }

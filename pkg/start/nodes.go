@@ -98,7 +98,13 @@ func otherMachine(ctx context.Context, s *State, n *NodeState, pub string) error
 	m.Out.Step(out.ThumbsUp, "Starting %q %s node in %q cluster", n.Node.Name, what, p.Name)
 	switch st {
 	case driver.Nonexistent:
-		m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
+		image := p.BaseImage
+		if s.Entry.ISO {
+			image = s.ISO
+			m.Out.Step(out.Fire, "Creating %s VM (CPUs=%d, Memory=%dMB, Disk=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB, p.DiskMB)
+		} else {
+			m.Out.Step(out.Fire, "Creating %s container (CPUs=%d, Memory=%dMB) ...", p.Driver, p.CPUs, p.MemoryMB)
+		}
 		// A new machine has new host keys.
 		known, err := m.KnownHostsFile(p.Name, n.Node.Name)
 		if err != nil {
@@ -108,11 +114,15 @@ func otherMachine(ctx context.Context, s *State, n *NodeState, pub string) error
 			return err
 		}
 		err = d.Create(ctx, driver.Spec{Name: p.Name, Ordinal: n.Ordinal, CPUs: p.CPUs, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB,
-			Image: p.BaseImage, SSHPublicKey: pub})
+			Image: image, SSHPublicKey: pub})
 	case driver.Running:
 		err = d.Start(ctx)
 	default:
-		m.Out.Step(out.Restart, "Restarting existing %s container for %q ...", p.Driver, n.Node.Name)
+		what := "container"
+		if s.Entry.ISO {
+			what = "VM"
+		}
+		m.Out.Step(out.Restart, "Restarting existing %s %s for %q ...", p.Driver, what, n.Node.Name)
 		err = d.Start(ctx)
 	}
 	if err != nil {

@@ -119,7 +119,7 @@ func TestKVM2Cluster(t *testing.T) {
 	r := publishRelease(t)
 	c.bin = releaseBinary(t, r)
 	start := time.Now()
-	out := c.must("start", "-p", p, "--driver=kvm2", "--memory=4096mb", "--mirror="+r.mirror())
+	out := c.must("start", "-p", p, "--driver=kvm2", "--nodes=2", "--memory=3072mb", "--mirror="+r.mirror())
 	t.Logf("kvm2 start under %s: %s", map[bool]string{true: "kvm", false: "software emulation"}[!strings.Contains(out, "software emulation")], time.Since(start).Round(time.Second))
 	if !strings.Contains(out, "Creating kvm2 VM") || !strings.Contains(out, "Done!") || !strings.Contains(out, "Getting VM image mkube-"+r.Version+"-amd64.iso") {
 		t.Errorf("start output:\n%s", out)
@@ -140,6 +140,13 @@ func TestKVM2Cluster(t *testing.T) {
 		if out := c.must("-p", p, "ssh", "stat -fc %T /sys/fs/cgroup"); strings.TrimSpace(out) != "cgroup2fs" {
 			t.Errorf("the guest is not on cgroup v2: %s", out)
 		}
+		// The second VM joined as a worker, on the same network, reached by ssh -n.
+		if got := c.kubectl(p, "get", "node", p+"-m02", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`); got != "True" {
+			t.Errorf("worker %s Ready = %q", p+"-m02", got)
+		}
+		if out := c.must("-p", p, "ssh", "-n", p+"-m02", "--", "hostname"); strings.TrimSpace(out) != p+"-m02" {
+			t.Errorf("ssh -n %s hostname: %s", p+"-m02", out)
+		}
 	})
 
 	agnhost := "registry.k8s.io/e2e-test-images/agnhost:" + agnhostVersion(t)
@@ -158,10 +165,26 @@ func TestKVM2Cluster(t *testing.T) {
 		eventually(t, 2*time.Minute, answers)
 	})
 
+	t.Run("a pod on the worker VM reaches a pod on the primary", func(t *testing.T) {
+		c.kubectl(p, "run", "srv", "--image="+agnhost, `--overrides={"spec":{"nodeName":"`+p+`"}}`, "--", "netexec", "--http-port=8080")
+		c.kubectl(p, "wait", "--for=condition=Ready", "pod/srv", "--timeout=300s")
+		srv := c.kubectl(p, "get", "pod", "srv", "-o", "jsonpath={.status.podIP}")
+		c.kubectl(p, "run", "client", "--image="+agnhost, "--restart=Never", `--overrides={"spec":{"nodeName":"`+p+`-m02"}}`, "--",
+			"connect", "--timeout=5s", srv+":8080")
+		eventually(t, 5*time.Minute, func() string {
+			if phase := c.kubectl(p, "get", "pod", "client", "-o", "jsonpath={.status.phase}"); phase != "Succeeded" {
+				return "client pod on the worker: " + phase
+			}
+			return ""
+		})
+	})
+
 	t.Run("stop and start keep the app", func(t *testing.T) {
 		c.must("-p", p, "stop")
-		if out := virsh(t, "domstate", p); !strings.Contains(out, "shut off") {
-			t.Errorf("after stop the domain is %q", out)
+		for _, n := range []string{p, p + "-m02"} {
+			if out := virsh(t, "domstate", n); !strings.Contains(out, "shut off") {
+				t.Errorf("after stop the domain %s is %q", n, out)
+			}
 		}
 		start := time.Now()
 		c.must("-p", p, "start")
@@ -173,7 +196,7 @@ func TestKVM2Cluster(t *testing.T) {
 	t.Run("delete leaves nothing behind", func(t *testing.T) {
 		c.must("-p", p, "delete")
 		if out := virsh(t, "list", "--all", "--name"); strings.Contains(out, p) {
-			t.Errorf("domain left: %s", out)
+			t.Errorf("domain left (the worker's too): %s", out)
 		}
 		if out := virsh(t, "net-list", "--all", "--name"); strings.Contains(out, kvm2.PrivateNetwork) {
 			t.Errorf("network left: %s", out)

@@ -37,7 +37,7 @@ func checkURI(v string) error {
 
 // Entry registers the driver. It exists on Linux builds with cgo (libvirt is loaded at run time).
 func Entry() driver.Entry {
-	return driver.Entry{Name: Name, Priority: 80, Supported: supported, ISO: true, Options: Options, Health: Health, New: newDriver}
+	return driver.Entry{Name: Name, Priority: 80, Supported: supported, MultiNode: supported, ISO: true, Options: Options, Health: Health, New: newDriver}
 }
 
 // KVMUsable tells whether /dev/kvm can be opened; whether guests really run with it is only known

@@ -3,6 +3,7 @@
 package kvm2
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ const supported = true
 // Driver is one profile's virtual machine.
 type Driver struct {
 	profile string
+	machine string // the node: the profile's name for the primary, <profile>-mNN for the others
 	opts    driver.Options
 	owner   driver.Owner
 	uri     string
@@ -36,7 +38,7 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{profile: profile, opts: opts, owner: owner, uri: opts.Settings["kvm-qemu-uri"], accel: opts.Settings["kvm-accel"]}
+	d := &Driver{profile: profile, machine: cmp.Or(opts.Machine, profile), opts: opts, owner: owner, uri: opts.Settings["kvm-qemu-uri"], accel: opts.Settings["kvm-accel"]}
 	if d.uri == "" {
 		d.uri = DefaultURI
 	}
@@ -75,7 +77,7 @@ func isNotFound(err error, code libvirt.ErrorNumber) bool {
 // profile (the user's own "postgres", another home's "minikube") is never started, stopped,
 // redefined or undefined.
 func (d *Driver) ownedDomain(c *libvirt.Connect) (*libvirt.Domain, error) {
-	dom, err := c.LookupDomainByName(d.profile)
+	dom, err := c.LookupDomainByName(d.machine)
 	if isNotFound(err, libvirt.ERR_NO_DOMAIN) {
 		return nil, nil
 	}
@@ -84,7 +86,7 @@ func (d *Driver) ownedDomain(c *libvirt.Connect) (*libvirt.Domain, error) {
 	}
 	x, err := dom.GetXMLDesc(0)
 	if err == nil {
-		err = checkDomainOwner(d.owner, d.profile, x)
+		err = checkDomainOwner(d.owner, d.machine, x)
 	}
 	if err != nil {
 		dom.Free()
@@ -127,15 +129,15 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err != nil {
 		return fmt.Errorf("copying the ISO into libvirt's pool: %w", err)
 	}
-	raw, err := seed.ISO(seed.Data{Hostname: d.profile, AuthorizedKey: spec.SSHPublicKey})
+	raw, err := seed.ISO(seed.Data{Hostname: d.machine, AuthorizedKey: spec.SSHPublicKey})
 	if err != nil {
 		return err
 	}
-	seedPath, err := uploadBytes(c, pool, seedVolume(d.profile, d.owner.HomeID), raw)
+	seedPath, err := uploadBytes(c, pool, seedVolume(d.machine, d.owner.HomeID), raw)
 	if err != nil {
 		return fmt.Errorf("writing the user-data seed: %w", err)
 	}
-	diskPath, err := ensureVolume(pool, diskVolume(d.profile, d.owner.HomeID), "qcow2", uint64(spec.DiskMB)<<20)
+	diskPath, err := ensureVolume(pool, diskVolume(d.machine, d.owner.HomeID), "qcow2", uint64(spec.DiskMB)<<20)
 	if err != nil {
 		return fmt.Errorf("creating the data disk: %w", err)
 	}
@@ -147,8 +149,8 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 		// The mark is in the definition itself: there is no moment when the domain exists unmarked.
 		// Should a domain of this name appear since the check above, libvirt refuses the definition
 		// (its UUID differs from the one ours would get) rather than replacing it.
-		if dom, err = d.define(c, domain{Name: d.profile, Type: typ, CPUs: spec.CPUs, MemoryMB: spec.MemoryMB,
-			ISO: isoPath, Seed: seedPath, Disk: diskPath, MACs: macs(d.profile), ConsoleLog: d.consoleLog(), Owner: d.owner.Tag()}); err != nil {
+		if dom, err = d.define(c, domain{Name: d.machine, Type: typ, CPUs: spec.CPUs, MemoryMB: spec.MemoryMB,
+			ISO: isoPath, Seed: seedPath, Disk: diskPath, MACs: macs(d.machine), ConsoleLog: d.consoleLog(), Owner: d.owner.Tag()}); err != nil {
 			return err
 		}
 		defer dom.Free()
@@ -169,7 +171,7 @@ func (d *Driver) define(c *libvirt.Connect, dm domain) (*libvirt.Domain, error) 
 }
 
 // consoleLog is where libvirt keeps the guest's serial console: boot problems are read there.
-func (d *Driver) consoleLog() string { return "/var/log/libvirt/qemu/" + d.profile + "-console.log" }
+func (d *Driver) consoleLog() string { return "/var/log/libvirt/qemu/" + d.machine + "-console.log" }
 
 // boot starts the domain unless it runs, falling back from kvm to software emulation once when the
 // host has /dev/kvm but cannot run guests with it, and waits for the node's address. That shows in
@@ -266,7 +268,7 @@ func (d *Driver) Start(ctx context.Context) error {
 		return err
 	}
 	if dom == nil {
-		return fmt.Errorf("libvirt has no domain named %s", d.profile)
+		return fmt.Errorf("libvirt has no domain named %s", d.machine)
 	}
 	defer dom.Free()
 	if err := ensureNetworks(c); err != nil {
@@ -342,7 +344,7 @@ func (d *Driver) Delete(ctx context.Context) error {
 	case err == nil:
 		defer pool.Free()
 		pool.Refresh(0)
-		for _, name := range []string{diskVolume(d.profile, d.owner.HomeID), seedVolume(d.profile, d.owner.HomeID)} {
+		for _, name := range []string{diskVolume(d.machine, d.owner.HomeID), seedVolume(d.machine, d.owner.HomeID)} {
 			if err := deleteVolume(pool, name); err != nil {
 				return err
 			}
@@ -410,7 +412,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		return driver.Endpoint{}, err
 	}
 	if dom == nil {
-		return driver.Endpoint{}, fmt.Errorf("libvirt has no domain named %s", d.profile)
+		return driver.Endpoint{}, fmt.Errorf("libvirt has no domain named %s", d.machine)
 	}
 	dom.Free()
 	ip, err := d.leaseIP(c)
@@ -418,7 +420,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		return driver.Endpoint{}, err
 	}
 	if ip == "" {
-		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address on %s yet", d.profile, PrivateNetwork)
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address on %s yet", d.machine, PrivateNetwork)
 	}
 	return driver.Endpoint{IP: ip, SSHHost: ip, SSHPort: 22, SSHUser: SSHUser, APIServerHost: ip, APIServerPort: APIServerPort, NodeReachable: true}, nil
 }
@@ -429,7 +431,8 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ssh.Dial(ctx, ep, filepath.Join(d.opts.MachineDir, "id_ed25519"))
+	key := filepath.Join(d.opts.MachineDir, "id_ed25519")
+	return ssh.DialKnown(ctx, ep, key, ssh.NodeKnownHosts(key, d.profile, d.machine))
 }
 
 func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }

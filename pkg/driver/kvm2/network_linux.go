@@ -90,7 +90,7 @@ func (d *Driver) leaseIP(c *libvirt.Connect) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	mac := macs(d.profile)[1]
+	mac := macs(d.machine)[1]
 	ip, newest := "", time.Time{}
 	for _, l := range leases {
 		if strings.EqualFold(l.Mac, mac) && l.Type == libvirt.IP_ADDR_TYPE_IPV4 && !l.ExpiryTime.Before(newest) {
