@@ -26,7 +26,7 @@ var hostPackages = []string{
 }
 
 // hostPostRevision changes whenever hostPost does, so the host root file system is rebuilt.
-const hostPostRevision = "host-1"
+const hostPostRevision = "host-2"
 
 // hostPost makes the root file system a workstation with one user, docker (uid 1000, in the docker
 // group, passwordless sudo: the login the ISO's user-data contract authorizes), whose engines keep
@@ -75,6 +75,9 @@ func hostPost(dir string) error {
 		if err := os.WriteFile(filepath.Join(dir, p), []byte(f.content), f.mode); err != nil {
 			return err
 		}
+	}
+	if err := oneMachineID(dir); err != nil {
+		return err
 	}
 	keys, _ := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
 	for _, k := range keys {

@@ -224,7 +224,7 @@ var (
 // nodePost turns a Debian root file system into a node: configuration, containerd, the ssh user.
 // nodePostRevision is part of the node image's recipe key: change it whenever nodePost changes
 // what it writes, so incremental builds do not keep a root file system made by the old one.
-const nodePostRevision = "post-3"
+const nodePostRevision = "post-4"
 
 // nodeCNIPlugins are the CNI plugins the node keeps of Debian's package: those of mkube's own
 // network (bridge, host-local, portmap, and loopback, which containerd runs for every pod), and
@@ -299,6 +299,9 @@ func nodePost(dir, containerdBin string) error {
 	if err := os.WriteFile(filepath.Join(dir, "etc/machine-id"), nil, 0o444); err != nil {
 		return err
 	}
+	if err := oneMachineID(dir); err != nil {
+		return err
+	}
 	keys, _ := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
 	for _, k := range keys {
 		os.Remove(k)
@@ -317,6 +320,21 @@ func nodePost(dir, containerdBin string) error {
 		}
 	}
 	return addUser(dir, "docker", 1000)
+}
+
+// oneMachineID points D-Bus's machine ID at systemd's, as Debian's own installs do. dbus's package
+// leaves a fixed ID in /var/lib/dbus/machine-id, from which systemd would give every node booted from
+// the image the same machine ID: VMs then send DHCP the same client ID, and the network's DHCP
+// server hands one VM's address to the next (seen: a second kvm2 node took the first one's).
+func oneMachineID(dir string) error {
+	p := filepath.Join(dir, "var/lib/dbus/machine-id")
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.Symlink("/etc/machine-id", p)
 }
 
 // addUser adds the login user the drivers give SSH access to (minikube's is "docker" too).
