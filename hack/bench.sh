@@ -27,5 +27,9 @@ h restart     --prepare "$mk stop" "$mk start"
 h stop        --prepare "$mk start" "$mk stop"
 h delete      --prepare "$mk start $flags" "$mk delete"
 h start-cold  --prepare "$mk delete; rm -rf $MKUBE_HOME/cache" "$mk start $flags"
+# More nodes (issue #14): a 3-node start, node add to a 2-node cluster, an --ha start.
+h start-3-nodes --prepare "$mk delete" "$mk start --nodes=3 $flags"
+h node-add      --prepare "$mk delete; $mk start --nodes=2 $flags" "$mk node add"
+h start-ha      --prepare "$mk delete" "$mk start --ha $flags"
 $mk delete >/dev/null
 cat out/bench/*.md
