@@ -32,6 +32,10 @@ func otherNode(p *config.Profile, nodeName, verb string) (config.Node, error) {
 	case n.Name == p.Name:
 		return n, reason.Errorf(reason.Usage, fmt.Sprintf("`mkube %s -p %s` acts on the whole cluster", verb, p.Name),
 			"%s is the cluster's primary control-plane node", n.Name)
+	case n.ControlPlane && verb == "delete":
+		// Its etcd member and its place behind the load balancer would have to go with it.
+		return n, reason.Errorf(reason.Usage, "stop it instead (`mkube node stop "+n.Name+"`): the others keep serving",
+			"%s is a control plane: deleting a control-plane node is not supported yet", n.Name)
 	}
 	return n, nil
 }

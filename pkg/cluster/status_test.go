@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"testing"
+
+	"mkube/pkg/config"
+	"mkube/pkg/reason"
 )
 
 func TestStatusExitCodeAndOutput(t *testing.T) {
@@ -35,5 +38,33 @@ func TestClusterExitCode(t *testing.T) {
 	}
 	if got := ExitCode([]Status{cp, worker}); got != 3 {
 		t.Errorf("a stopped worker: %d, want 3", got)
+	}
+}
+
+// The node commands act on one node, never the cluster's primary (the whole cluster's commands do
+// that), except stopping an --ha cluster's primary; a control plane is not deleted.
+func TestOtherNode(t *testing.T) {
+	p := &config.Profile{Name: "c", Nodes: config.NewNodes("c", 2)}
+	ha := &config.Profile{Name: "h", HA: true, Nodes: config.NewHANodes("h", 4)}
+	for _, tc := range []struct {
+		p          *config.Profile
+		node, verb string
+		code       int // 0: allowed
+	}{
+		{p, "c-m02", "delete", 0},
+		{p, "c-m02", "stop", 0},
+		{p, "c", "delete", 14},
+		{p, "c", "stop", 14},
+		{p, "c-m03", "stop", 85},
+		{p, "", "stop", 85},
+		{ha, "h", "stop", 0},
+		{ha, "h", "delete", 14},
+		{ha, "h-m02", "delete", 14},
+		{ha, "h-m04", "delete", 0},
+	} {
+		_, err := otherNode(tc.p, tc.node, tc.verb)
+		if got := reason.ExitCode(err); (err == nil) != (tc.code == 0) || (err != nil && got != tc.code) {
+			t.Errorf("%s %s of %s: exit %d (%v), want %d", tc.verb, tc.node, tc.p.Name, got, err, tc.code)
+		}
 	}
 }

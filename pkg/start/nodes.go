@@ -328,7 +328,7 @@ var defaultNodeWait = kubeadm.WaitNodeReady
 // as a start would, which creates and joins it; the profile's other stopped nodes stay stopped.
 func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPlane bool, waitTimeout time.Duration) error {
 	if controlPlane {
-		return reason.Errorf(reason.Usage, "add a worker (`mkube node add`)", "adding a control-plane node needs a cluster created with --ha, which mkube does not have yet")
+		return reason.Errorf(reason.Usage, "add a worker (`mkube node add`); `mkube start --ha` makes a cluster with three control planes", "adding a control-plane node is not supported yet")
 	}
 	unlock, err := m.LockProfile(ctx, profile)
 	if err != nil {

@@ -75,6 +75,12 @@ func TestHA(t *testing.T) {
 		if etcd := c.kubectl(p, "-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "name"); strings.Count(etcd, "pod/") != 3 {
 			t.Errorf("etcd members: %s", etcd)
 		}
+		if out, code := c.run("node", "delete", "-p", p, p+"-m02"); code != 14 || !strings.Contains(out, "not supported yet") {
+			t.Errorf("node delete of a control plane: exit %d\n%s", code, out)
+		}
+		if out, code := c.run("node", "add", "-p", p, "--control-plane"); code != 14 || !strings.Contains(out, "not supported yet") {
+			t.Errorf("node add --control-plane: exit %d\n%s", code, out)
+		}
 	})
 
 	t.Run("with a control plane stopped kubectl keeps answering", func(t *testing.T) {
