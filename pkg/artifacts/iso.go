@@ -191,7 +191,7 @@ func (b *builder) isoRecipe(ctx context.Context, flavor, kdeb string) (rootfsRec
 		return rootfsRecipe{
 			name:     "guest",
 			packages: append(append([]string{}, nodePackages...), guestPackages...),
-			extraKey: recipeKey(overlay, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
+			extraKey: recipeKey(nodePostRevision, overlay, fileKey(kdeb), fileKey(filepath.Join(ctrd, "containerd")), strings.Join(kernelTrim, ",")),
 			post: func(dir string) error {
 				if err := nodePost(dir, ctrd); err != nil {
 					return err
