@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ type cluster struct {
 	mirror     string // registry host:port of the loopback mirror
 	bin        string // the mkube binary: out/mkube unless set (a release binary, run from its own directory)
 	extraEnv   []string
+	timeout    time.Duration // how long one mkube command may take (default 10 minutes)
 }
 
 // command is mkube with args, run as the cluster's user.
@@ -58,7 +60,7 @@ func (c *cluster) mirrorFlags() []string {
 // run runs mkube and returns its combined output and exit code.
 func (c *cluster) run(args ...string) (string, int) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(c.timeout, 10*time.Minute))
 	defer cancel()
 	cmd := c.command(ctx, args...)
 	out, err := cmd.CombinedOutput()
