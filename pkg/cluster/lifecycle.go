@@ -82,6 +82,16 @@ func (m *Manager) stopNode(ctx context.Context, p *config.Profile, name string) 
 	}
 	defer d.Close()
 	m.Out.Step(out.Stop, "Stopping node %q  ...", name)
+	if n, _, _ := p.Node(name); p.HA && n.ControlPlane {
+		// Out of the load balancer first: clients are sent to the other control planes.
+		if lb, ok := d.(interface {
+			DrainLB(ctx context.Context, name string) error
+		}); ok {
+			if err := lb.DrainLB(ctx, name); err != nil {
+				m.Out.V(1, "%v", err)
+			}
+		}
+	}
 	if st, err := d.State(ctx); err == nil && st == driver.Running {
 		// Stopping the kubelet first lets it wind pods down before systemd takes the node away.
 		if r, err := d.Runner(ctx); err == nil {

@@ -174,6 +174,24 @@ func joinStep(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
+	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
+	// Nodes that joined before only need their kubelet, and an --ha cluster's API servers need
+	// the other control planes' etcd members: start them before asking the API anything.
+	g, gctx := errgroup.WithContext(ctx)
+	for _, n := range s.Others {
+		if !n.Skip && kubeadm.Joined(ctx, n.Runner) {
+			g.Go(func() error { return b.JoinPrepared(gctx, n.Runner, s.workerCluster(gctx, n), kubeadm.JoinToken{}) })
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`")
+	}
+	// After a restart the API server (behind a load balancer) may still be coming up.
+	wctx, cancel := context.WithTimeout(ctx, s.opts.waitTimeout())
+	defer cancel()
+	if err := kubeadm.Wait(wctx, client, nil, []string{kubeadm.WaitAPIServer}, func(f string, a ...any) { s.m.Out.V(1, f, a...) }); err != nil {
+		return reason.New(reason.K8sTimeout, err, "see `mkube logs -p "+s.Profile.Name+"`")
+	}
 	if err := forgetRemovedNodes(ctx, s, client); err != nil {
 		return err
 	}
@@ -192,7 +210,6 @@ func joinStep(ctx context.Context, s *State) error {
 			}
 		}
 	}
-	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
 	join := func(ctx context.Context, n *NodeState) error {
 		if token.Token != "" && !kubeadm.Joined(ctx, n.Runner) {
 			what := "a worker"
@@ -215,7 +232,7 @@ func joinStep(ctx context.Context, s *State) error {
 			}
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx = errgroup.WithContext(ctx)
 	for _, n := range s.Others {
 		if !n.Skip && !n.Node.ControlPlane {
 			g.Go(func() error { return join(gctx, n) })

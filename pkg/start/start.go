@@ -99,6 +99,14 @@ type State struct {
 	LB *driver.Endpoint
 }
 
+// waitTimeout bounds a start's waits for the cluster (--wait-timeout; 6 minutes when unset).
+func (o Options) waitTimeout() time.Duration {
+	if o.WaitTimeout > 0 {
+		return o.WaitTimeout
+	}
+	return 6 * time.Minute
+}
+
 // Step is one named part of a start.
 type Step struct {
 	Name string
