@@ -173,8 +173,10 @@ func TestKVM2Cluster(t *testing.T) {
 		c.kubectl(p, "run", "srv", "--image="+agnhost, `--overrides={"spec":{"nodeName":"`+p+`"}}`, "--", "netexec", "--http-port=8080")
 		c.kubectl(p, "wait", "--for=condition=Ready", "pod/srv", "--timeout=300s")
 		srv := c.kubectl(p, "get", "pod", "srv", "-o", "jsonpath={.status.podIP}")
-		c.kubectl(p, "run", "client", "--image="+agnhost, "--restart=Never", `--overrides={"spec":{"nodeName":"`+p+`-m02"}}`, "--",
-			"connect", "--timeout=5s", srv+":8080")
+		// Ready is not listening: under emulation netexec takes seconds to open its port, so the
+		// client asks again until it answers, as any client would.
+		c.kubectl(p, "run", "client", "--image="+agnhost, "--restart=Never", `--overrides={"spec":{"nodeName":"`+p+`-m02"}}`, "--command", "--",
+			"sh", "-c", "for i in $(seq 1 60); do /agnhost connect --timeout=5s "+srv+":8080 && exit 0; sleep 2; done; exit 1")
 		eventually(t, 5*time.Minute, func() string {
 			if phase := c.kubectl(p, "get", "pod", "client", "-o", "jsonpath={.status.phase}"); phase != "Succeeded" {
 				return "client pod on the worker: " + phase
