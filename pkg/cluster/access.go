@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"mkube/pkg/config"
+	"mkube/pkg/driver"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/kubeconfig"
 	"mkube/pkg/node"
@@ -96,17 +97,10 @@ func (m *Manager) UpdateContext(ctx context.Context, name string) error {
 // Logs writes what a bug report needs: the kubelet's and containerd's journals, the control-plane
 // containers' logs, and the node's view of its pods.
 func (m *Manager) Logs(ctx context.Context, name, nodeName string, lines int, w io.Writer) error {
-	mc, err := m.RunningNode(ctx, name, nodeName)
-	if err != nil {
-		return err
-	}
-	defer mc.Close()
-	r, err := mc.Runner(ctx)
-	if err != nil {
-		return err
-	}
-	node.WriteLogs(ctx, r, lines, w)
-	return nil
+	return m.inNodeMachine(ctx, name, nodeName, func(_ *Machine, r driver.Runner) error {
+		node.WriteLogs(ctx, r, lines, w)
+		return nil
+	})
 }
 
 // SetDefaultProfile makes name the profile every command uses without -p, as `minikube profile

@@ -71,12 +71,7 @@ func (m *Manager) stopLB(ctx context.Context, p *config.Profile) error {
 
 // stopNode halts one node of a profile.
 func (m *Manager) stopNode(ctx context.Context, p *config.Profile, name string) error {
-	e, ok := m.Drivers.Lookup(p.Driver)
-	if !ok || !e.Supported {
-		_, err := m.driverFor(p) // its refusal
-		return err
-	}
-	d, err := m.NewNodeDriver(e, p.Name, name, p)
+	d, err := m.nodeDriverFor(p, name)
 	if err != nil {
 		return err
 	}

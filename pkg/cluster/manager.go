@@ -98,11 +98,16 @@ func (m *Manager) Profile(name string) (*config.Profile, error) { return m.loadP
 
 // driverFor builds the driver a profile uses.
 func (m *Manager) driverFor(p *config.Profile) (driver.Driver, error) {
+	return m.nodeDriverFor(p, p.Name)
+}
+
+// nodeDriverFor builds the driver of one node of a profile.
+func (m *Manager) nodeDriverFor(p *config.Profile, nodeName string) (driver.Driver, error) {
 	e, ok := m.Drivers.Lookup(p.Driver)
 	if !ok || !e.Supported {
 		return nil, reason.Errorf(reason.DriverUnsupported, "", "the driver %q of profile %q is not supported on %s/%s", p.Driver, p.Name, m.HostOS, m.HostArch)
 	}
-	return m.NewDriver(e, p.Name, p)
+	return m.NewNodeDriver(e, p.Name, nodeName, p)
 }
 
 // NewDriver builds a profile's driver (p is nil for a profile whose config.json is gone: delete
@@ -179,16 +184,9 @@ func (m *Manager) open(ctx context.Context, p *config.Profile) (*Machine, error)
 
 // openNode is open for one node of the profile.
 func (m *Manager) openNode(ctx context.Context, p *config.Profile, nodeName string) (*Machine, error) {
-	d, err := m.driverFor(p)
+	d, err := m.nodeDriverFor(p, nodeName)
 	if err != nil {
 		return nil, err
-	}
-	if nodeName != p.Name {
-		d.Close()
-		e, _ := m.Drivers.Lookup(p.Driver)
-		if d, err = m.NewNodeDriver(e, p.Name, nodeName, p); err != nil {
-			return nil, err
-		}
 	}
 	mc := &Machine{Profile: p, Driver: d}
 	if mc.State, err = d.State(ctx); err != nil {
@@ -319,7 +317,12 @@ func (m *Manager) inNode(ctx context.Context, name string, fn func(p *config.Pro
 
 // inMachine is inNode for a caller that needs the machine's driver too.
 func (m *Manager) inMachine(ctx context.Context, name string, fn func(mc *Machine, r driver.Runner) error) error {
-	mc, err := m.Running(ctx, name)
+	return m.inNodeMachine(ctx, name, "", fn)
+}
+
+// inNodeMachine is inMachine for one node of the profile ("" is the primary).
+func (m *Manager) inNodeMachine(ctx context.Context, name, nodeName string, fn func(mc *Machine, r driver.Runner) error) error {
+	mc, err := m.RunningNode(ctx, name, nodeName)
 	if err != nil {
 		return err
 	}

@@ -101,11 +101,7 @@ func (m *Manager) nodeStatus(ctx context.Context, p *config.Profile, n config.No
 	if s.Worker {
 		defer func() { s.APIServer, s.Kubeconfig = Irrelevant, Irrelevant }()
 	}
-	e, ok := m.Drivers.Lookup(p.Driver)
-	if !ok {
-		return s
-	}
-	d, err := m.NewNodeDriver(e, p.Name, n.Name, p)
+	d, err := m.nodeDriverFor(p, n.Name)
 	if err != nil {
 		s.Host = string(driver.Error)
 		return s

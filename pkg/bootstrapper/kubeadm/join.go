@@ -115,13 +115,7 @@ func (b *Bootstrapper) join(ctx context.Context, r driver.Runner, c Cluster, t J
 	if err := node.WriteBytes(ctx, r, joinConfigPath, 0o600, cfg); err != nil { // it holds the token
 		return err
 	}
-	defer func() {
-		if ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = killKubeadm(cctx, r)
-			cancel()
-		}
-	}()
+	defer killKubeadmIfCancelled(ctx, r)
 	if _, err := node.Output(ctx, r, "kubeadm", "join", "--config", joinConfigPath); err != nil {
 		var exit *driver.ExitError
 		if errors.As(err, &exit) {

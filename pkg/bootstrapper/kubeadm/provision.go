@@ -225,15 +225,7 @@ func (b *Bootstrapper) init(ctx context.Context, r driver.Runner, c Cluster) err
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if ctx.Err() != nil {
-			// Ctrl-C during init: a runner stops waiting, but the process in the node goes on; end
-			// it, with a context of its own since ours is done.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = killKubeadm(cctx, r)
-			cancel()
-		}
-	}()
+	defer killKubeadmIfCancelled(ctx, r)
 	args := append([]string{"kubeadm", "init", "--config", configPath}, flags...)
 	if _, err := node.Output(ctx, r, args...); err != nil {
 		var exit *driver.ExitError
@@ -270,6 +262,18 @@ func initFailure(stderr string) string {
 	return ""
 }
 
+// killKubeadmIfCancelled ends kubeadm in the node when ctx was cancelled (Ctrl-C during init,
+// join or reset): a runner stops waiting, but the process in the node goes on. It uses a context
+// of its own, since ctx is done.
+func killKubeadmIfCancelled(ctx context.Context, r driver.Runner) {
+	if ctx.Err() == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = killKubeadm(cctx, r)
+}
+
 // killKubeadm ends every kubeadm process in the node (found through /proc: the node needs no procps).
 func killKubeadm(ctx context.Context, r driver.Runner) error {
 	_, err := node.Shell(ctx, r, `for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = kubeadm ] && kill -9 "${p#/proc/}" 2>/dev/null; done; true`)
@@ -301,13 +305,7 @@ func reset(ctx context.Context, r driver.Runner) error {
 	if _, err := node.Output(ctx, r, "rm", "-f", pkiMarker); err != nil {
 		return err
 	}
-	defer func() {
-		if ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = killKubeadm(cctx, r)
-			cancel()
-		}
-	}()
+	defer killKubeadmIfCancelled(ctx, r)
 	_, err := node.Output(ctx, r, "kubeadm", "reset", "--force", "--cri-socket", "unix:///run/containerd/containerd.sock")
 	return err
 }
