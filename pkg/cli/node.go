@@ -25,11 +25,11 @@ func newNode(a *app) *cobra.Command {
 	})
 	var controlPlane, worker bool
 	var waitTimeout time.Duration
-	add := a.command("add", "Adds a worker node to the cluster", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
-		return start.AddNode(cmd.Context(), m, a.profile, controlPlane, waitTimeout)
+	add := a.command("add", "Adds a worker node (or a control plane of an --ha cluster) to the cluster", noArgs, func(m *cluster.Manager, cmd *cobra.Command, _ []string) error {
+		return start.AddNode(cmd.Context(), m, a.profile, controlPlane, worker, waitTimeout)
 	})
 	add.Flags().BoolVar(&controlPlane, "control-plane", false, "add a control-plane node (needs an --ha cluster)")
-	add.Flags().BoolVar(&worker, "worker", true, "the node runs workloads (every added node does)")
+	add.Flags().BoolVar(&worker, "worker", true, "the node runs workloads (--worker=false with --control-plane: a control plane only)")
 	add.Flags().DurationVar(&waitTimeout, "wait-timeout", 6*time.Minute, "how long to wait for the node to be Ready")
 	del := a.command("delete NAME", "Drains a node, deletes it from the cluster and removes its machine", exactlyOneNode, func(m *cluster.Manager, cmd *cobra.Command, args []string) error {
 		return m.DeleteNode(cmd.Context(), a.profile, args[0])

@@ -78,14 +78,7 @@ func (m *Manager) stopNode(ctx context.Context, p *config.Profile, name string) 
 	defer d.Close()
 	m.Out.Step(out.Stop, "Stopping node %q  ...", name)
 	if n, _, _ := p.Node(name); p.HA && n.ControlPlane {
-		// Out of the load balancer first: clients are sent to the other control planes.
-		if lb, ok := d.(interface {
-			DrainLB(ctx context.Context, name string) error
-		}); ok {
-			if err := lb.DrainLB(ctx, name); err != nil {
-				m.Out.V(1, "%v", err)
-			}
-		}
+		m.drainLB(ctx, d, name)
 	}
 	if st, err := d.State(ctx); err == nil && st == driver.Running {
 		// Stopping the kubelet first lets it wind pods down before systemd takes the node away.
@@ -98,6 +91,18 @@ func (m *Manager) stopNode(ctx context.Context, p *config.Profile, name string) 
 		return MachineError(reason.GuestError, err, "")
 	}
 	return nil
+}
+
+// drainLB takes a control plane out of an --ha cluster's load balancer (the drivers that run one),
+// so clients are sent to the other control planes. A failure only costs a client a retry.
+func (m *Manager) drainLB(ctx context.Context, d driver.Driver, name string) {
+	if lb, ok := d.(interface {
+		DrainLB(ctx context.Context, name string) error
+	}); ok {
+		if err := lb.DrainLB(ctx, name); err != nil {
+			m.Out.V(1, "%v", err)
+		}
+	}
 }
 
 // Delete removes a profile's node, its kubeconfig entries and its state; the cache and the shared

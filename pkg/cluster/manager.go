@@ -120,7 +120,7 @@ func (m *Manager) NewDriver(e driver.Entry, name string, p *config.Profile) (dri
 // profile's machine directory (its login key) and owner mark.
 func (m *Manager) NewNodeDriver(e driver.Entry, name, machine string, p *config.Profile) (driver.Driver, error) {
 	if machine != name && !e.MultiNode {
-		return nil, reason.Errorf(reason.Usage, "use the docker or podman driver for more than one node", "the %s driver runs one node per cluster", e.Name)
+		return nil, reason.Errorf(reason.Usage, "the docker, podman, kvm2, virtualbox and hyperv drivers run more than one node", "the %s driver runs one node per cluster", e.Name)
 	}
 	dir, err := m.Home.MachineDir(name)
 	if err != nil {

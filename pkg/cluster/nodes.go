@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/config"
 	"mkube/pkg/driver"
 	"mkube/pkg/out"
@@ -32,10 +33,9 @@ func otherNode(p *config.Profile, nodeName, verb string) (config.Node, error) {
 	case n.Name == p.Name:
 		return n, reason.Errorf(reason.Usage, fmt.Sprintf("`mkube %s -p %s` acts on the whole cluster", verb, p.Name),
 			"%s is the cluster's primary control-plane node", n.Name)
-	case n.ControlPlane && verb == "delete":
-		// Its etcd member and its place behind the load balancer would have to go with it.
-		return n, reason.Errorf(reason.Usage, "stop it instead (`mkube node stop "+n.Name+"`): the others keep serving",
-			"%s is a control plane: deleting a control-plane node is not supported yet", n.Name)
+	case n.ControlPlane && !p.HA && verb == "delete":
+		return n, reason.Errorf(reason.Usage, fmt.Sprintf("`mkube delete -p %s` deletes the whole cluster", p.Name),
+			"%s is a control plane of a cluster without --ha", n.Name)
 	}
 	return n, nil
 }
@@ -83,20 +83,43 @@ func (m *Manager) DeleteNode(ctx context.Context, name, nodeName string) error {
 	if err != nil {
 		return err
 	}
-	m.Out.Step(out.Fire, "Deleting node %s from cluster %s", n.Name, p.Name)
+	var leave *Machine // a control plane's own machine, which must run for its etcd member to leave
+	if n.ControlPlane {
+		if leave, err = m.openNode(ctx, p, n.Name); err != nil {
+			return err
+		}
+		defer leave.Close()
+	}
+	// The primary reaches the API (through the load balancer of an --ha cluster). A worker still
+	// goes when it cannot be opened: only the drain is lost.
+	var ep driver.Endpoint
+	running := false
 	if mc, err := m.open(ctx, p); err == nil {
 		mc.Close()
-		if mc.State == driver.Running {
-			client, err := m.Client(p.Name, mc.Endpoint)
-			if err != nil {
+		ep, running = mc.Endpoint, mc.State == driver.Running
+	} else if leave != nil {
+		return err
+	}
+	if leave != nil && (!running || leave.State != driver.Running) {
+		return reason.Errorf(reason.GuestNotRunning, fmt.Sprintf("start the cluster and the node first (`mkube node start %s -p %s`), then delete it", n.Name, p.Name),
+			"%s is a control plane: its etcd member leaves the cluster while it and the cluster run", n.Name)
+	}
+	m.Out.Step(out.Fire, "Deleting node %s from cluster %s", n.Name, p.Name)
+	if running {
+		client, err := m.Client(p.Name, ep)
+		if err != nil {
+			return err
+		}
+		if err := drain(ctx, client, n.Name, m.Out); err != nil {
+			return reason.New(reason.K8sStart, fmt.Errorf("draining %s: %w", n.Name, err), "see `kubectl get pdb -A`: a PodDisruptionBudget may keep its pods")
+		}
+		if leave != nil {
+			if err := m.leaveControlPlane(ctx, leave, n.Name); err != nil {
 				return err
 			}
-			if err := drain(ctx, client, n.Name, m.Out); err != nil {
-				return reason.New(reason.K8sStart, fmt.Errorf("draining %s: %w", n.Name, err), "see `kubectl get pdb -A`: a PodDisruptionBudget may keep its pods")
-			}
-			if err := client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
+		}
+		if err := client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
 		}
 	}
 	e, ok := m.Drivers.Lookup(p.Driver)
@@ -122,6 +145,23 @@ func (m *Manager) DeleteNode(ctx context.Context, name, nodeName string) error {
 		return err
 	}
 	m.Out.Step(out.Skull, "Node %s was successfully deleted.", n.Name)
+	return nil
+}
+
+// leaveControlPlane takes a control plane of an --ha cluster out of it before its machine goes:
+// out of the load balancer first (clients go to the others), then `kubeadm reset` in the node,
+// which removes its etcd member. A member left behind would count against etcd's quorum for good:
+// with one more control plane stopped, the cluster would stop answering.
+func (m *Manager) leaveControlPlane(ctx context.Context, mc *Machine, name string) error {
+	m.drainLB(ctx, mc.Driver, name)
+	r, err := mc.Runner(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := kubeadm.Leave(ctx, r); err != nil {
+		return reason.New(reason.K8sStart, fmt.Errorf("%s leaving the control plane: %w", name, err), "see `mkube logs -p "+mc.Profile.Name+" --node "+name+"`")
+	}
 	return nil
 }
 

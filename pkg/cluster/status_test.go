@@ -42,9 +42,11 @@ func TestClusterExitCode(t *testing.T) {
 }
 
 // The node commands act on one node, never the cluster's primary (the whole cluster's commands do
-// that), except stopping an --ha cluster's primary; a control plane is not deleted.
+// that), except stopping an --ha cluster's primary; only an --ha cluster's other control planes
+// are deleted.
 func TestOtherNode(t *testing.T) {
 	p := &config.Profile{Name: "c", Nodes: config.NewNodes("c", 2)}
+	twoCP := &config.Profile{Name: "t", Nodes: []config.Node{{Name: "t", ControlPlane: true}, {Name: "t-m02", ControlPlane: true}}}
 	ha := &config.Profile{Name: "h", HA: true, Nodes: config.NewHANodes("h", 4)}
 	for _, tc := range []struct {
 		p          *config.Profile
@@ -59,8 +61,9 @@ func TestOtherNode(t *testing.T) {
 		{p, "", "stop", 85},
 		{ha, "h", "stop", 0},
 		{ha, "h", "delete", 14},
-		{ha, "h-m02", "delete", 14},
+		{ha, "h-m02", "delete", 0},
 		{ha, "h-m04", "delete", 0},
+		{twoCP, "t-m02", "delete", 14},
 	} {
 		_, err := otherNode(tc.p, tc.node, tc.verb)
 		if got := reason.ExitCode(err); (err == nil) != (tc.code == 0) || (err != nil && got != tc.code) {

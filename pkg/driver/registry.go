@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"path/filepath"
 	"context"
 	"fmt"
 	"sort"
@@ -51,6 +52,17 @@ type Options struct {
 	// Log tells the user about something the driver decided (e.g. falling back to software
 	// emulation); nil prints nothing.
 	Log func(format string, args ...any)
+}
+
+// NodeFile is where a driver keeps one of a node's files (a disk, a seed, a console log) in the
+// profile's machine directory, which the profile's nodes share: the primary's (machine is the
+// profile) under its own name, as single-node profiles always had them, the others' prefixed
+// with the node's name.
+func NodeFile(machineDir, profile, machine, name string) string {
+	if machine == "" || machine == profile {
+		return filepath.Join(machineDir, name)
+	}
+	return filepath.Join(machineDir, machine+"-"+name)
 }
 
 // Logf calls Log when it is set.

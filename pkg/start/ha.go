@@ -67,7 +67,9 @@ func (s *State) haSANs() (names, ips []string) {
 	for _, n := range s.Others {
 		if n.Node.ControlPlane {
 			names = append(names, n.Node.Name)
-			ips = append(ips, n.Endpoint.IP)
+			if n.Endpoint.IP != "" { // a stopped one this start leaves stopped: its address comes when it starts
+				ips = append(ips, n.Endpoint.IP)
+			}
 		}
 	}
 	return names, append(ips, s.LB.IP)

@@ -145,6 +145,7 @@ func otherMachine(ctx context.Context, s *State, n *NodeState, pub string) error
 func (s *State) paramsFor(n *NodeState) kubeadm.Params {
 	p := s.params()
 	p.NodeName, p.NodeIP, p.ControlPlane = n.Node.Name, n.Endpoint.IP, n.Node.ControlPlane
+	p.NoWorkloads = n.Node.ControlPlane && !n.Node.Worker
 	p.CgroupRoot, p.CgroupV1, p.CgroupDriver = n.Cgroups.Root, n.Cgroups.V1, n.Cgroups.Driver
 	p.NodePodCIDR = "" // the controller manager gives it one when it registers
 	return p
@@ -340,12 +341,14 @@ func (s *State) nodeNames() []string {
 // defaultNodeWait is what `node add` and `node start` wait for: the node Ready.
 var defaultNodeWait = kubeadm.WaitNodeReady
 
-// AddNode adds a worker to a profile's cluster (`mkube node add`): the node is recorded in the
-// profile first, so a start or delete after an interruption knows it, then the cluster is started
-// as a start would, which creates and joins it; the profile's other stopped nodes stay stopped.
-func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPlane bool, waitTimeout time.Duration) error {
-	if controlPlane {
-		return reason.Errorf(reason.Usage, "add a worker (`mkube node add`); `mkube start --ha` makes a cluster with three control planes", "adding a control-plane node is not supported yet")
+// AddNode adds a node to a profile's cluster (`mkube node add`): a worker, or with controlPlane
+// another control plane of an --ha cluster (its etcd member joins, the load balancer sends it
+// traffic). The node is recorded in the profile first, so a start or delete after an interruption
+// knows it, then the cluster is started as a start would, which creates and joins it; the
+// profile's other stopped nodes stay stopped.
+func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPlane, worker bool, waitTimeout time.Duration) error {
+	if !controlPlane && !worker {
+		return reason.Errorf(reason.Usage, "add a worker (`mkube node add`) or a control plane (`mkube node add --control-plane`)", "--worker=false needs --control-plane: a node runs workloads, the control plane or both")
 	}
 	unlock, err := m.LockProfile(ctx, profile)
 	if err != nil {
@@ -358,7 +361,11 @@ func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPla
 	}
 	e, ok := m.Drivers.Lookup(p.Driver)
 	if !ok || !e.MultiNode {
-		return reason.Errorf(reason.Usage, "use the docker or podman driver for more than one node", "the %s driver runs one node per cluster", p.Driver)
+		return reason.Errorf(reason.Usage, "the docker, podman, kvm2, virtualbox and hyperv drivers run more than one node", "the %s driver runs one node per cluster", p.Driver)
+	}
+	if controlPlane && !p.HA {
+		// A second control plane needs a stable endpoint in front of both, which only --ha sets up.
+		return reason.Errorf(reason.Usage, "`mkube start --ha` makes a cluster with three control planes; `mkube node add` adds a worker", "profile %q has one control plane: adding a control-plane node needs an --ha cluster", p.Name)
 	}
 	if len(p.Name) > config.MaxMultiNodeName {
 		return reason.Errorf(reason.Usage, "", "profile name %q is too long for more than one node", p.Name)
@@ -373,7 +380,7 @@ func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPla
 	}
 	name := config.NodeName(p.Name, next)
 	m.Out.Step(out.Happy, "Adding node %s to cluster %s", strings.TrimPrefix(name, p.Name+"-"), p.Name)
-	p.Nodes = append(p.Nodes, config.Node{Name: name, Worker: true})
+	p.Nodes = append(p.Nodes, config.Node{Name: name, ControlPlane: controlPlane, Worker: worker})
 	if err := m.Home.Save(p); err != nil {
 		return err
 	}

@@ -56,6 +56,9 @@ type Params struct {
 	HA bool
 	// ControlPlane: this node joins as a control plane (an --ha cluster's second and third).
 	ControlPlane bool
+	// NoWorkloads: a joining control plane keeps kubeadm's control-plane taint (`node add
+	// --control-plane --worker=false`); the others run workloads, as minikube's do.
+	NoWorkloads bool
 	// MultiNode: the cluster has (or will have) more than one node, each with its own pod range.
 	MultiNode bool
 	// ControlPlaneIP is where this node reaches the API server (ControlPlaneHost); "" is NodeIP.

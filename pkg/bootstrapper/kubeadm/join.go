@@ -149,6 +149,17 @@ func (b *Bootstrapper) recoverJoin(ctx context.Context, r driver.Runner, _ Clust
 	return reset(ctx, r)
 }
 
+// Leave undoes a node's join with kubeadm reset before the node is removed: on a control plane
+// this removes its etcd member from the cluster (kubeadm asks the cluster through the node's
+// admin.conf), and its API server and etcd stop.
+// The join marker goes first: a delete cut short leaves a node that a start joins again.
+func Leave(ctx context.Context, r driver.Runner) error {
+	if _, err := node.Output(ctx, r, "rm", "-f", joinMarker); err != nil {
+		return err
+	}
+	return reset(ctx, r)
+}
+
 // tokenTTL is how long a join token lives: a join takes seconds, minutes under emulation.
 const tokenTTL = 15 * time.Minute
 

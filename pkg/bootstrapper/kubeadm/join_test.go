@@ -53,6 +53,21 @@ func TestGenerateJoinConfigGolden(t *testing.T) {
 		t.Fatalf("invalid YAML: %v\n%s", err, got)
 	}
 	golden.Check(t, "join-control-plane-1.37.yaml", got)
+	// A control plane that runs no workloads keeps kubeadm's taint; one that does (and a worker,
+	// which kubeadm never taints) says so.
+	for _, c := range []struct {
+		controlPlane, noWorkloads, untainted bool
+	}{{true, false, true}, {true, true, false}, {false, false, false}} {
+		p := workerParams()
+		p.ControlPlane, p.NoWorkloads = c.controlPlane, c.noWorkloads
+		got, err := GenerateJoinConfig(p, JoinToken{Token: "abcdef.0123456789abcdef", CACertHash: "sha256:00ff"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.Contains(string(got), "taints: []"); has != c.untainted {
+			t.Errorf("control plane %t, no workloads %t: untainted %t, want %t", c.controlPlane, c.noWorkloads, has, c.untainted)
+		}
+	}
 	if _, err := GenerateJoinConfig(Params{ExtraConfig: []string{"kubelet.bad key=1"}}, JoinToken{}); err == nil {
 		t.Error("a bad --extra-config key was accepted")
 	}

@@ -7,6 +7,7 @@ package hyperv
 // unknown cmdlets and parameters, missing files, VMs that do not exist or already do.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ import (
 )
 
 type fakeVM struct {
+	IP       string // the address the guest reports once it runs: each VM its own
 	State    string
 	Path     string // the VM's folder, as Get-VM reports it
 	Switch   string
@@ -159,7 +161,7 @@ func fakePowerShell(args []string) int {
 			return notFound("Get-VM", name)
 		}
 		if v.State == "Running" {
-			fmt.Println("172.29.112.5\nfe80::215:5dff:fe00:101")
+			fmt.Printf("%s\nfe80::215:5dff:fe00:101\n", cmp.Or(v.IP, "172.29.112.5"))
 		}
 		return 0
 	}
@@ -202,7 +204,7 @@ func fakePowerShell(args []string) int {
 			return psFail("New-VM : Cannot validate argument on parameter 'Generation'.")
 		}
 		// New-VM -Path P keeps the VM's files in P\<name>, which Get-VM reports as its Path.
-		s.VMs[vmName] = &fakeVM{State: "Off", Path: filepath.Join(p["Path"], vmName), Switch: p["SwitchName"], Settings: map[string]string{}}
+		s.VMs[vmName] = &fakeVM{IP: fmt.Sprintf("172.29.112.%d", 5+len(s.VMs)), State: "Off", Path: filepath.Join(p["Path"], vmName), Switch: p["SwitchName"], Settings: map[string]string{}}
 	case "Set-VM":
 		if notes, ok := p["Notes"]; ok {
 			v.Notes = notes

@@ -5,6 +5,7 @@
 package hyperv
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,14 +32,14 @@ var (
 // Driver is one profile's VM. Every VM it creates carries the owner's mark (driver.Owner.Tag) as
 // its Notes, and it touches no VM of the profile's name without it.
 type Driver struct {
-	profile string
+	machine string // the profile's name for the primary, <profile>-mNN for the others
 	opts    driver.Options
 	owner   driver.Owner
 }
 
 // Entry registers the driver; Hyper-V exists on Windows only.
 func Entry(goos string) driver.Entry {
-	return driver.Entry{Name: Name, Priority: 70, Supported: goos == "windows", ISO: true, New: New,
+	return driver.Entry{Name: Name, Priority: 70, Supported: goos == "windows", MultiNode: true, ISO: true, New: New,
 		Options: []driver.Option{{Name: "hyperv-virtual-switch",
 			Help: "hyperv: the virtual switch to use (default: \"Default Switch\", else the first external one)"}},
 		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
@@ -50,7 +51,7 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{profile: profile, opts: opts, owner: owner}, nil
+	return &Driver{machine: cmp.Or(opts.Machine, profile), opts: opts, owner: owner}, nil
 }
 
 func (d *Driver) Name() string { return Name }
@@ -81,9 +82,14 @@ func Health(ctx context.Context) driver.Health {
 	return driver.Health{Installed: true, Running: true, Healthy: true}
 }
 
+// file is one of this node's files in the profile's machine directory.
+func (d *Driver) file(name string) string {
+	return driver.NodeFile(d.opts.MachineDir, d.owner.Profile, d.machine, name)
+}
+
 func (d *Driver) dir() string     { return d.opts.MachineDir }
-func (d *Driver) disk() string    { return filepath.Join(d.dir(), "disk.vhdx") }
-func (d *Driver) seedISO() string { return filepath.Join(d.dir(), "seed.iso") }
+func (d *Driver) disk() string    { return d.file("disk.vhdx") }
+func (d *Driver) seedISO() string { return d.file("seed.iso") }
 
 // switchName is the switch to use: the chosen one (which must exist), else "Default Switch", else
 // the first external switch.
@@ -123,7 +129,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err := os.MkdirAll(d.dir(), 0o755); err != nil {
 		return err
 	}
-	raw, err := seed.ISO(seed.Data{Hostname: d.profile, AuthorizedKey: spec.SSHPublicKey})
+	raw, err := seed.ISO(seed.Data{Hostname: d.machine, AuthorizedKey: spec.SSHPublicKey})
 	if err != nil {
 		return err
 	}
@@ -141,7 +147,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 		if err != nil {
 			return err
 		}
-		name := quote(d.profile)
+		name := quote(d.machine)
 		var steps []string
 		if vm == nil {
 			steps = append(steps, fmt.Sprintf("Hyper-V\\New-VM -Name %s -Path %s -Generation 1 -MemoryStartupBytes %dMB -SwitchName %s", name, quote(d.dir()), spec.MemoryMB, quote(sw)))
@@ -176,10 +182,10 @@ func (d *Driver) Start(ctx context.Context) error {
 		return err
 	}
 	if vm == nil {
-		return fmt.Errorf("Hyper-V has no VM named %s", d.profile)
+		return fmt.Errorf("Hyper-V has no VM named %s", d.machine)
 	}
 	if vm.State != "Running" {
-		if _, err := ps(ctx, "Hyper-V\\Start-VM -Name "+quote(d.profile)); err != nil {
+		if _, err := ps(ctx, "Hyper-V\\Start-VM -Name "+quote(d.machine)); err != nil {
 			return err
 		}
 	}
@@ -197,7 +203,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
 	go func() {
-		_, err := ps(sctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile))
+		_, err := ps(sctx, "Hyper-V\\Stop-VM -Name "+quote(d.machine))
 		done <- err
 	}()
 	select {
@@ -208,7 +214,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 	case <-sctx.Done():
 	}
 	d.opts.Logf("the VM did not shut down within %s: turning it off", stopTimeout)
-	_, err = ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile)+" -TurnOff")
+	_, err = ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.machine)+" -TurnOff")
 	return err
 }
 
@@ -220,11 +226,11 @@ func (d *Driver) Delete(ctx context.Context) error {
 	}
 	if vm != nil {
 		if vm.State != "Off" {
-			if _, err := ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.profile)+" -TurnOff"); err != nil {
+			if _, err := ps(ctx, "Hyper-V\\Stop-VM -Name "+quote(d.machine)+" -TurnOff"); err != nil {
 				return err
 			}
 		}
-		if _, err := ps(ctx, "Hyper-V\\Remove-VM -Name "+quote(d.profile)+" -Force"); err != nil {
+		if _, err := ps(ctx, "Hyper-V\\Remove-VM -Name "+quote(d.machine)+" -Force"); err != nil {
 			return err
 		}
 	}
@@ -268,14 +274,14 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		return driver.Endpoint{}, err
 	}
 	if vm == nil {
-		return driver.Endpoint{}, fmt.Errorf("Hyper-V has no VM named %s", d.profile)
+		return driver.Endpoint{}, fmt.Errorf("Hyper-V has no VM named %s", d.machine)
 	}
 	ip, err := d.ip(ctx)
 	if err != nil {
 		return driver.Endpoint{}, err
 	}
 	if ip == "" {
-		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address yet", d.profile)
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address yet", d.machine)
 	}
 	return driver.Endpoint{IP: ip, SSHHost: ip, SSHPort: 22, SSHUser: "docker", APIServerHost: ip, APIServerPort: 8443, NodeReachable: true}, nil
 }
@@ -286,7 +292,8 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ssh.Dial(ctx, ep, filepath.Join(d.dir(), "id_ed25519"))
+	key := filepath.Join(d.dir(), "id_ed25519")
+	return ssh.DialKnown(ctx, ep, key, ssh.NodeKnownHosts(key, d.owner.Profile, d.machine))
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }

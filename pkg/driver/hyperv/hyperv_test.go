@@ -48,6 +48,14 @@ func TestTranscript(t *testing.T) {
 	}
 }
 
+// TestSecondNode pins what a profile's second node is (--nodes, `node add`): a VM of its own
+// name with its own files in the profile's machine directory, deleted without the primary's.
+func TestSecondNode(t *testing.T) {
+	dir, iso := fakeEnv(t)
+	got := fakevm.SecondNode(t, dir, iso, func(profile string, opts driver.Options) (driver.Driver, error) { return New(profile, opts) }, transcript)
+	golden.Check(t, "second-node.txt", []byte(got))
+}
+
 func TestConformance(t *testing.T) {
 	_, iso := fakeEnv(t)
 	fakevm.Conformance(t, iso, func(profile string, opts driver.Options) (driver.Driver, error) { return New(profile, opts) })

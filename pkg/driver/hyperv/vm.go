@@ -38,7 +38,7 @@ func parseVMInfo(out string) (vmInfo, error) {
 // that is not this profile's (see vmOwned), before anything touches it. unmarked says the VM is
 // ours but lacks the mark.
 func (d *Driver) vm(ctx context.Context) (vm *vmInfo, unmarked bool, err error) {
-	out, err := ps(ctx, vmScript(d.profile))
+	out, err := ps(ctx, vmScript(d.machine))
 	var pe *psError
 	if errors.As(err, &pe) && strings.Contains(pe.output, "unable to find a virtual machine") {
 		return nil, false, nil
@@ -50,7 +50,7 @@ func (d *Driver) vm(ctx context.Context) (vm *vmInfo, unmarked bool, err error) 
 	if err != nil {
 		return nil, false, err
 	}
-	if err := vmOwned(d.owner, d.profile, info, d.dir()); err != nil {
+	if err := vmOwned(d.owner, d.machine, info, d.dir()); err != nil {
 		return nil, false, err
 	}
 	return &info, info.Notes == "", nil
@@ -80,7 +80,7 @@ func within(dir, path string) bool {
 
 // ip is the first IPv4 address the guest's KVP daemon reported.
 func (d *Driver) ip(ctx context.Context) (string, error) {
-	out, err := ps(ctx, "(( Hyper-V\\Get-VM -Name "+quote(d.profile)+" ).NetworkAdapters[0]).IPAddresses")
+	out, err := ps(ctx, "(( Hyper-V\\Get-VM -Name "+quote(d.machine)+" ).NetworkAdapters[0]).IPAddresses")
 	if err != nil {
 		return "", err
 	}
@@ -99,7 +99,7 @@ func (d *Driver) waitIP(ctx context.Context) (string, error) {
 		return ip != "", nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("Hyper-V reported no address for the VM %s in %s (is its switch connected to a network with DHCP?)", d.profile, ipTimeout)
+		return "", fmt.Errorf("Hyper-V reported no address for the VM %s in %s (is its switch connected to a network with DHCP?)", d.machine, ipTimeout)
 	}
 	return ip, nil
 }

@@ -336,7 +336,8 @@ func fakeVBoxManage(args []string) int {
 	return 0
 }
 
-// fakeLease writes the DHCP lease VirtualBox's dhcpd would, for NIC 2.
+// fakeLease writes the DHCP lease VirtualBox's dhcpd would, for NIC 2: each MAC its own address
+// from .100 up, kept across boots.
 func fakeLease(v *fakeVM) {
 	ifname := v.Settings["--hostonlyadapter2"]
 	if ifname == "" {
@@ -344,12 +345,15 @@ func fakeLease(v *fakeVM) {
 	}
 	mac := colonMAC(v.Settings["--macaddress2"])
 	file := filepath.Join(os.Getenv("VBOX_USER_HOME"), "HostInterfaceNetworking-"+ifname+"-Dhcpd.leases")
-	os.WriteFile(file, []byte(fmt.Sprintf(`<?xml version="1.0"?>
-<Leases version="1.0">
-  <Lease mac="%s" id="01%s" state="acked">
-    <Address value="192.168.59.100"/>
+	old, _ := os.ReadFile(file)
+	if strings.Contains(string(old), `mac="`+mac+`"`) {
+		return
+	}
+	leases := strings.TrimSuffix(strings.TrimPrefix(string(old), "<?xml version=\"1.0\"?>\n<Leases version=\"1.0\">\n"), "</Leases>\n")
+	leases += fmt.Sprintf(`  <Lease mac="%s" id="01%s" state="acked">
+    <Address value="192.168.59.%d"/>
     <Time issued="1764180000" expiration="600"/>
   </Lease>
-</Leases>
-`, mac, strings.ReplaceAll(mac, ":", ""))), 0o644)
+`, mac, strings.ReplaceAll(mac, ":", ""), 100+strings.Count(leases, "<Lease "))
+	os.WriteFile(file, []byte("<?xml version=\"1.0\"?>\n<Leases version=\"1.0\">\n"+leases+"</Leases>\n"), 0o644)
 }

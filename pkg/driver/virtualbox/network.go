@@ -59,7 +59,7 @@ func (d *Driver) dhcpServer(ctx context.Context, ifname string) error {
 func (d *Driver) ip(ctx context.Context, info map[string]string) (string, error) {
 	ifname := info["hostonlyadapter2"]
 	if ifname == "" {
-		return "", fmt.Errorf("the VM %s has no host-only adapter", d.profile)
+		return "", fmt.Errorf("the VM %s has no host-only adapter", d.machine)
 	}
 	file := filepath.Join(userHome(), "HostInterfaceNetworking-"+ifname+"-Dhcpd.leases")
 	ip, err := leaseIP(file, colonMAC(d.mac()))

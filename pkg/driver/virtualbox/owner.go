@@ -13,7 +13,7 @@ import (
 
 // info is `showvminfo --machinereadable`, or nil when the VM does not exist.
 func (d *Driver) info(ctx context.Context) (map[string]string, error) {
-	out, err := run(ctx, "showvminfo", d.profile, "--machinereadable")
+	out, err := run(ctx, "showvminfo", d.machine, "--machinereadable")
 	var ce *commandError
 	if errors.As(err, &ce) && strings.Contains(ce.output, "Could not find a registered machine") {
 		return nil, nil
@@ -32,12 +32,12 @@ func (d *Driver) ownedInfo(ctx context.Context) (info map[string]string, unmarke
 	if err != nil || info == nil {
 		return nil, false, err
 	}
-	out, err := run(ctx, "getextradata", d.profile, ownerKey)
+	out, err := run(ctx, "getextradata", d.machine, ownerKey)
 	if err != nil {
 		return nil, false, err
 	}
 	tag := extraDataValue(out)
-	if err := vmOwned(d.owner, d.profile, tag, info["CfgFile"], d.dir()); err != nil {
+	if err := vmOwned(d.owner, d.machine, tag, info["CfgFile"], d.dir()); err != nil {
 		return nil, false, err
 	}
 	return info, tag == "", nil

@@ -4,6 +4,7 @@
 package virtualbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -49,9 +50,9 @@ var (
 // creates: VirtualBox keeps extradata with the VM's settings and shows it to nobody else.
 const ownerKey = "mkube/owner"
 
-// Driver is one profile's VM.
+// Driver is one node's VM: the profile's name for the primary, <profile>-mNN for the others.
 type Driver struct {
-	profile string
+	machine string
 	opts    driver.Options
 	owner   driver.Owner
 }
@@ -59,7 +60,7 @@ type Driver struct {
 // Entry registers the driver; VirtualBox exists for Windows, macOS (Intel) and Linux.
 func Entry(goos, goarch string) driver.Entry {
 	supported := goos == "windows" || goos == "linux" || (goos == "darwin" && goarch == "amd64")
-	return driver.Entry{Name: Name, Priority: 60, Supported: supported, ISO: true, New: New,
+	return driver.Entry{Name: Name, Priority: 60, Supported: supported, MultiNode: true, ISO: true, New: New,
 		Health: func(ctx context.Context, _ driver.Settings) driver.Health { return Health(ctx) }}
 }
 
@@ -71,10 +72,11 @@ func New(profile string, opts driver.Options) (driver.Driver, error) {
 	}
 	// The VM's name is a positional argument of most VBoxManage commands: one starting with '-'
 	// would be read as an option (mkube's profile names never do; this keeps it so).
-	if profile == "" || strings.HasPrefix(profile, "-") {
-		return nil, fmt.Errorf("the virtualbox driver cannot name a VM %q", profile)
+	machine := cmp.Or(opts.Machine, profile)
+	if profile == "" || strings.HasPrefix(machine, "-") {
+		return nil, fmt.Errorf("the virtualbox driver cannot name a VM %q", machine)
 	}
-	return &Driver{profile: profile, opts: opts, owner: owner}, nil
+	return &Driver{machine: machine, opts: opts, owner: owner}, nil
 }
 
 func (d *Driver) Name() string { return Name }
@@ -105,15 +107,20 @@ func Health(ctx context.Context) driver.Health {
 	return driver.Health{Installed: true, Running: true, Healthy: true}
 }
 
-func (d *Driver) dir() string        { return d.opts.MachineDir }
-func (d *Driver) disk() string       { return filepath.Join(d.dir(), "disk.vdi") }
-func (d *Driver) seedISO() string    { return filepath.Join(d.dir(), "seed.iso") }
-func (d *Driver) consoleLog() string { return filepath.Join(d.dir(), "console.log") }
+// file is one of this node's files in the profile's machine directory.
+func (d *Driver) file(name string) string {
+	return driver.NodeFile(d.opts.MachineDir, d.owner.Profile, d.machine, name)
+}
 
-// mac is NIC 2's address (VirtualBox's 08:00:27 prefix), derived from the profile so its DHCP
+func (d *Driver) dir() string        { return d.opts.MachineDir }
+func (d *Driver) disk() string       { return d.file("disk.vdi") }
+func (d *Driver) seedISO() string    { return d.file("seed.iso") }
+func (d *Driver) consoleLog() string { return d.file("console.log") }
+
+// mac is NIC 2's address (VirtualBox's 08:00:27 prefix), derived from the node's name so its DHCP
 // lease stays put.
 func (d *Driver) mac() string {
-	h := sha256.Sum256([]byte("mkube/virtualbox/" + d.profile))
+	h := sha256.Sum256([]byte("mkube/virtualbox/" + d.machine))
 	return fmt.Sprintf("080027%02X%02X%02X", h[0], h[1], h[2])
 }
 
@@ -134,7 +141,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	if err != nil {
 		return err
 	}
-	raw, err := seed.ISO(seed.Data{Hostname: d.profile, AuthorizedKey: spec.SSHPublicKey})
+	raw, err := seed.ISO(seed.Data{Hostname: d.machine, AuthorizedKey: spec.SSHPublicKey})
 	if err != nil {
 		return err
 	}
@@ -160,10 +167,10 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string, 
 	// Every value is one argv element of VBoxManage, run without a shell: a name or path can hold
 	// any character without becoming another option or command.
 	steps := [][]string{
-		{"createvm", "--name", d.profile, "--ostype", "Linux_64", "--basefolder", d.dir(), "--register"},
+		{"createvm", "--name", d.machine, "--ostype", "Linux_64", "--basefolder", d.dir(), "--register"},
 		// The mark goes on first, so that whatever an interrupted create leaves is recognizably ours.
-		{"setextradata", d.profile, ownerKey, d.owner.Tag()},
-		{"modifyvm", d.profile,
+		{"setextradata", d.machine, ownerKey, d.owner.Tag()},
+		{"modifyvm", d.machine,
 			"--cpus", strconv.Itoa(spec.CPUs), "--memory", strconv.Itoa(spec.MemoryMB),
 			"--paravirtprovider", "default", "--acpi", "on", "--ioapic", "on", "--rtcuseutc", "on",
 			"--boot1", "dvd", "--boot2", "disk", "--boot3", "none", "--boot4", "none",
@@ -171,9 +178,9 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string, 
 			"--nic2", "hostonly", "--hostonlyadapter2", hostIf, "--nictype2", "virtio", "--macaddress2", d.mac(),
 			"--uart1", "0x3F8", "4", "--uartmode1", "file", d.consoleLog(),
 			"--usb", "off"},
-		{"storagectl", d.profile, "--name", storageCtl, "--add", "sata", "--controller", "IntelAhci", "--portcount", "3", "--hostiocache", "on"},
-		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", spec.Image},
-		{"storageattach", d.profile, "--storagectl", storageCtl, "--port", "1", "--device", "0", "--type", "dvddrive", "--medium", d.seedISO()},
+		{"storagectl", d.machine, "--name", storageCtl, "--add", "sata", "--controller", "IntelAhci", "--portcount", "3", "--hostiocache", "on"},
+		{"storageattach", d.machine, "--storagectl", storageCtl, "--port", "0", "--device", "0", "--type", "dvddrive", "--medium", spec.Image},
+		{"storageattach", d.machine, "--storagectl", storageCtl, "--port", "1", "--device", "0", "--type", "dvddrive", "--medium", d.seedISO()},
 	}
 	if exists {
 		steps = steps[1:]
@@ -188,7 +195,7 @@ func (d *Driver) register(ctx context.Context, spec driver.Spec, hostIf string, 
 			return err
 		}
 	}
-	_, err = run(ctx, "storageattach", d.profile, "--storagectl", storageCtl, "--port", "2", "--device", "0", "--type", "hdd", "--medium", d.disk())
+	_, err = run(ctx, "storageattach", d.machine, "--storagectl", storageCtl, "--port", "2", "--device", "0", "--type", "hdd", "--medium", d.disk())
 	return err
 }
 
@@ -199,10 +206,10 @@ func (d *Driver) Start(ctx context.Context) error {
 		return err
 	}
 	if info == nil {
-		return fmt.Errorf("VirtualBox has no VM named %s", d.profile)
+		return fmt.Errorf("VirtualBox has no VM named %s", d.machine)
 	}
 	if info["VMState"] != "running" {
-		if _, err := run(ctx, "startvm", d.profile, "--type", "headless"); err != nil {
+		if _, err := run(ctx, "startvm", d.machine, "--type", "headless"); err != nil {
 			return startAdvice(err)
 		}
 	}
@@ -228,7 +235,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 	if err != nil || info == nil || info["VMState"] != "running" {
 		return err
 	}
-	if _, err := run(ctx, "controlvm", d.profile, "acpipowerbutton"); err != nil {
+	if _, err := run(ctx, "controlvm", d.machine, "acpipowerbutton"); err != nil {
 		return err
 	}
 	err = wait.PollUntilContextTimeout(ctx, pollEvery, stopTimeout, true, func(ctx context.Context) (bool, error) {
@@ -239,7 +246,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 	d.opts.Logf("the VM did not shut down within %s: powering it off", stopTimeout)
-	_, err = run(ctx, "controlvm", d.profile, "poweroff")
+	_, err = run(ctx, "controlvm", d.machine, "poweroff")
 	return err
 }
 
@@ -250,12 +257,21 @@ func (d *Driver) Delete(ctx context.Context) error {
 		return err
 	}
 	if st := info["VMState"]; st == "running" || st == "paused" || st == "stopping" {
-		if _, err := run(ctx, "controlvm", d.profile, "poweroff"); err != nil {
+		if _, err := run(ctx, "controlvm", d.machine, "poweroff"); err != nil {
 			return err
 		}
 	}
-	_, err = run(ctx, "unregistervm", d.profile, "--delete")
-	return err
+	if _, err := run(ctx, "unregistervm", d.machine, "--delete"); err != nil {
+		return err
+	}
+	// --delete takes the disk; the seed and the console log are this node's files in the
+	// profile's machine directory, which the profile's other nodes share.
+	for _, f := range []string{d.seedISO(), d.consoleLog()} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // State maps VirtualBox's VMState to mkube's.
@@ -290,14 +306,14 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		return driver.Endpoint{}, err
 	}
 	if info == nil {
-		return driver.Endpoint{}, fmt.Errorf("VirtualBox has no VM named %s", d.profile)
+		return driver.Endpoint{}, fmt.Errorf("VirtualBox has no VM named %s", d.machine)
 	}
 	ip, err := d.ip(ctx, info)
 	if err != nil {
 		return driver.Endpoint{}, err
 	}
 	if ip == "" {
-		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address on its host-only network yet", d.profile)
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no address on its host-only network yet", d.machine)
 	}
 	port := 0
 	for k, v := range info {
@@ -309,7 +325,7 @@ func (d *Driver) Endpoint(ctx context.Context) (driver.Endpoint, error) {
 		}
 	}
 	if port == 0 {
-		return driver.Endpoint{}, fmt.Errorf("the VM %s has no SSH port forward", d.profile)
+		return driver.Endpoint{}, fmt.Errorf("the VM %s has no SSH port forward", d.machine)
 	}
 	return driver.Endpoint{IP: ip, SSHHost: "127.0.0.1", SSHPort: port, SSHUser: sshUser,
 		APIServerHost: ip, APIServerPort: apiPort, NodeReachable: true}, nil
@@ -321,7 +337,8 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ssh.Dial(ctx, ep, filepath.Join(d.dir(), "id_ed25519"))
+	key := filepath.Join(d.dir(), "id_ed25519")
+	return ssh.DialKnown(ctx, ep, key, ssh.NodeKnownHosts(key, d.owner.Profile, d.machine))
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }

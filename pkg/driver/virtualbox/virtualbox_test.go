@@ -44,8 +44,20 @@ func TestCreateTranscript(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.ReplaceAll(strings.ReplaceAll(transcript(), dir, "$MACHINE_DIR"), iso, "$ISO")
-	got = regexp.MustCompile(`127\.0\.0\.1,\d+,,22`).ReplaceAllString(got, "127.0.0.1,$$PORT,,22")
-	golden.Check(t, "create-stop-delete.txt", []byte(got))
+	golden.Check(t, "create-stop-delete.txt", []byte(normalize(got)))
+}
+
+// TestSecondNode pins what a profile's second node is (--nodes, `node add`): a VM of its own
+// name with its own files in the profile's machine directory, deleted without the primary's.
+func TestSecondNode(t *testing.T) {
+	dir, iso := fakeEnv(t)
+	got := fakevm.SecondNode(t, dir, iso, func(profile string, opts driver.Options) (driver.Driver, error) { return New(profile, opts) }, transcript)
+	golden.Check(t, "second-node.txt", []byte(normalize(got)))
+}
+
+// normalize replaces the SSH port a create picked (a free one) in a transcript.
+func normalize(s string) string {
+	return regexp.MustCompile(`127\.0\.0\.1,\d+,,22`).ReplaceAllString(s, "127.0.0.1,$$PORT,,22")
 }
 
 // TestConformance runs the driver suite's lifecycle against the fake.

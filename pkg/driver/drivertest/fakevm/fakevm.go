@@ -245,3 +245,75 @@ func (o Ownership) Run(t *testing.T, extra ...Foreign) {
 		}
 	})
 }
+
+// SecondNode checks what a multi-node driver does for a profile's second node, in the machine
+// directory the primary uses: both machines run side by side, with their own names, addresses,
+// SSH endpoints and files (its seed names it as the guest's hostname); deleting the second
+// leaves the primary running with its files. It returns the fake's transcript of the second
+// node's create and delete, with dir and iso normalized, for the driver's golden file.
+func SecondNode(t *testing.T, dir, iso string, newDriver func(profile string, opts driver.Options) (driver.Driver, error), transcript func() string) string {
+	t.Helper()
+	ctx := context.Background()
+	const profile, second = "mkube", "mkube-m02"
+	primary, err := newDriver(profile, Options(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options(dir)
+	opts.Machine = second
+	node, err := newDriver(profile, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.Create(ctx, Spec(iso)); err != nil {
+		t.Fatal(err)
+	}
+	before := len(transcript())
+	spec := Spec(iso)
+	spec.Ordinal = 2
+	if err := node.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	pep, err := primary.Endpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nep, err := node.Endpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pep.IP == "" || pep.IP == nep.IP || (pep.SSHHost == nep.SSHHost && pep.SSHPort == nep.SSHPort) {
+		t.Errorf("the nodes share an address: primary %+v, second %+v", pep, nep)
+	}
+	seed, err := os.ReadFile(filepath.Join(dir, second+"-seed.iso"))
+	if err != nil || !strings.Contains(string(seed), "local-hostname: "+second+"\n") {
+		t.Errorf("the second node's seed does not name it (%v)", err)
+	}
+	if err := node.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := transcript()[before:]
+	if st, err := primary.State(ctx); err != nil || st != driver.Running {
+		t.Errorf("the primary after the second node's delete: %s %v", st, err)
+	}
+	if st, err := node.State(ctx); err != nil || st != driver.Nonexistent {
+		t.Errorf("the second node after its delete: %s %v", st, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), second) {
+			left = append(left, e.Name())
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("the second node's delete left %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "seed.iso")); err != nil {
+		t.Errorf("the primary's seed went with the second node: %v", err)
+	}
+	if err := primary.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(got, dir, "$MACHINE_DIR"), iso, "$ISO")
+}
