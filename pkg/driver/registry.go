@@ -1,9 +1,9 @@
 package driver
 
 import (
-	"path/filepath"
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 )
