@@ -115,38 +115,29 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 		return err
 	}
 	defer unlock()
-	var notOurs error
 	p, err := m.Home.Load(name)
-	driverName := "docker"
+	// Without the profile's record (never made, lost, corrupt) its driver is unknown: every
+	// driver that answers on this host looks for machines with the profile's mark.
+	var drivers []string
 	if err == nil {
-		driverName = p.Driver
+		drivers = []string{p.Driver}
+	} else if c, err := m.Drivers.Choose(ctx, nil); err == nil {
+		drivers = append([]string{c.Entry.Name}, c.Others...)
 	}
-	e, ok := m.Drivers.Lookup(driverName)
-	if ok && e.Supported {
-		m.Out.Step(out.Fire, "Deleting %q in %s ...", name, driverName)
-		d, err := m.NewDriver(e, name, p)
-		if err != nil && p != nil && len(p.DriverOptions) > 0 {
-			// Settings a newer mkube refuses (a profile from an older one) must not keep the
-			// profile from being deleted: the driver's defaults find what carries its mark.
-			q := *p
-			q.DriverOptions = nil
-			d, err = m.NewDriver(e, name, &q)
+	var notOurs error
+	for i, driverName := range drivers {
+		e, ok := m.Drivers.Lookup(driverName)
+		if !ok || !e.Supported {
+			continue
 		}
-		if err != nil {
-			return err
+		if i == 0 {
+			m.Out.Step(out.Fire, "Deleting %q in %s ...", name, driverName)
+		} else {
+			m.Out.V(1, "looking for what %q left in %s", name, driverName)
 		}
-		defer d.Close()
-		// The other nodes first; the primary's delete then removes what they shared.
-		if p != nil {
-			for _, n := range p.Nodes[1:] {
-				if err := m.deleteMachine(ctx, e, p, n.Name); err != nil {
-					return err
-				}
-			}
-		}
-		if err := d.Delete(ctx); err != nil {
+		if err := m.deleteMachines(ctx, e, name, p); err != nil {
 			if !errors.Is(err, driver.ErrNotOwned) {
-				return MachineError(reason.GuestError, err, "")
+				return err
 			}
 			// A machine of that name that is not ours stays; mkube's own state still goes, and
 			// the refusal (MK_CONFLICT) is the command's answer at the end.
@@ -179,6 +170,38 @@ func (m *Manager) Delete(ctx context.Context, name string, purgeHome bool) error
 	}
 	if purgeHome {
 		return m.purge()
+	}
+	return nil
+}
+
+// deleteMachines removes every machine of a profile (p nil: a profile without a record) that
+// driver e made: the other nodes first, then the primary, whose delete removes what they shared.
+// A primary that is not ours is a driver.ErrNotOwned.
+func (m *Manager) deleteMachines(ctx context.Context, e driver.Entry, name string, p *config.Profile) error {
+	d, err := m.NewDriver(e, name, p)
+	if err != nil && p != nil && len(p.DriverOptions) > 0 {
+		// Settings a newer mkube refuses (a profile from an older one) must not keep the
+		// profile from being deleted: the driver's defaults find what carries its mark.
+		q := *p
+		q.DriverOptions = nil
+		d, err = m.NewDriver(e, name, &q)
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if p != nil {
+		for _, n := range p.Nodes[1:] {
+			if err := m.deleteMachine(ctx, e, p, n.Name); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.Delete(ctx); err != nil {
+		if errors.Is(err, driver.ErrNotOwned) {
+			return err
+		}
+		return MachineError(reason.GuestError, err, "")
 	}
 	return nil
 }

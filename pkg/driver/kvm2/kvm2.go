@@ -322,6 +322,41 @@ func (d *Driver) Delete(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
+	pool, err := c.LookupStoragePoolByName(Pool)
+	switch {
+	case err == nil:
+		defer pool.Free()
+		pool.Refresh(0)
+	case isNotFound(err, libvirt.ERR_NO_STORAGE_POOL):
+		pool = nil
+	default:
+		return err
+	}
+	if err := d.deleteMachine(c, pool); err != nil {
+		return err
+	}
+	if d.machine == d.owner.Profile {
+		// The primary's delete is the profile's: its other nodes go too, also those a lost
+		// profile record no longer names.
+		if err := d.deleteOtherNodes(c, pool); err != nil {
+			return err
+		}
+	}
+	netUsed, poolUsed, err := sharedInUse(c)
+	if err != nil {
+		return err
+	}
+	if !netUsed {
+		removeNetwork(c)
+	}
+	if !poolUsed && pool != nil {
+		removePool(pool)
+	}
+	return nil
+}
+
+// deleteMachine removes this node's domain and volumes (pool nil: there are none).
+func (d *Driver) deleteMachine(c *libvirt.Connect, pool *libvirt.StoragePool) error {
 	dom, err := d.ownedDomain(c)
 	if err != nil {
 		return err // a foreign domain: its volumes are not ours to judge either, so touch nothing
@@ -339,30 +374,51 @@ func (d *Driver) Delete(ctx context.Context) error {
 			return err
 		}
 	}
-	pool, err := c.LookupStoragePoolByName(Pool)
-	switch {
-	case err == nil:
-		defer pool.Free()
-		pool.Refresh(0)
-		for _, name := range []string{diskVolume(d.machine, d.owner.HomeID), seedVolume(d.machine, d.owner.HomeID)} {
-			if err := deleteVolume(pool, name); err != nil {
-				return err
-			}
-		}
-	case isNotFound(err, libvirt.ERR_NO_STORAGE_POOL):
-		pool = nil
-	default:
-		return err
+	if pool == nil {
+		return nil
 	}
-	netUsed, poolUsed, err := sharedInUse(c)
+	for _, name := range []string{diskVolume(d.machine, d.owner.HomeID), seedVolume(d.machine, d.owner.HomeID)} {
+		if err := deleteVolume(pool, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteOtherNodes removes the profile's other nodes (<profile>-mNN) that carry its mark, and
+// their volumes, which carry this home's ID in their names; another's domain of such a name stays.
+func (d *Driver) deleteOtherNodes(c *libvirt.Connect, pool *libvirt.StoragePool) error {
+	names := map[string]bool{}
+	doms, err := c.ListAllDomains(0)
 	if err != nil {
 		return err
 	}
-	if !netUsed {
-		removeNetwork(c)
+	for _, dom := range doms {
+		if name, err := dom.GetName(); err == nil && isOtherNode(d.owner.Profile, name) {
+			names[name] = true
+		}
+		dom.Free()
 	}
-	if !poolUsed && pool != nil {
-		removePool(pool)
+	if pool != nil {
+		vols, err := pool.ListAllStorageVolumes(0)
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			if name, err := v.GetName(); err == nil {
+				if m, ok := volumeMachine(name, d.owner.HomeID); ok && isOtherNode(d.owner.Profile, m) {
+					names[m] = true
+				}
+			}
+			v.Free()
+		}
+	}
+	for name := range names {
+		o := *d
+		o.machine = name
+		if err := o.deleteMachine(c, pool); err != nil && !errors.Is(err, driver.ErrNotOwned) {
+			return err
+		}
 	}
 	return nil
 }

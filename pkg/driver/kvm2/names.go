@@ -58,3 +58,23 @@ func isoVolume(isoName, sha string) string {
 	}
 	return strings.TrimSuffix(isoName, ".iso") + "-" + sha + ".iso"
 }
+
+// otherNodeName is how mkube names a profile's nodes after the first: <profile>-m02 … -m99.
+var otherNodeName = regexp.MustCompile(`^(.+)-m(0[2-9]|[1-9][0-9])$`)
+
+// isOtherNode says whether name is one of profile's nodes after the first.
+func isOtherNode(profile, name string) bool {
+	m := otherNodeName.FindStringSubmatch(name)
+	return m != nil && m[1] == profile
+}
+
+// volumeMachine is the machine a volume of this home belongs to, from its name (diskVolume,
+// seedVolume).
+func volumeMachine(volume, homeID string) (string, bool) {
+	for _, suffix := range []string{"-disk.qcow2", "-seed.iso"} {
+		if m, ok := strings.CutSuffix(volume, "-"+homeShort(homeID)+suffix); ok && m != "" {
+			return m, true
+		}
+	}
+	return "", false
+}
