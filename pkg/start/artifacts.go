@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"mkube/pkg/atomicfile"
+	"mkube/pkg/bootstrapper/kubeadm"
 	"mkube/pkg/cache"
 	"mkube/pkg/cluster"
 	"mkube/pkg/config"
@@ -27,6 +28,13 @@ type Images struct {
 	cache  *cache.Images
 	refs   []string // what the control plane and addons run
 	digest string
+	// initRefs are what kubeadm init (or a control plane's join) needs before it can start: the
+	// control plane's own images and pause. A control plane gets the rest of refs with extra,
+	// beside its kubeadm (restRefs).
+	initRefs   []string
+	initDigest string
+	restRefs   []string
+	restDigest string
 	// workerRefs are refs without the control plane's own images: what a worker runs.
 	workerRefs   []string
 	workerDigest string
@@ -222,15 +230,26 @@ func imagesStep(ctx context.Context, s *State) error {
 		return err
 	}
 	a.workerRefs = slices.DeleteFunc(slices.Clone(a.refs), func(r string) bool { return controlPlaneImages[cache.RepoName(r)] })
-	if a.workerDigest, err = a.cache.Digests(ctx, a.workerRefs); err != nil {
-		return err
+	forInit := func(r string) bool { return controlPlaneImages[cache.RepoName(r)] || r == a.pause }
+	a.initRefs = slices.DeleteFunc(slices.Clone(a.refs), func(r string) bool { return !forInit(r) })
+	a.restRefs = append(slices.DeleteFunc(slices.Clone(a.refs), forInit), a.extra...)
+	for _, d := range []struct {
+		refs []string
+		to   *string
+	}{{a.workerRefs, &a.workerDigest}, {a.extra, &a.extraDigest}, {a.initRefs, &a.initDigest}, {a.restRefs, &a.restDigest}} {
+		if *d.to, err = a.cache.Digests(ctx, d.refs); err != nil {
+			return err
+		}
+		*d.to = digestString(*d.to)
 	}
-	a.workerDigest = digestString(a.workerDigest)
-	if a.extraDigest, err = a.cache.Digests(ctx, a.extra); err != nil {
-		return err
-	}
-	a.digest, a.extraDigest = digestString(a.digest), digestString(a.extraDigest)
+	a.digest = digestString(a.digest)
 	return nil
+}
+
+// controlPlane is what a control plane imports: what its kubeadm needs first, the rest beside it.
+func (a *Images) controlPlane(ctx context.Context, c *kubeadm.Cluster) {
+	c.Images, c.ImagesDigest = a.writer(ctx, a.initRefs), a.initDigest
+	c.ExtraImages, c.ExtraImagesDigest = a.writer(ctx, a.restRefs), a.restDigest
 }
 
 // controlPlaneImages are the images only a control-plane node runs (its static pods): workers

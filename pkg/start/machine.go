@@ -2,6 +2,7 @@ package start
 
 import (
 	"context"
+	"golang.org/x/sync/errgroup"
 	"path/filepath"
 
 	"mkube/pkg/cluster"
@@ -13,6 +14,39 @@ import (
 )
 
 // machineStep creates the node, or starts (or updates) the existing one, and opens a runner into it.
+// sharedPreparer is a driver that can make what a profile's machines share (docker: the
+// profile's network) before any of them, so that the machines can then be created together.
+type sharedPreparer interface {
+	PrepareShared(ctx context.Context) error
+}
+
+// machinesStep brings up the profile's machines: the primary and the others together where the
+// driver makes what they share first, else the primary, then the others.
+func machinesStep(ctx context.Context, s *State) error {
+	sp, ok := s.Driver.(sharedPreparer)
+	if !ok || len(s.Others) == 0 {
+		if err := machineStep(ctx, s); err != nil {
+			return err
+		}
+		return otherMachinesStep(ctx, s)
+	}
+	// The login key is made once, before the machines that trust it.
+	key, err := s.m.MachineKey(s.Profile.Name)
+	if err != nil {
+		return err
+	}
+	if _, _, err := ssh.EnsureKey(filepath.Dir(key)); err != nil {
+		return err
+	}
+	if err := sp.PrepareShared(ctx); err != nil {
+		return cluster.MachineError(reason.GuestError, err, "`mkube delete -p "+s.Profile.Name+"` and start again if it persists")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return machineStep(gctx, s) })
+	g.Go(func() error { return otherMachinesStep(gctx, s) })
+	return g.Wait()
+}
+
 func machineStep(ctx context.Context, s *State) error {
 	m, p, d := s.m, s.Profile, s.Driver
 	st, err := d.State(ctx)

@@ -160,7 +160,8 @@ func (s *State) workerCluster(ctx context.Context, n *NodeState) kubeadm.Cluster
 		ExtraImages: img.writer(ctx, img.extra), ExtraImagesDigest: img.extraDigest,
 	}
 	if n.Node.ControlPlane { // an --ha cluster's: the cluster's certificates and every image
-		c.PKI, c.Images, c.ImagesDigest = s.PKI, img.writer(ctx, img.refs), img.digest
+		c.PKI = s.PKI
+		img.controlPlane(ctx, &c)
 	}
 	return c
 }

@@ -90,25 +90,28 @@ func provisionStep(ctx context.Context, s *State) error {
 	img := &s.Images
 	b := &kubeadm.Bootstrapper{Logf: func(f string, a ...any) { s.m.Out.V(1, f, a...) }}
 	// The other nodes are prepared (runtime, images, binaries) while the control plane comes up:
-	// only their join needs it.
+	// only their join needs it. Their images go in after the primary's, beside its kubeadm init,
+	// rather than competing with the primary's import, which the control plane waits for.
 	g, gctx := errgroup.WithContext(ctx)
+	primaryImages := make(chan struct{})
 	for _, n := range s.Others {
 		if n.Skip {
 			continue
 		}
 		g.Go(func() error {
-			if err := b.PrepareJoin(gctx, n.Runner, s.workerCluster(gctx, n)); err != nil {
+			c := s.workerCluster(gctx, n)
+			c.ImagesAfter = primaryImages
+			if err := b.PrepareJoin(gctx, n.Runner, c); err != nil {
 				return reason.New(reason.K8sStart, fmt.Errorf("node %s: %w", n.Node.Name, err), "see `mkube logs -p "+s.Profile.Name+" --node "+n.Node.Name+"`")
 			}
 			return nil
 		})
 	}
 	g.Go(func() error {
-		err := b.Provision(gctx, s.Runner, kubeadm.Cluster{
-			Params: s.params(), Binaries: s.Binaries, PKI: s.PKI,
-			Images: img.writer(gctx, img.refs), ImagesDigest: img.digest, PauseImage: img.pause,
-			ExtraImages: img.writer(gctx, img.extra), ExtraImagesDigest: img.extraDigest,
-		})
+		c := kubeadm.Cluster{Params: s.params(), Binaries: s.Binaries, PKI: s.PKI, PauseImage: img.pause,
+			ImagesDone: func() { close(primaryImages) }}
+		img.controlPlane(gctx, &c)
+		err := b.Provision(gctx, s.Runner, c)
 		if err != nil {
 			return reason.New(reason.K8sStart, err, "see `mkube logs -p "+s.Profile.Name+"`; `mkube delete -p "+s.Profile.Name+"` then start again if it persists")
 		}

@@ -126,8 +126,7 @@ var Steps = []Step{
 	// nothing. The first time, the node's kubeadm lists them, and they are pulled after it.
 	{"images", imagesStep},
 	{"save profile", saveStep},
-	{"machine", machineStep},
-	{"other machines", otherMachinesStep},
+	{"machines", machinesStep},
 	{"load balancer", loadBalancerStep},
 	{"node facts", nodeFactsStep},
 	{"images (first start of a version)", imagesStep},

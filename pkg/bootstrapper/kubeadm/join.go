@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	_ "embed"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -20,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"mkube/pkg/driver"
 	"mkube/pkg/node"
@@ -28,6 +28,7 @@ import (
 // Paths inside a joining node.
 const (
 	joinConfigPath = node.StateDir + "/kubeadm-join.yaml"
+	discoveryPath  = node.StateDir + "/kubeadm-discovery.conf"
 	joinMarker     = node.StateDir + "/kubeadm-join-done"
 	patchDir       = node.StateDir + "/kubeadm-patches"
 	kubeletConf    = "/etc/kubernetes/kubelet.conf"
@@ -38,11 +39,14 @@ var joinTemplateText string
 
 var joinTemplate = template.Must(template.New("join").Funcs(template.FuncMap{"quote": quote}).Parse(joinTemplateText))
 
-// JoinToken is what a node needs to join: a bootstrap token and the hash of the cluster's CA that
-// pins the API server it discovers.
+// JoinToken is what a node needs to join: a bootstrap token for its kubelet's TLS bootstrap, and
+// the cluster's CA, by which it trusts the API server. kubeadm takes the CA from a discovery file
+// mkube writes into the node (file discovery) rather than pinning it by hash against the
+// cluster-info ConfigMap (token discovery): that waits for the controller manager to sign
+// cluster-info with the new token, which kubeadm checks every 5 seconds.
 type JoinToken struct {
-	Token      string
-	CACertHash string // sha256:<hex of the CA's public key info>
+	Token string
+	CA    []byte // PEM
 }
 
 // GenerateJoinConfig renders the JoinConfiguration of the node p describes (NodeName, NodeIP,
@@ -55,14 +59,30 @@ func GenerateJoinConfig(p Params, t JoinToken) ([]byte, error) {
 	data := struct {
 		Params
 		JoinToken
-		ControlPlaneHost, PatchDir string
-		KubeletArgs                []Arg
-	}{Params: p, JoinToken: t, ControlPlaneHost: ControlPlaneHost, PatchDir: patchDir, KubeletArgs: extra["kubelet"]}
+		DiscoveryPath, PatchDir string
+		KubeletArgs             []Arg
+	}{Params: p, JoinToken: t, DiscoveryPath: discoveryPath, PatchDir: patchDir, KubeletArgs: extra["kubelet"]}
 	var buf bytes.Buffer
 	if err := joinTemplate.Execute(&buf, data); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// DiscoveryConfig is the kubeconfig kubeadm's file discovery reads on a joining node: the API
+// server by the name every node reaches it under, and the cluster's CA. It holds no credentials.
+func DiscoveryConfig(p Params, t JoinToken) ([]byte, error) {
+	if len(t.CA) == 0 {
+		return nil, errors.New("the join has no CA")
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["kubernetes"] = &clientcmdapi.Cluster{Server: fmt.Sprintf("https://%s:%d", ControlPlaneHost, p.APIServerPort), CertificateAuthorityData: t.CA}
+	// kubeadm reads cluster-info with it as an anonymous user (kubeadm's RBAC allows that); the
+	// kubelet's TLS bootstrap authenticates with the join's token.
+	cfg.AuthInfos["anonymous"] = &clientcmdapi.AuthInfo{}
+	cfg.Contexts["kubernetes"] = &clientcmdapi.Context{Cluster: "kubernetes", AuthInfo: "anonymous"}
+	cfg.CurrentContext = "kubernetes"
+	return clientcmd.Write(*cfg)
 }
 
 // kubeletPatch is the strategic merge patch kubeadm applies to the cluster's kubelet configuration
@@ -112,6 +132,13 @@ func (b *Bootstrapper) join(ctx context.Context, r driver.Runner, c Cluster, t J
 	if err := node.WriteBytes(ctx, r, patchDir+"/kubeletconfiguration+merge.yaml", 0o644, kubeletPatch(c.Params)); err != nil {
 		return err
 	}
+	discovery, err := DiscoveryConfig(c.Params, t)
+	if err != nil {
+		return err
+	}
+	if err := node.WriteBytes(ctx, r, discoveryPath, 0o644, discovery); err != nil {
+		return err
+	}
 	if err := node.WriteBytes(ctx, r, joinConfigPath, 0o600, cfg); err != nil { // it holds the token
 		return err
 	}
@@ -126,7 +153,7 @@ func (b *Bootstrapper) join(ctx context.Context, r driver.Runner, c Cluster, t J
 		return err
 	}
 	// The token expires within minutes, but it need not stay on the node.
-	if _, err := node.Output(ctx, r, "rm", "-f", joinConfigPath); err != nil {
+	if _, err := node.Output(ctx, r, "rm", "-f", joinConfigPath, discoveryPath); err != nil {
 		return err
 	}
 	_, err = node.Output(ctx, r, "touch", joinMarker)
@@ -164,11 +191,16 @@ func Leave(ctx context.Context, r driver.Runner) error {
 const tokenTTL = 15 * time.Minute
 
 // NewJoinToken makes a short-lived bootstrap token in the cluster (the Secret `kubeadm token
-// create` would make) and pins the CA at caFile (the host's copy) by its public key's hash.
+// create` would make) and hands the CA at caFile (the host's copy) to the join.
 func NewJoinToken(ctx context.Context, client kubernetes.Interface, caFile string, now time.Time) (JoinToken, error) {
-	hash, err := CACertHash(caFile)
+	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return JoinToken{}, err
+	}
+	if block, _ := pem.Decode(ca); block == nil || block.Type != "CERTIFICATE" {
+		return JoinToken{}, fmt.Errorf("%s holds no PEM certificate", caFile)
+	} else if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return JoinToken{}, fmt.Errorf("%s: %w", caFile, err)
 	}
 	id, err := randomToken(6)
 	if err != nil {
@@ -187,14 +219,13 @@ func NewJoinToken(ctx context.Context, client kubernetes.Interface, caFile strin
 			"token-secret":                   secret,
 			"expiration":                     now.Add(tokenTTL).UTC().Format(time.RFC3339),
 			"usage-bootstrap-authentication": "true",
-			"usage-bootstrap-signing":        "true",
 			"auth-extra-groups":              "system:bootstrappers:kubeadm:default-node-token",
 		},
 	}
 	if _, err := client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, s, metav1.CreateOptions{FieldManager: "mkube"}); err != nil {
 		return JoinToken{}, fmt.Errorf("creating a join token: %w", err)
 	}
-	return JoinToken{Token: id + "." + secret, CACertHash: hash}, nil
+	return JoinToken{Token: id + "." + secret, CA: ca}, nil
 }
 
 // DeleteNode removes a Node object (gone already is fine).
@@ -223,20 +254,3 @@ func randomToken(n int) (string, error) {
 	return s.String(), nil
 }
 
-// CACertHash is kubeadm's --discovery-token-ca-cert-hash of a CA certificate file.
-func CACertHash(caFile string) (string, error) {
-	raw, err := os.ReadFile(caFile)
-	if err != nil {
-		return "", err
-	}
-	block, _ := pem.Decode(raw)
-	if block == nil {
-		return "", fmt.Errorf("%s holds no PEM certificate", caFile)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", caFile, err)
-	}
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
-}

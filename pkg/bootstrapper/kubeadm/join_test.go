@@ -2,10 +2,6 @@ package kubeadm
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"os"
 	"regexp"
 	"slices"
@@ -31,10 +27,14 @@ func workerParams() Params {
 	return p
 }
 
-// The JoinConfiguration a worker gets: the control plane by name, the token and CA hash, the
-// node's own address and kubelet flags, the patch directory; values quoted.
+// testCA stands for the cluster's CA certificate in the join's files.
+const testCA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+// The JoinConfiguration a worker gets: file discovery (the discovery kubeconfig's path), the
+// token for the TLS bootstrap, the node's own address and kubelet flags, the patch directory;
+// values quoted. The discovery kubeconfig names the control plane and carries the CA, nothing else.
 func TestGenerateJoinConfigGolden(t *testing.T) {
-	got, err := GenerateJoinConfig(workerParams(), JoinToken{Token: "abcdef.0123456789abcdef", CACertHash: "sha256:00ff"})
+	got, err := GenerateJoinConfig(workerParams(), JoinToken{Token: "abcdef.0123456789abcdef", CA: []byte(testCA)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +43,17 @@ func TestGenerateJoinConfigGolden(t *testing.T) {
 		t.Fatalf("invalid YAML: %v\n%s", err, got)
 	}
 	golden.Check(t, "join-1.37.yaml", got)
+	disc, err := DiscoveryConfig(workerParams(), JoinToken{Token: "abcdef.0123456789abcdef", CA: []byte(testCA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "join-discovery.conf", disc)
+	if _, err := DiscoveryConfig(workerParams(), JoinToken{Token: "abcdef.0123456789abcdef"}); err == nil {
+		t.Error("a discovery file without the CA was made")
+	}
 	cp := workerParams()
 	cp.ControlPlane, cp.ControlPlaneIP = true, "192.168.49.254"
-	got, err = GenerateJoinConfig(cp, JoinToken{Token: "abcdef.0123456789abcdef", CACertHash: "sha256:00ff"})
+	got, err = GenerateJoinConfig(cp, JoinToken{Token: "abcdef.0123456789abcdef", CA: []byte(testCA)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +68,7 @@ func TestGenerateJoinConfigGolden(t *testing.T) {
 	}{{true, false, true}, {true, true, false}, {false, false, false}} {
 		p := workerParams()
 		p.ControlPlane, p.NoWorkloads = c.controlPlane, c.noWorkloads
-		got, err := GenerateJoinConfig(p, JoinToken{Token: "abcdef.0123456789abcdef", CACertHash: "sha256:00ff"})
+		got, err := GenerateJoinConfig(p, JoinToken{Token: "abcdef.0123456789abcdef", CA: []byte(testCA)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +107,7 @@ func TestJoinOnce(t *testing.T) {
 	}
 	b := &Bootstrapper{}
 	c := Cluster{Params: workerParams()}
-	tok := JoinToken{Token: "abcdef.0123456789abcdef", CACertHash: "sha256:00ff"}
+	tok := JoinToken{Token: "abcdef.0123456789abcdef", CA: []byte(testCA)}
 	log.Take()
 	if err := b.join(ctx, r, c, tok); err != nil {
 		t.Fatal(err)
@@ -107,9 +115,10 @@ func TestJoinOnce(t *testing.T) {
 	want := []string{
 		"run: test -f /var/lib/mkube/kubeadm-join-done",
 		"write: /var/lib/mkube/kubeadm-patches/kubeletconfiguration+merge.yaml (644)",
+		"write: /var/lib/mkube/kubeadm-discovery.conf (644)",
 		"write: /var/lib/mkube/kubeadm-join.yaml (600)",
 		"run: kubeadm join --config /var/lib/mkube/kubeadm-join.yaml",
-		"run: rm -f /var/lib/mkube/kubeadm-join.yaml",
+		"run: rm -f /var/lib/mkube/kubeadm-join.yaml /var/lib/mkube/kubeadm-discovery.conf",
 		"run: touch /var/lib/mkube/kubeadm-join-done",
 	}
 	if got := log.Take(); !slices.Equal(got, want) {
@@ -124,8 +133,8 @@ func TestJoinOnce(t *testing.T) {
 	}
 }
 
-// The token is a bootstrap token Secret of kubeadm's shape that expires soon; the CA hash is the
-// sha256 of the CA's public key info, as `kubeadm token create --print-join-command` prints it.
+// The token is a bootstrap token Secret of kubeadm's shape that expires soon; the join carries the
+// host's CA certificate, and a file that is not one is refused.
 func TestNewJoinToken(t *testing.T) {
 	ca, err := certs.EnsureCA(certs.In(t.TempDir(), "ca"), "mkubeCA")
 	if err != nil {
@@ -146,8 +155,11 @@ func TestNewJoinToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"token-id": id, "token-secret": secret, "expiration": "2026-11-27T12:15:00Z",
-		"usage-bootstrap-authentication": "true", "usage-bootstrap-signing": "true",
+		"usage-bootstrap-authentication": "true",
 		"auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token"}
+	if _, signs := s.StringData["usage-bootstrap-signing"]; signs {
+		t.Error("the token signs cluster-info: file discovery needs no signature")
+	}
 	if s.Type != corev1.SecretTypeBootstrapToken {
 		t.Errorf("secret type %q", s.Type)
 	}
@@ -156,15 +168,11 @@ func TestNewJoinToken(t *testing.T) {
 			t.Errorf("secret %s = %q, want %q", k, s.StringData[k], v)
 		}
 	}
-	raw, _ := os.ReadFile(ca.Cert)
-	block, _ := pem.Decode(raw)
-	cert, _ := x509.ParseCertificate(block.Bytes)
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	if tok.CACertHash != "sha256:"+hex.EncodeToString(sum[:]) {
-		t.Errorf("CA hash %q", tok.CACertHash)
+	if raw, _ := os.ReadFile(ca.Cert); string(tok.CA) != string(raw) {
+		t.Errorf("the join's CA is not the host's:\n%s", tok.CA)
 	}
-	if _, err := CACertHash(ca.Key); err == nil {
-		t.Error("a key file was taken for a certificate")
+	if _, err := NewJoinToken(context.Background(), client, ca.Key, now); err == nil {
+		t.Error("a key file was taken for the CA certificate")
 	}
 }
 

@@ -34,6 +34,11 @@ type Cluster struct {
 	Binaries node.Binaries
 	// PKI maps file names under /etc/kubernetes/pki to host files (ca.crt, ca.key, apiserver.crt, …).
 	PKI map[string]string
+	// ImagesAfter, when set, holds this node's image import back until it is closed: a worker's
+	// waits for the control plane's, which is on the start's critical path, so the two do not
+	// share the CPU. ImagesDone, when set, is called once this node's images are in.
+	ImagesAfter <-chan struct{}
+	ImagesDone  func()
 	// Images writes the preload archive; ImagesDigest fingerprints it, so a node that already holds
 	// exactly these images skips the import.
 	Images       func(w io.Writer) error
@@ -85,9 +90,20 @@ func (b *Bootstrapper) provision(ctx context.Context, r driver.Runner, c Cluster
 	// (files copied into the node) run beside it.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return do(gctx, step{"images", func(ctx context.Context, r driver.Runner, c Cluster) error {
+		if c.ImagesAfter != nil {
+			select {
+			case <-c.ImagesAfter:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		err := do(gctx, step{"images", func(ctx context.Context, r driver.Runner, c Cluster) error {
 			return node.ImportOnce(ctx, r, "preload.digest", c.ImagesDigest, c.Images)
 		}})
+		if err == nil && c.ImagesDone != nil {
+			c.ImagesDone()
+		}
+		return err
 	})
 	g.Go(func() error {
 		return do(gctx, step{"hosts", func(ctx context.Context, r driver.Runner, c Cluster) error {

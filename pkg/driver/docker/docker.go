@@ -96,6 +96,16 @@ func (d *Driver) volume() string    { return d.machine }
 // primary says this driver manages the profile's first node, which owns what the nodes share.
 func (d *Driver) primary() bool { return d.machine == d.profile }
 
+// PrepareShared makes what the profile's machines share (its network) before any of them, so a
+// start can create them together; Create makes it too when it is missing.
+func (d *Driver) PrepareShared(ctx context.Context) error {
+	if err := d.CheckOwned(ctx); err != nil {
+		return err
+	}
+	_, err := d.ensureNetwork(ctx)
+	return err
+}
+
 // Create makes the network, the volume and the container, each only if missing, then starts it.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) error {
 	// A foreign container, volume or network of the profile's name is refused before anything is
