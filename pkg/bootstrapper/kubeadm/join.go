@@ -253,4 +253,3 @@ func randomToken(n int) (string, error) {
 	}
 	return s.String(), nil
 }
-

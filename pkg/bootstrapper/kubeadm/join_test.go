@@ -156,7 +156,7 @@ func TestNewJoinToken(t *testing.T) {
 	}
 	want := map[string]string{"token-id": id, "token-secret": secret, "expiration": "2026-11-27T12:15:00Z",
 		"usage-bootstrap-authentication": "true",
-		"auth-extra-groups": "system:bootstrappers:kubeadm:default-node-token"}
+		"auth-extra-groups":              "system:bootstrappers:kubeadm:default-node-token"}
 	if _, signs := s.StringData["usage-bootstrap-signing"]; signs {
 		t.Error("the token signs cluster-info: file discovery needs no signature")
 	}
