@@ -116,11 +116,27 @@ func (m *Manager) NewDriver(e driver.Entry, name string, p *config.Profile) (dri
 	return m.NewNodeDriver(e, name, name, p)
 }
 
+// CheckMultiNode refuses a driver that runs one node per cluster, naming those here that run more.
+func (m *Manager) CheckMultiNode(e driver.Entry) error {
+	if e.MultiNode {
+		return nil
+	}
+	var multi []string
+	for _, n := range m.Drivers.Names() {
+		if o, _ := m.Drivers.Lookup(n); o.MultiNode {
+			multi = append(multi, n)
+		}
+	}
+	return reason.Errorf(reason.Usage, "drivers that run more than one node here: "+strings.Join(multi, ", "), "the %s driver runs one node per cluster", e.Name)
+}
+
 // NewNodeDriver builds the driver of one node (machine) of a profile; every node shares the
 // profile's machine directory (its login key) and owner mark.
 func (m *Manager) NewNodeDriver(e driver.Entry, name, machine string, p *config.Profile) (driver.Driver, error) {
-	if machine != name && !e.MultiNode {
-		return nil, reason.Errorf(reason.Usage, "the docker, podman, kvm2, virtualbox and hyperv drivers run more than one node", "the %s driver runs one node per cluster", e.Name)
+	if machine != name {
+		if err := m.CheckMultiNode(e); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := m.Home.MachineDir(name)
 	if err != nil {
@@ -388,7 +404,7 @@ func (m *Manager) MachineKey(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "id_ed25519"), nil
+	return ssh.KeyFile(dir), nil
 }
 
 // sshClient is how the host logs in to a profile's primary node at ep: with the machine's own key,

@@ -26,10 +26,13 @@ import (
 	"mkube/pkg/driver"
 )
 
-// EnsureKey returns the machine's key pair in dir (id_ed25519, id_ed25519.pub), making it if needed,
+// KeyFile is the private login key a profile's machines trust, in its machine directory.
+func KeyFile(machineDir string) string { return filepath.Join(machineDir, "id_ed25519") }
+
+// EnsureKey returns the machine's key pair in dir (KeyFile and KeyFile.pub), making it if needed,
 // and the public key in authorized_keys form.
 func EnsureKey(dir string) (privatePath, authorized string, err error) {
-	priv := filepath.Join(dir, "id_ed25519")
+	priv := KeyFile(dir)
 	if raw, err := os.ReadFile(priv + ".pub"); err == nil {
 		if _, err := os.Stat(priv); err == nil {
 			return priv, strings.TrimSpace(string(raw)), nil
@@ -263,18 +266,14 @@ func (r *Runner) WriteFile(ctx context.Context, path string, mode int64, _ int64
 	return r.Run(ctx, driver.Cmd{Args: []string{"sh", "-c", script}, Stdin: content})
 }
 
-// Dial connects a Runner to a machine's SSH endpoint, retrying for up to five minutes while it
-// boots: what every VM driver's Runner is.
-func Dial(ctx context.Context, ep driver.Endpoint, keyPath string) (*Runner, error) {
-	return DialKnown(ctx, ep, keyPath, "")
-}
-
-// DialKnown is Dial with the node's host keys pinned in knownHosts ("": beside the key): the
-// nodes of one profile share its login key, each has host keys of its own (NodeKnownHosts).
-func DialKnown(ctx context.Context, ep driver.Endpoint, keyPath, knownHosts string) (*Runner, error) {
+// DialNode connects a Runner to one node of a profile over SSH, retrying for up to five minutes
+// while it boots: what every VM driver's Runner is. The profile's nodes share its login key in
+// machineDir (KeyFile); each has host keys of its own, pinned in NodeKnownHosts.
+func DialNode(ctx context.Context, ep driver.Endpoint, machineDir, profile, node string) (*Runner, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cl, err := Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: keyPath, KnownHosts: knownHosts}.Dial(ctx)
+	key := KeyFile(machineDir)
+	cl, err := Client{Host: ep.SSHHost, Port: ep.SSHPort, User: ep.SSHUser, KeyPath: key, KnownHosts: NodeKnownHosts(key, profile, node)}.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -292,8 +291,7 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := filepath.Join(d.dir(), "id_ed25519")
-	return ssh.DialKnown(ctx, ep, key, ssh.NodeKnownHosts(key, d.owner.Profile, d.machine))
+	return ssh.DialNode(ctx, ep, d.opts.MachineDir, d.owner.Profile, d.machine)
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }

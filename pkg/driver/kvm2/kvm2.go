@@ -487,8 +487,7 @@ func (d *Driver) Runner(ctx context.Context) (driver.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := filepath.Join(d.opts.MachineDir, "id_ed25519")
-	return ssh.DialKnown(ctx, ep, key, ssh.NodeKnownHosts(key, d.profile, d.machine))
+	return ssh.DialNode(ctx, ep, d.opts.MachineDir, d.profile, d.machine)
 }
 
 func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }
