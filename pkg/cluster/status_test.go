@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"mkube/pkg/config"
+	"mkube/pkg/driver"
 	"mkube/pkg/reason"
 )
 
@@ -69,5 +72,27 @@ func TestOtherNode(t *testing.T) {
 		if got := reason.ExitCode(err); (err == nil) != (tc.code == 0) || (err != nil && got != tc.code) {
 			t.Errorf("%s %s of %s: exit %d (%v), want %d", tc.verb, tc.node, tc.p.Name, got, err, tc.code)
 		}
+	}
+}
+
+// A driver that runs one node per cluster is refused for more, with the drivers here that run
+// more named: supported ones only.
+func TestCheckMultiNode(t *testing.T) {
+	m := &Manager{Drivers: driver.NewRegistry(
+		driver.Entry{Name: "docker", Priority: 100, Supported: true, MultiNode: true},
+		driver.Entry{Name: "kvm2", Priority: 80, Supported: true, MultiNode: true},
+		driver.Entry{Name: "hyperv", Priority: 70, MultiNode: true},
+		driver.Entry{Name: "ssh", Priority: 10, Supported: true},
+	)}
+	if err := m.CheckMultiNode(driver.Entry{Name: "docker", MultiNode: true}); err != nil {
+		t.Errorf("docker: %v", err)
+	}
+	err := m.CheckMultiNode(driver.Entry{Name: "ssh"})
+	if reason.ExitCode(err) != 14 || !strings.Contains(err.Error(), "the ssh driver runs one node per cluster") {
+		t.Errorf("ssh: exit %d, %v", reason.ExitCode(err), err)
+	}
+	var re *reason.Error
+	if !errors.As(err, &re) || re.Advice != "drivers that run more than one node here: docker, kvm2" {
+		t.Errorf("advice: %+v", re)
 	}
 }

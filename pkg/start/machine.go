@@ -2,8 +2,9 @@ package start
 
 import (
 	"context"
-	"golang.org/x/sync/errgroup"
 	"path/filepath"
+
+	"golang.org/x/sync/errgroup"
 
 	"mkube/pkg/cluster"
 	"mkube/pkg/driver"
@@ -13,7 +14,6 @@ import (
 	"mkube/pkg/ssh"
 )
 
-// machineStep creates the node, or starts (or updates) the existing one, and opens a runner into it.
 // sharedPreparer is a driver that can make what a profile's machines share (docker: the
 // profile's network) before any of them, so that the machines can then be created together.
 type sharedPreparer interface {
@@ -47,6 +47,7 @@ func machinesStep(ctx context.Context, s *State) error {
 	return g.Wait()
 }
 
+// machineStep creates the node, or starts (or updates) the existing one, and opens a runner into it.
 func machineStep(ctx context.Context, s *State) error {
 	m, p, d := s.m, s.Profile, s.Driver
 	st, err := d.State(ctx)

@@ -361,8 +361,11 @@ func AddNode(ctx context.Context, m *cluster.Manager, profile string, controlPla
 		return err
 	}
 	e, ok := m.Drivers.Lookup(p.Driver)
-	if !ok || !e.MultiNode {
-		return reason.Errorf(reason.Usage, "the docker, podman, kvm2, virtualbox and hyperv drivers run more than one node", "the %s driver runs one node per cluster", p.Driver)
+	if !ok {
+		e = driver.Entry{Name: p.Driver}
+	}
+	if err := m.CheckMultiNode(e); err != nil {
+		return err
 	}
 	if controlPlane && !p.HA {
 		// A second control plane needs a stable endpoint in front of both, which only --ha sets up.
