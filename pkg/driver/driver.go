@@ -107,9 +107,18 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
+	head := fmt.Sprintf("%s: exit status %d", strings.Join(e.Args, " "), e.Code)
 	msg := strings.TrimSpace(e.Stderr)
-	if lines := strings.Split(msg, "\n"); len(lines) > 15 {
-		msg = strings.Join(lines[len(lines)-15:], "\n")
+	if msg == "" {
+		return head
 	}
-	return fmt.Sprintf("%s: exit status %d\n%s", strings.Join(e.Args, " "), e.Code, msg)
+	// The last line of stderr is usually the command's own error: it goes on the first line,
+	// which is the one a failure shows without -v; the lines before it follow.
+	lines := strings.Split(msg, "\n")
+	last := lines[len(lines)-1]
+	lines = lines[max(0, len(lines)-15) : len(lines)-1]
+	if len(lines) == 0 {
+		return head + ": " + last
+	}
+	return head + ": " + last + "\n" + strings.Join(lines, "\n")
 }

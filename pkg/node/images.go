@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -25,9 +26,18 @@ var ctr = []string{"ctr", "-n", "k8s.io"}
 // node's containerd.
 func ImportImages(ctx context.Context, r driver.Runner, write func(io.Writer) error) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(write(pw)) }()
+	werr := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
 	err := r.Run(ctx, driver.Cmd{Args: append(slices.Clone(ctr), "images", "import", "-"), Stdin: pr})
-	pr.Close()
+	pr.CloseWithError(io.ErrClosedPipe)
+	// A broken archive ends ctr with a bare exit status: the writer's error says why.
+	if w := <-werr; w != nil && !errors.Is(w, io.ErrClosedPipe) {
+		return fmt.Errorf("loading images into containerd: %w", w)
+	}
 	if err != nil {
 		return fmt.Errorf("loading images into containerd: %w", err)
 	}
