@@ -24,7 +24,7 @@ FROM ?= $(MIRROR_DIR)
 ALLOW_DIRTY ?=
 CGROUPV2_VERSIONS ?=
 
-.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 bench clean
+.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 test-kvm2-nodes bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,11 @@ test-cgroupv2: build artifacts node-image host-iso ## the docker driver on a cgr
 	hack/install-deps.sh --test --vm
 	hack/libvirt-up.sh
 	MKUBE_CGROUPV2_VERSIONS="$(CGROUPV2_VERSIONS)" MKUBE_CGROUPV2_SIDE_BY_SIDE=1 $(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v -run 'TestCgroupV2Host' ./test/integration/...
+
+test-kvm2-nodes: build artifacts iso ## TestKVM2Cluster with two VMs (a worker joined, pod traffic between the VMs): about 35 minutes under software emulation, so not in CI
+	hack/install-deps.sh --test --vm
+	hack/libvirt-up.sh
+	MKUBE_ITEST_KVM2_NODES=2 $(GO) test -tags integration,libvirt_dlopen -count=1 -timeout 60m -v -run 'TestKVM2Cluster' ./test/integration/...
 
 bench: build ## time start (warm/cold cache), restart, stop, delete with hyperfine; results in out/bench
 	hack/bench.sh

@@ -72,8 +72,16 @@ func virsh(t *testing.T, args ...string) string {
 // TestKVM2Cluster is the docker driver's day on a VM under software emulation: start offline from
 // the ISO, ssh, ip, a NodePort app at the node's address, stop/start keeping it, delete leaving no
 // domain, volume or network; and bad input failing before anything is created.
+//
+// CI starts one VM. MKUBE_ITEST_KVM2_NODES=2 (make test-kvm2-nodes) adds a worker VM and checks
+// pod traffic between the VMs: two VMs under emulation on 2 cores take about 35 minutes, too long
+// and too close to the wait timeouts for every CI run.
 func TestKVM2Cluster(t *testing.T) {
 	needLibvirt(t)
+	nodes := 1
+	if os.Getenv("MKUBE_ITEST_KVM2_NODES") == "2" {
+		nodes = 2
+	}
 	c := newCluster(t, serveMirror(t))
 	const p = "itest-kvm"
 	t.Cleanup(func() { c.run("delete", "-p", p) })
@@ -123,7 +131,7 @@ func TestKVM2Cluster(t *testing.T) {
 	// CNI (no NetworkPolicy DaemonSet) keeps it to what this test checks; TestMultiNode covers
 	// kube-router on the docker driver.
 	c.timeout = 25 * time.Minute
-	out := c.must("start", "-p", p, "--driver=kvm2", "--nodes=2", "--cni=bridge", "--memory=3072mb", "--mirror="+r.mirror())
+	out := c.must("start", "-p", p, "--driver=kvm2", fmt.Sprintf("--nodes=%d", nodes), "--cni=bridge", "--memory=3072mb", "--mirror="+r.mirror())
 	t.Logf("kvm2 start under %s: %s", map[bool]string{true: "kvm", false: "software emulation"}[!strings.Contains(out, "software emulation")], time.Since(start).Round(time.Second))
 	if !strings.Contains(out, "Creating kvm2 VM") || !strings.Contains(out, "Done!") || !strings.Contains(out, "Getting VM image mkube-"+r.Version+"-amd64.iso") {
 		t.Errorf("start output:\n%s", out)
@@ -143,6 +151,9 @@ func TestKVM2Cluster(t *testing.T) {
 		}
 		if out := c.must("-p", p, "ssh", "stat -fc %T /sys/fs/cgroup"); strings.TrimSpace(out) != "cgroup2fs" {
 			t.Errorf("the guest is not on cgroup v2: %s", out)
+		}
+		if nodes == 1 {
+			return
 		}
 		// The second VM joined as a worker, on the same network, reached by ssh -n.
 		if got := c.kubectl(p, "get", "node", p+"-m02", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`); got != "True" {
@@ -169,7 +180,7 @@ func TestKVM2Cluster(t *testing.T) {
 		eventually(t, 2*time.Minute, answers)
 	})
 
-	t.Run("a pod on the worker VM reaches a pod on the primary", func(t *testing.T) {
+	crossVM := func(t *testing.T) {
 		c.kubectl(p, "run", "srv", "--image="+agnhost, `--overrides={"spec":{"nodeName":"`+p+`"}}`, "--", "netexec", "--http-port=8080")
 		c.kubectl(p, "wait", "--for=condition=Ready", "pod/srv", "--timeout=300s")
 		srv := c.kubectl(p, "get", "pod", "srv", "-o", "jsonpath={.status.podIP}")
@@ -183,11 +194,14 @@ func TestKVM2Cluster(t *testing.T) {
 			}
 			return ""
 		})
-	})
+	}
+	if nodes == 2 {
+		t.Run("a pod on the worker VM reaches a pod on the primary", crossVM)
+	}
 
 	t.Run("stop and start keep the app", func(t *testing.T) {
 		c.must("-p", p, "stop")
-		for _, n := range []string{p, p + "-m02"} {
+		for _, n := range []string{p, p + "-m02"}[:nodes] {
 			if out := virsh(t, "domstate", n); !strings.Contains(out, "shut off") {
 				t.Errorf("after stop the domain %s is %q", n, out)
 			}
