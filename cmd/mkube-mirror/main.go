@@ -79,6 +79,7 @@ func newBuild() *cobra.Command {
 	f.StringVar(&version, "kubernetes-version", k8sversion.DefaultString, "Kubernetes version: vX.Y.Z, stable or latest")
 	f.StringVar(&o.Mirror, "mirror", "out/mirror", "mirror directory to fill")
 	f.StringVar(&o.Source, "source", ".", "the mkube source tree, for mkube's own components")
+	f.BoolVar(&o.TestImages, "test-images", false, "also build the images Kubernetes' Conformance tests run (busybox, nginx, …), under their upstream names")
 	buildFlags(cmd, &o.Work, &o.Debian, &o.Suite, " for base file systems")
 	return cmd
 }

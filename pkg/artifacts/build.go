@@ -36,6 +36,9 @@ type Options struct {
 	// Debian is where debootstrap gets packages; empty means the first Debian mirror in this host's apt sources.
 	Debian string
 	Suite  string // Debian suite for base file systems; empty means this host's
+	// TestImages adds the images Kubernetes' Conformance tests run (busybox, nginx, …; see
+	// testImages), under their upstream names and tags.
+	TestImages bool
 	Log    io.Writer
 }
 
@@ -98,7 +101,13 @@ func Build(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if err := b.images(ctx, k8s, wanted, comps, bases); err != nil {
+	var extra []imageRecipe
+	if o.TestImages {
+		if extra, err = b.testImages(ctx, k8s, comps); err != nil {
+			return fmt.Errorf("test images: %w", err)
+		}
+	}
+	if err := b.images(ctx, k8s, wanted, comps, bases, extra); err != nil {
 		return err
 	}
 	b.logf("mirror for Kubernetes %s is ready in %s (%s)", o.Version, o.Mirror, time.Since(start).Round(time.Second))
@@ -126,6 +135,12 @@ func (b *builder) publishBinary(src, name string) error {
 func (b *builder) run(ctx context.Context, dir string, env []string, name string, args ...string) error {
 	_, err := b.output(ctx, dir, env, name, args...)
 	return err
+}
+
+// runOutput runs a host program and returns its stdout.
+func runOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return string(out), err
 }
 
 func (b *builder) output(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {

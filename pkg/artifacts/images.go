@@ -91,7 +91,7 @@ func fileKey(path string) string {
 }
 
 // images assembles every image of the mirror and stores those whose recipe changed.
-func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c components, bases map[string]string) error {
+func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c components, bases map[string]string, extra []imageRecipe) error {
 	v := b.opts.Version.String()
 	reg := "registry.k8s.io/"
 	recipes := []imageRecipe{
@@ -113,8 +113,9 @@ func (b *builder) images(ctx context.Context, k kubeBuild, wanted []string, c co
 		rootfsImage(netpol.Image, bases["kube-proxy-base"], []mirror.File{
 			{Path: "/usr/local/bin/kube-router", Mode: 0o755, Src: c.kubeRouter},
 		}, mirror.ImageSpec{Entrypoint: []string{"/usr/local/bin/kube-router"}}),
-		agnhostImage(AgnhostRepo+":"+k.agnhostVersion, bases["agnhost-base"], k, c.coredns),
+		agnhostImage(AgnhostRepo+":"+k.agnhostVersion, bases["agnhost-base"], k, k.bin("agnhost"), c.coredns),
 	}
+	recipes = append(recipes, extra...)
 	store, err := cache.OpenImageStore(b.layout.ImagesDir())
 	if err != nil {
 		return err
@@ -182,10 +183,10 @@ func rootfsKey(dir string) string {
 
 // agnhostImage follows test/images/agnhost/Dockerfile: agnhost at /agnhost with an /agnhost-2 link,
 // a CoreDNS binary at /coredns, porter's certificate and key, /uploads, and the ports it serves.
-func agnhostImage(ref, rootfs string, k kubeBuild, coredns string) imageRecipe {
+func agnhostImage(ref, rootfs string, k kubeBuild, bin, coredns string) imageRecipe {
 	porter := filepath.Join(k.modDir, "test/images/agnhost/porter")
 	files := []mirror.File{
-		{Path: "/agnhost", Mode: 0o755, Src: k.bin("agnhost")},
+		{Path: "/agnhost", Mode: 0o755, Src: bin},
 		{Path: "/agnhost-2", Mode: fs.ModeSymlink | 0o777, Linkname: "agnhost"},
 		{Path: "/coredns", Mode: 0o755, Src: coredns},
 		{Path: "/localhost.crt", Mode: 0o644, Src: filepath.Join(porter, "localhost.crt")},

@@ -56,9 +56,16 @@ func FilesLayer(files []File) (v1.Layer, error) {
 }
 
 func writeFileEntry(tw *tar.Writer, f File) error {
+	mode := int64(f.Mode.Perm())
+	// tar's own bits for what Go keeps outside Perm: nonewprivs needs setuid, /tmp the sticky bit.
+	for bit, t := range map[fs.FileMode]int64{fs.ModeSetuid: 0o4000, fs.ModeSetgid: 0o2000, fs.ModeSticky: 0o1000} {
+		if f.Mode&bit != 0 {
+			mode |= t
+		}
+	}
 	hdr := &tar.Header{
 		Name:    strings.TrimPrefix(f.Path, "/"),
-		Mode:    int64(f.Mode.Perm()),
+		Mode:    mode,
 		Uid:     f.UID,
 		Gid:     f.GID,
 		ModTime: time.Unix(0, 0),
@@ -229,6 +236,27 @@ func Assemble(spec ImageSpec) (v1.Image, error) {
 		for _, p := range spec.Ports {
 			cf.Config.ExposedPorts[p] = struct{}{}
 		}
+	}
+	return mutate.ConfigFile(img, cf)
+}
+
+// AppendFiles adds a layer of files on top of img and, when cmd is set, makes it the Cmd: an image
+// built FROM another with a few files copied in.
+func AppendFiles(img v1.Image, files []File, cmd []string) (v1.Image, error) {
+	layer, err := FilesLayer(files)
+	if err != nil {
+		return nil, err
+	}
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	if cmd != nil {
+		cf.Config.Cmd = cmd
 	}
 	return mutate.ConfigFile(img, cf)
 }
