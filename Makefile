@@ -24,7 +24,7 @@ FROM ?= $(MIRROR_DIR)
 ALLOW_DIRTY ?=
 CGROUPV2_VERSIONS ?=
 
-.PHONY: help start build mirror-tool artifacts mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 test-kvm2-nodes bench clean
+.PHONY: help start build mirror-tool artifacts e2e-images mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 test-kvm2-nodes bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ mirror-tool:
 
 artifacts: mirror-tool ## build the offline mirror for KUBERNETES_VERSION from source into out/mirror
 	$(OUT)/mkube-mirror build --kubernetes-version $(KUBERNETES_VERSION) --mirror $(MIRROR_DIR) --work $(BUILD_DIR)
+
+e2e-images: mirror-tool ## the mirror of KUBERNETES_VERSION plus the images Kubernetes' Conformance tests run (busybox, nginx, …), built from source
+	$(OUT)/mkube-mirror build --test-images --kubernetes-version $(KUBERNETES_VERSION) --mirror $(MIRROR_DIR) --work $(BUILD_DIR)
 
 mirror-serve: mirror-tool ## serve out/mirror on MIRROR_ADDR (default 127.0.0.1:5080) in the foreground
 	$(OUT)/mkube-mirror serve --dir $(MIRROR_DIR) --addr $(MIRROR_ADDR)
@@ -75,7 +78,7 @@ test: ## unit tests (fast; no Docker, no network), and mkube cross-compiled for 
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/mkube
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/mkube
 
-integration: build artifacts node-image iso host-iso ## end-to-end tests: real Docker engine, rootful Podman, real libvirt/QEMU (and a cgroup v2 host VM), the offline mirror
+integration: build artifacts e2e-images node-image iso host-iso ## end-to-end tests: real Docker engine, rootful Podman, real libvirt/QEMU (and a cgroup v2 host VM), the offline mirror
 	hack/install-deps.sh --test --vm
 	hack/libvirt-up.sh
 	hack/podman-up.sh

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/mod/semver"
 
 	"mkube/pkg/addons"
 	"mkube/pkg/artifacts"
@@ -193,13 +194,17 @@ func agnhostVersion(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With the test images the mirror also holds the previous agnhost: the newest is the cluster's.
+	newest := ""
 	for _, e := range es {
-		if tag, ok := strings.CutPrefix(e.Ref, artifacts.AgnhostRepo+":"); ok {
-			return tag
+		if tag, ok := strings.CutPrefix(e.Ref, artifacts.AgnhostRepo+":"); ok && (newest == "" || semver.Compare("v"+tag, "v"+newest) > 0) {
+			newest = tag
 		}
 	}
-	t.Fatal("no agnhost image in the mirror: run make artifacts")
-	return ""
+	if newest == "" {
+		t.Fatal("no agnhost image in the mirror: run make artifacts")
+	}
+	return newest
 }
 
 func httpGet(t *testing.T, url string) []byte {

@@ -81,6 +81,11 @@ func Wait(ctx context.Context, client kubernetes.Interface, nodeNames []string, 
 				if !nodeReady(n) {
 					return false, "node " + name + " is not Ready"
 				}
+				// The node lifecycle controller lifts these a moment after Ready: until then
+				// the scheduler places nothing there, and a workload started at once would wait.
+				if t := notReadyTaint(n); t != "" {
+					return false, "node " + name + " is Ready but still tainted " + t
+				}
 			}
 			return true, ""
 		},
@@ -158,6 +163,16 @@ func apiWhy(err error) string {
 		return "not authorized: " + err.Error()
 	}
 	return err.Error()
+}
+
+// notReadyTaint is the taint that keeps pods off a node not (yet) seen Ready, if it has one.
+func notReadyTaint(n *corev1.Node) string {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return t.Key + ":" + string(t.Effect)
+		}
+	}
+	return ""
 }
 
 // nodeReady says the node's Ready condition is True.
