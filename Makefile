@@ -21,10 +21,16 @@ VERSION ?= $(shell git describe --tags --always --dirty)
 RELEASE_REGISTRY ?=
 RELEASE_DIR ?= $(OUT)/release
 FROM ?= $(MIRROR_DIR)
+# make conformance: the profile (started with NODES nodes unless it runs), the specs, ginkgo processes.
+PROFILE ?= conformance
+NODES ?= 2
+FOCUS ?= \[Conformance\]
+SKIP ?=
+PARALLEL ?= 4
 ALLOW_DIRTY ?=
 CGROUPV2_VERSIONS ?=
 
-.PHONY: help start build mirror-tool artifacts e2e-images mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 test-kvm2-nodes bench clean
+.PHONY: help start build mirror-tool artifacts e2e-images conformance mirror-serve node-image iso host-iso release release-mirror release-registry test integration test-cgroupv2 test-kvm2-nodes bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +49,9 @@ artifacts: mirror-tool ## build the offline mirror for KUBERNETES_VERSION from s
 
 e2e-images: mirror-tool ## the mirror of KUBERNETES_VERSION plus the images Kubernetes' Conformance tests run (busybox, nginx, …), built from source
 	$(OUT)/mkube-mirror build --test-images --kubernetes-version $(KUBERNETES_VERSION) --mirror $(MIRROR_DIR) --work $(BUILD_DIR)
+
+conformance: build e2e-images ## Kubernetes' Conformance suite against PROFILE (started with NODES nodes unless it runs), offline; FOCUS, SKIP, PARALLEL; reports in out/conformance (summary.txt)
+	$(OUT)/mkube-mirror conformance --kubernetes-version $(KUBERNETES_VERSION) --profile $(PROFILE) --nodes $(NODES) --focus '$(FOCUS)' --skip '$(SKIP)' --parallel $(PARALLEL) --mkube $(OUT)/mkube --mirror $(MIRROR_DIR) --work $(BUILD_DIR) --out $(OUT)/conformance
 
 mirror-serve: mirror-tool ## serve out/mirror on MIRROR_ADDR (default 127.0.0.1:5080) in the foreground
 	$(OUT)/mkube-mirror serve --dir $(MIRROR_DIR) --addr $(MIRROR_ADDR)

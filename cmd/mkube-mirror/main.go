@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mkube/pkg/artifacts"
+	"mkube/pkg/conformance"
 	"mkube/pkg/driver/docker"
 	"mkube/pkg/k8sversion"
 	"mkube/pkg/mirror"
@@ -54,7 +55,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuild(), newServe(), newNodeImage(), newISO(), newRelease(), newPush())
+	root.AddCommand(newBuild(), newServe(), newNodeImage(), newISO(), newRelease(), newPush(), newConformance())
 	return root
 }
 
@@ -91,6 +92,51 @@ func buildFlags(cmd *cobra.Command, work, mirror, suite *string, forWhat string)
 	f.StringVar(work, "work", "out/build", "build directory (kept between runs for incremental builds)")
 	f.StringVar(mirror, "debian-mirror", "", "Debian package mirror"+forWhat+" (default: this host's apt source)")
 	f.StringVar(suite, "debian-suite", "", "Debian suite"+forWhat+" (default: this host's)")
+}
+
+func newConformance() *cobra.Command {
+	var o conformance.Options
+	var build artifacts.Options
+	var version string
+	cmd := &cobra.Command{
+		Use:   "conformance",
+		Short: "Run Kubernetes' Conformance suite against a cluster, offline: e2e.test and its images built from source",
+		Long: `Builds e2e.test and ginkgo at the cluster's version (about 20 minutes the first time), starts the
+profile unless it runs (with --nodes), loads the test images the mirror built (make e2e-images),
+lets the nodes pull registry.k8s.io from the mirror, and runs the Conformance specs; JUnit, the
+log and summary.txt go to --out.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := k8sversion.Resolve(version)
+			if err != nil {
+				return err
+			}
+			build.Version, build.Log, build.Mirror = v, cmd.OutOrStdout(), o.Mirror
+			e, err := artifacts.BuildE2E(cmd.Context(), build)
+			if err != nil {
+				return err
+			}
+			if o.Images, err = artifacts.ConformanceImages(cmd.Context(), build); err != nil {
+				return err
+			}
+			o.Version, o.Log = v, cmd.OutOrStdout()
+			o.E2E = conformance.E2E(e)
+			return conformance.Run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&version, "kubernetes-version", k8sversion.DefaultString, "Kubernetes version of the cluster and the suite")
+	f.StringVarP(&o.Profile, "profile", "p", "conformance", "the mkube profile to test (started when it is not running)")
+	f.IntVar(&o.Nodes, "nodes", 2, "nodes of a cluster the runner starts (Conformance needs two that take workloads)")
+	f.StringVar(&o.Driver, "driver", "", "driver of a cluster the runner starts (default: mkube's choice)")
+	f.StringVar(&o.Focus, "focus", `\[Conformance\]`, "ginkgo --focus: the specs to run")
+	f.StringVar(&o.Skip, "skip", "", "ginkgo --skip")
+	f.IntVar(&o.Parallel, "parallel", 4, "ginkgo processes (Serial specs run on their own at the end)")
+	f.StringVar(&o.Mkube, "mkube", "out/mkube", "the mkube binary")
+	f.StringVar(&o.Mirror, "mirror", "out/mirror", "the mirror directory")
+	f.StringVar(&o.Out, "out", "out/conformance", "where the JUnit report, e2e.log and summary.txt go")
+	f.StringVar(&build.Work, "work", "out/build", "build directory")
+	return cmd
 }
 
 func newNodeImage() *cobra.Command {

@@ -39,7 +39,7 @@ type Options struct {
 	// TestImages adds the images Kubernetes' Conformance tests run (busybox, nginx, …; see
 	// testImages), under their upstream names and tags.
 	TestImages bool
-	Log    io.Writer
+	Log        io.Writer
 }
 
 type builder struct {

@@ -44,3 +44,52 @@ func TestE2EManifest(t *testing.T) {
 		}
 	}
 }
+
+// The e2e wrapper module is the cluster's plus ginkgo at Kubernetes' own version, and pins the
+// staging modules the way the caller says (sample-apiserver falls back to an older patch).
+func TestE2EGoMod(t *testing.T) {
+	k8s := []byte(`module k8s.io/kubernetes
+
+go 1.26.0
+
+require (
+	github.com/onsi/ginkgo/v2 v2.32.0
+	k8s.io/api v0.0.0
+	k8s.io/sample-apiserver v0.0.0
+)
+
+replace (
+	k8s.io/api => ./staging/src/k8s.io/api
+	k8s.io/sample-apiserver => ./staging/src/k8s.io/sample-apiserver
+)
+`)
+	got, err := e2eGoMod(k8s, "v1.33.13", func(p string) string {
+		if p == "k8s.io/sample-apiserver" {
+			return "v0.33.5"
+		}
+		return "v0.33.13"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `module mkube.local/build
+
+go 1.26.0
+
+require (
+	k8s.io/kubernetes v1.33.13
+	github.com/onsi/ginkgo/v2 v2.32.0
+)
+
+replace (
+	k8s.io/api => k8s.io/api v0.33.13
+	k8s.io/sample-apiserver => k8s.io/sample-apiserver v0.33.5
+)
+`
+	if got != want {
+		t.Errorf("go.mod:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := e2eGoMod([]byte("module k8s.io/kubernetes\n"), "v1.33.13", nil); err == nil {
+		t.Error("a go.mod without ginkgo was taken")
+	}
+}
