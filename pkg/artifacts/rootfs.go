@@ -13,6 +13,7 @@ import (
 type rootfsRecipe struct {
 	name     string
 	packages []string
+	suite    string                 // Debian suite; empty means the build's
 	extraKey string                 // digest of whatever post adds
 	post     func(dir string) error // adjustments after packages are installed
 }
@@ -43,6 +44,9 @@ func (b *builder) rootfs(ctx context.Context, r rootfsRecipe) (string, error) {
 	suite, err := b.suite()
 	if err != nil {
 		return "", err
+	}
+	if r.suite != "" {
+		suite = r.suite
 	}
 	// work/rootfs/<name>/fs is the file system; work/rootfs/<name>/.recipe its key.
 	parent := filepath.Join(b.opts.Work, "rootfs", r.name)

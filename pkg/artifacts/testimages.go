@@ -62,11 +62,15 @@ var conformanceImages = []string{
 }
 
 // e2eRootfsRecipes are the Debian file systems under the test images: nginx's, httpd's (Debian's
-// apache2 laid out like the upstream httpd image), and one with the DNS tools and a static busybox.
+// apache2 laid out like the upstream httpd image), the DNS tools', and the one busybox is taken from.
 var e2eRootfsRecipes = []rootfsRecipe{
 	{name: "e2e-nginx-base", packages: []string{"nginx-light"}, extraKey: nginxConf, post: nginxPost},
 	{name: "e2e-httpd-base", packages: []string{"apache2"}, extraKey: httpdForeground + httpdSite, post: httpdPost},
-	{name: "e2e-dns-base", packages: []string{"dnsutils", "busybox-static"}},
+	{name: "e2e-dns-base", packages: []string{"dnsutils"}},
+	// Upstream's busybox image is busybox 1.37, whose ash keeps environment variables with names
+	// no shell variable can have (Conformance checks "data-1=value-1" in `sh -c env`); bookworm's
+	// 1.35 drops them, trixie's is 1.37.
+	{name: "e2e-busybox-src", packages: []string{"busybox-static"}, suite: "trixie"},
 }
 
 // testImages builds the images Conformance needs at this version, under the manifest's names and
@@ -96,7 +100,7 @@ func (b *builder) testImages(ctx context.Context, k kubeBuild, c components) ([]
 		}
 	}
 	agnhostBase := filepath.Join(b.opts.Work, "rootfs", "agnhost-base", "fs")
-	busybox := filepath.Join(bases["e2e-dns-base"], "bin", "busybox")
+	busybox := filepath.Join(bases["e2e-busybox-src"], "usr", "bin", "busybox")
 	var recipes []imageRecipe
 	for _, name := range conformanceImages {
 		img, ok := want[name]

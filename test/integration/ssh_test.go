@@ -128,7 +128,7 @@ func (h *sshHost) leftovers(t *testing.T) string {
 	return h.exec(t, `ps -eo comm | grep -E '^(containerd|kubelet|kube-|etcd|coredns|pause|agnhost)' ;
 findmnt -rn -o TARGET | grep -E 'containerd|kubelet|netns' ;
 ip -o link show cni0 2>/dev/null ;
-iptables-save | grep -E 'KUBE-|CNI-' ;
+iptables-save | grep -E 'KUBE-|CNI-|"mkube: ' ;
 grep mkube.internal /etc/hosts ;
 ls -d /run/containerd /run/nri /run/netns 2>/dev/null ;
 true`)

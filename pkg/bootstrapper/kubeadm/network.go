@@ -51,6 +51,32 @@ func Masquerade(ctx context.Context, r driver.Runner, podCIDR string) error {
 	return err
 }
 
+// RejectStrayServiceTraffic rejects packets to the cluster's service network that no Service
+// port claimed: kube-proxy translates those it serves before the filter table sees them, so what
+// is still addressed there (a port the Service no longer has, an unassigned address) would
+// otherwise leave through the node's default route to the host and whatever answers beyond it.
+// kube-proxy's nftables mode rejects the same; like the masquerade rule it lives in the node's
+// network namespace, so every start sets it.
+func RejectStrayServiceTraffic(ctx context.Context, r driver.Runner, serviceCIDR string) error {
+	if _, _, err := net.ParseCIDR(serviceCIDR); err != nil {
+		return fmt.Errorf("service CIDR %q: %w", serviceCIDR, err)
+	}
+	var script strings.Builder
+	for _, chain := range []string{"FORWARD", "OUTPUT"} {
+		for _, rule := range []string{
+			// Each goes first in its chain: TCP's reset ends up before the ICMP rule.
+			fmt.Sprintf("-d %s -m comment --comment '%s' -j REJECT", serviceCIDR, serviceComment),
+			fmt.Sprintf("-d %s -p tcp -m comment --comment '%s' -j REJECT --reject-with tcp-reset", serviceCIDR, serviceComment),
+		} {
+			fmt.Fprintf(&script, "iptables -w -C %s %s 2>/dev/null || iptables -w -I %s 1 %s\n", chain, rule, chain, rule)
+		}
+	}
+	_, err := node.Shell(ctx, r, script.String())
+	return err
+}
+
+const serviceComment = "mkube: no Service port claimed this"
+
 // FirstNodeCIDR is the pod range the controller manager gives the first node to register: the
 // first /24 of the cluster's pod network (kube-controller-manager's --node-cidr-mask-size).
 func FirstNodeCIDR(podCIDR string) (string, error) {

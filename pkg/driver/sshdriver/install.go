@@ -370,8 +370,8 @@ fi
 	}
 	b.WriteString(`ip link delete cni0 >/dev/null 2>&1
 for ipt in iptables ip6tables; do
-  if command -v $ipt-save >/dev/null && $ipt-save 2>/dev/null | grep -q -e KUBE- -e CNI-; then
-    $ipt-save | grep -v -e KUBE- -e CNI- | $ipt-restore
+  if command -v $ipt-save >/dev/null && $ipt-save 2>/dev/null | grep -q -e KUBE- -e CNI- -e '"mkube: '; then
+    $ipt-save | grep -v -e KUBE- -e CNI- -e '"mkube: ' | $ipt-restore
   fi
 done
 `)
