@@ -6,6 +6,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,16 +53,29 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
-	handler, err := mirror.NewServer(mirror.Layout{Root: o.Mirror}, nil, mirror.AllowHosts("localhost"))
-	if err != nil {
-		return err
-	}
-	local, err := serve(ctx, "127.0.0.1:0", handler)
+	layout := mirror.Layout{Root: o.Mirror}
+	handler, err := mirror.NewServer(layout, nil)
 	if err != nil {
 		return err
 	}
 	m := mkube{bin: o.Mkube, profile: o.Profile, log: o.Log}
-	if _, err := m.output(ctx, "status"); err != nil {
+	_, statusErr := m.output(ctx, "status")
+	// A profile an earlier run started pulls from the address that run served the mirror on:
+	// serve it there again (or use whatever serves there now, e.g. make mirror-serve).
+	addr := "127.0.0.1:0"
+	if statusErr == nil {
+		if repo, err := m.imageRepository(ctx); err == nil && isLoopback(repo) {
+			addr = repo
+		}
+	}
+	local, err := serve(ctx, addr, handler)
+	if err != nil && addr != "127.0.0.1:0" {
+		local, err = addr, nil
+	}
+	if err != nil {
+		return err
+	}
+	if statusErr != nil {
 		fmt.Fprintf(o.Log, "==> starting %s: Kubernetes %s, %d nodes\n", o.Profile, o.Version, o.Nodes)
 		args := []string{"start", "--kubernetes-version", o.Version.String(), "--nodes", strconv.Itoa(o.Nodes),
 			"--binary-mirror", "http://" + local + "/release", "--image-repository", local}
@@ -73,6 +87,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	fmt.Fprintf(o.Log, "==> loading %d test images into every node\n", len(o.Images))
+	// A rebuilt mirror keeps the tags: what an earlier run cached goes first, so the nodes run
+	// what the mirror has now. (Refs not in the cache make this fail; that is fine.)
+	_ = m.run(ctx, append([]string{"cache", "delete"}, o.Images...)...)
 	if err := m.run(ctx, append([]string{"cache", "add"}, o.Images...)...); err != nil {
 		return err
 	}
@@ -80,7 +97,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := pullsFromMirror(ctx, m, nodes, handler); err != nil {
+	if err := pullsFromMirror(ctx, m, nodes, layout); err != nil {
 		return err
 	}
 	return runSuite(ctx, o)
@@ -89,7 +106,7 @@ func Run(ctx context.Context, o Options) error {
 // pullsFromMirror serves the mirror where the nodes reach the host (their default gateway, on
 // the network mkube made for the profile) and points each node's containerd at it for
 // registry.k8s.io, so a pull of an upstream name gets the image built from source.
-func pullsFromMirror(ctx context.Context, m mkube, nodes []string, handler http.Handler) error {
+func pullsFromMirror(ctx context.Context, m mkube, nodes []string, layout mirror.Layout) error {
 	route, err := m.output(ctx, "ssh", "--", "ip", "-4", "route", "show", "default")
 	if err != nil {
 		return err
@@ -97,6 +114,11 @@ func pullsFromMirror(ctx context.Context, m mkube, nodes []string, handler http.
 	f := strings.Fields(route)
 	if len(f) < 3 || f[0] != "default" || f[1] != "via" || net.ParseIP(f[2]) == nil {
 		return fmt.Errorf("cannot tell the host's address from the node's route %q", route)
+	}
+	// The mirror answers only the host names it is told (a guard against DNS rebinding).
+	handler, err := mirror.NewServer(layout, nil, mirror.AllowHosts(f[2]))
+	if err != nil {
+		return err
 	}
 	addr, err := serve(ctx, net.JoinHostPort(f[2], "0"), handler)
 	if err != nil {
@@ -215,6 +237,41 @@ func (m mkube) output(ctx context.Context, args ...string) (string, error) {
 		return string(out), fmt.Errorf("mkube %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
+}
+
+// imageRepository is the profile's --image-repository (profile list -o json).
+func (m mkube) imageRepository(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, m.bin, "profile", "list", "-o", "json").Output()
+	if err != nil {
+		return "", err
+	}
+	var list struct {
+		Valid []struct {
+			Name   string
+			Config struct {
+				ImageRepository string `json:"imageRepository"`
+			}
+		} `json:"valid"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		return "", err
+	}
+	for _, p := range list.Valid {
+		if p.Name == m.profile {
+			return p.Config.ImageRepository, nil
+		}
+	}
+	return "", fmt.Errorf("no profile %s", m.profile)
+}
+
+// isLoopback says whether host:port names a loopback address.
+func isLoopback(hostport string) bool {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return h == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // nodes lists the profile's nodes (mkube node list: name and address per line).

@@ -51,27 +51,19 @@ func Masquerade(ctx context.Context, r driver.Runner, podCIDR string) error {
 	return err
 }
 
-// RejectStrayServiceTraffic rejects packets to the cluster's service network that no Service
-// port claimed: kube-proxy translates those it serves before the filter table sees them, so what
-// is still addressed there (a port the Service no longer has, an unassigned address) would
-// otherwise leave through the node's default route to the host and whatever answers beyond it.
-// kube-proxy's nftables mode rejects the same; like the masquerade rule it lives in the node's
-// network namespace, so every start sets it.
-func RejectStrayServiceTraffic(ctx context.Context, r driver.Runner, serviceCIDR string) error {
+// DropStrayServiceTraffic drops packets to the cluster's service network that no Service port
+// claimed: kube-proxy translates those it serves on their way in (nat PREROUTING and OUTPUT), so
+// what is still addressed there at POSTROUTING (a port the Service no longer has, an unassigned
+// address) would otherwise leave through the node's default route to the host and whatever
+// answers beyond it. The mangle table's POSTROUTING runs after those translations and after the
+// filter chains kube-proxy and kube-router keep first in line. Like the masquerade rule it lives in
+// the node's network namespace, so every start sets it.
+func DropStrayServiceTraffic(ctx context.Context, r driver.Runner, serviceCIDR string) error {
 	if _, _, err := net.ParseCIDR(serviceCIDR); err != nil {
 		return fmt.Errorf("service CIDR %q: %w", serviceCIDR, err)
 	}
-	var script strings.Builder
-	for _, chain := range []string{"FORWARD", "OUTPUT"} {
-		for _, rule := range []string{
-			// Each goes first in its chain: TCP's reset ends up before the ICMP rule.
-			fmt.Sprintf("-d %s -m comment --comment '%s' -j REJECT", serviceCIDR, serviceComment),
-			fmt.Sprintf("-d %s -p tcp -m comment --comment '%s' -j REJECT --reject-with tcp-reset", serviceCIDR, serviceComment),
-		} {
-			fmt.Fprintf(&script, "iptables -w -C %s %s 2>/dev/null || iptables -w -I %s 1 %s\n", chain, rule, chain, rule)
-		}
-	}
-	_, err := node.Shell(ctx, r, script.String())
+	rule := fmt.Sprintf("POSTROUTING -d %s -m comment --comment '%s' -j DROP", serviceCIDR, serviceComment)
+	_, err := node.Shell(ctx, r, "iptables -w -t mangle -C "+rule+" 2>/dev/null || iptables -w -t mangle -A "+rule)
 	return err
 }
 

@@ -175,7 +175,7 @@ func (b *Bootstrapper) pki(ctx context.Context, r driver.Runner, c Cluster) erro
 // NetworkPolicy needs. That rule lives in the node's network namespace, which a container node
 // gets anew at every start: every start sets it.
 func (b *Bootstrapper) cni(ctx context.Context, r driver.Runner, c Cluster) error {
-	if err := RejectStrayServiceTraffic(ctx, r, c.Params.ServiceCIDR); err != nil {
+	if err := DropStrayServiceTraffic(ctx, r, c.Params.ServiceCIDR); err != nil {
 		return err
 	}
 	if !c.Params.MultiNode {
