@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"golang.org/x/mod/modfile"
@@ -140,19 +139,13 @@ func ConformanceImages(ctx context.Context, o Options) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := os.ReadFile(filepath.Join(mi.Dir, "test/utils/image/manifest.go"))
-	if err != nil {
-		return nil, err
-	}
-	all, err := e2eManifest(src)
+	imgs, err := conformanceManifest(mi.Dir)
 	if err != nil {
 		return nil, err
 	}
 	var refs []string
-	for _, img := range all {
-		if slices.Contains(conformanceImages, img.Name) {
-			refs = append(refs, img.Ref())
-		}
+	for _, img := range imgs {
+		refs = append(refs, img.Ref())
 	}
 	return refs, nil
 }

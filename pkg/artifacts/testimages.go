@@ -61,6 +61,20 @@ var conformanceImages = []string{
 	"JessieDnsutils", "Kitten", "Nautilus", "Nginx", "NginxNew", "Nonewprivs", "NonRoot", "Pause",
 }
 
+// conformanceManifest reads the e2e image manifest in the k8s.io/kubernetes module at modDir and
+// keeps the images Conformance runs.
+func conformanceManifest(modDir string) ([]e2eImage, error) {
+	src, err := os.ReadFile(filepath.Join(modDir, "test/utils/image/manifest.go"))
+	if err != nil {
+		return nil, err
+	}
+	all, err := e2eManifest(src)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(img e2eImage) bool { return !slices.Contains(conformanceImages, img.Name) }), nil
+}
+
 // e2eRootfsRecipes are the Debian file systems under the test images: nginx's, httpd's (Debian's
 // apache2 laid out like the upstream httpd image), the DNS tools', and the one busybox is taken from.
 var e2eRootfsRecipes = []rootfsRecipe{
@@ -77,19 +91,13 @@ var e2eRootfsRecipes = []rootfsRecipe{
 // testImages builds the images Conformance needs at this version, under the manifest's names and
 // tags, next to the cluster's images in the mirror. It returns their references.
 func (b *builder) testImages(ctx context.Context, k kubeBuild, c components) ([]imageRecipe, error) {
-	src, err := os.ReadFile(filepath.Join(k.modDir, "test/utils/image/manifest.go"))
-	if err != nil {
-		return nil, err
-	}
-	all, err := e2eManifest(src)
+	imgs, err := conformanceManifest(k.modDir)
 	if err != nil {
 		return nil, err
 	}
 	want := map[string]e2eImage{}
-	for _, img := range all {
-		if slices.Contains(conformanceImages, img.Name) {
-			want[img.Name] = img
-		}
+	for _, img := range imgs {
+		want[img.Name] = img
 	}
 	bases := map[string]string{}
 	for _, r := range e2eRootfsRecipes {

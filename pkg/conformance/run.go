@@ -241,7 +241,7 @@ func (m mkube) output(ctx context.Context, args ...string) (string, error) {
 
 // imageRepository is the profile's --image-repository (profile list -o json).
 func (m mkube) imageRepository(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, m.bin, "profile", "list", "-o", "json").Output()
+	out, err := m.output(ctx, "profile", "list", "-o", "json")
 	if err != nil {
 		return "", err
 	}
@@ -253,7 +253,7 @@ func (m mkube) imageRepository(ctx context.Context) (string, error) {
 			}
 		} `json:"valid"`
 	}
-	if err := json.Unmarshal(out, &list); err != nil {
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		return "", err
 	}
 	for _, p := range list.Valid {

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"mkube/pkg/cache"
 )
 
 // TestE2EImages runs the test images the mirror builds for Conformance (make e2e-images) the way
@@ -62,18 +60,10 @@ func TestE2EImages(t *testing.T) {
 // reference; of two agnhost tags, either.
 func e2eImages(t *testing.T) map[string]string {
 	t.Helper()
-	store, err := cache.OpenImageStore(outPath(t, "mirror", "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := store.Entries()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, e := range es {
-		if rest, ok := strings.CutPrefix(e.Ref, "registry.k8s.io/e2e-test-images/"); ok {
-			out[strings.SplitN(rest, ":", 2)[0]] = e.Ref
+	for _, ref := range mirrorRefs(t) {
+		if rest, ok := strings.CutPrefix(ref, "registry.k8s.io/e2e-test-images/"); ok {
+			out[strings.SplitN(rest, ":", 2)[0]] = ref
 		}
 	}
 	return out

@@ -186,6 +186,22 @@ func TestMirrorRebuildIsIncrementalAndBadInputIsHarmless(t *testing.T) {
 // agnhostVersion is the tag of the agnhost image in the mirror (agnhost's VERSION file).
 func agnhostVersion(t *testing.T) string {
 	t.Helper()
+	// With the test images the mirror also holds the previous agnhost: the newest is the cluster's.
+	newest := ""
+	for _, ref := range mirrorRefs(t) {
+		if tag, ok := strings.CutPrefix(ref, artifacts.AgnhostRepo+":"); ok && (newest == "" || semver.Compare("v"+tag, "v"+newest) > 0) {
+			newest = tag
+		}
+	}
+	if newest == "" {
+		t.Fatal("no agnhost image in the mirror: run make artifacts")
+	}
+	return newest
+}
+
+// mirrorRefs are the references of every image in the mirror make artifacts built.
+func mirrorRefs(t *testing.T) []string {
+	t.Helper()
 	store, err := cache.OpenImageStore(outPath(t, "mirror", "images"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,17 +210,11 @@ func agnhostVersion(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// With the test images the mirror also holds the previous agnhost: the newest is the cluster's.
-	newest := ""
+	refs := make([]string, 0, len(es))
 	for _, e := range es {
-		if tag, ok := strings.CutPrefix(e.Ref, artifacts.AgnhostRepo+":"); ok && (newest == "" || semver.Compare("v"+tag, "v"+newest) > 0) {
-			newest = tag
-		}
+		refs = append(refs, e.Ref)
 	}
-	if newest == "" {
-		t.Fatal("no agnhost image in the mirror: run make artifacts")
-	}
-	return newest
+	return refs
 }
 
 func httpGet(t *testing.T, url string) []byte {
